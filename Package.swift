@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+// The layering is the architecture: each target depends only on the ones above it in this list.
+//   CBLAS → SpectralXTensor (kernels) → SpectralXLayers → SpectralXModel (the SpectralX network)
+//   SpectralXCheckpoint (safetensors, weight generator, store layout) → SpectralXModel
+//   CZlib → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
+//   SpectralXModel + SpectralXRaster → SpectralXEngine (model store, batching, tiling)
+//   COpenSSL → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
+//   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "spectralx",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "spectralx", targets: ["spectralx"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+
+        .target(name: "SpectralXTensor", dependencies: ["CBLAS"], swiftSettings: strict),
+        .target(name: "SpectralXLayers", dependencies: ["SpectralXTensor"], swiftSettings: strict),
+        .target(name: "SpectralXCheckpoint", swiftSettings: strict),
+        .target(name: "SpectralXModel", dependencies: ["SpectralXLayers", "SpectralXTensor", "SpectralXCheckpoint"], swiftSettings: strict),
+        .target(name: "SpectralXRaster", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(
+            name: "SpectralXEngine",
+            dependencies: [
+                "SpectralXModel", "SpectralXRaster", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "SpectralXHTTP",
+            dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "SpectralXAPI",
+            dependencies: [
+                "SpectralXEngine", "SpectralXHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "spectralx",
+            dependencies: [
+                "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor"]),
+        .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
+        .testTarget(name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster"]),
+        .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
+        .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP"]),
+    ]
+)
