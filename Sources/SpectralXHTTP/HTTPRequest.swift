@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+
+/// A request body as the handler receives it: in memory, or spooled to a temporary file when it
+/// was larger than `HTTPServerConfiguration.bodyMemoryThreshold`. The server removes the file
+/// after the response has been written, so copy it if it must outlive the request.
+public enum HTTPBody: Sendable, Equatable {
+    case data(Data)
+    case file(URL, count: Int64)
+
+    public static let empty = HTTPBody.data(Data())
+
+    /// Body length in bytes.
+    public var count: Int64 {
+        switch self {
+        case .data(let d): Int64(d.count)
+        case .file(_, let n): n
+        }
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// The whole body in memory (a file body is memory-mapped where possible, so this is cheap
+    /// for reading but the mapping must not outlive the request).
+    public func readData() throws -> Data {
+        switch self {
+        case .data(let d): return d
+        case .file(let url, _): return try Data(contentsOf: url, options: .alwaysMapped)
+        }
+    }
+
+    /// The spooled file, if any.
+    public var fileURL: URL? {
+        if case .file(let url, _) = self { return url }
+        return nil
+    }
+}
+
+/// One complete request, body included, handed to an `HTTPHandler`.
+public struct HTTPRequest: Sendable {
+    public var head: HTTPRequestHead
+    public var body: HTTPBody
+    /// Trailer fields of a chunked body (empty otherwise).
+    public var trailers: HTTPHeaders
+    /// `ip:port` (IPv6 as `[ip]:port`) of the peer, nil when unknown (e.g. requests built in tests).
+    public var remoteAddress: String?
+    /// The client's `X-Request-Id` when sane (1–128 of `A-Za-z0-9._:-`), else a generated one; echoed on the response.
+    public var requestID: String
+    /// Parsed once from `head.rawTarget`.
+    public let target: HTTPRequestTarget
+
+    public init(head: HTTPRequestHead, body: HTTPBody = .empty, trailers: HTTPHeaders = HTTPHeaders(),
+                remoteAddress: String? = nil, requestID: String? = nil) {
+        self.head = head
+        self.body = body
+        self.trailers = trailers
+        self.remoteAddress = remoteAddress
+        self.requestID = requestID ?? HTTPRequest.requestID(from: head.headers)
+        self.target = head.target
+    }
+
+    public var method: String { head.method }
+    public var version: HTTPVersion { head.version }
+    public var headers: HTTPHeaders { head.headers }
+    /// Percent-decoded path.
+    public var path: String { target.path }
+    /// Query pairs, percent-decoded.
+    public var query: [(name: String, value: String)] { target.query }
+
+    /// `X-Request-Id` from the headers when it is sane, else a fresh random id.
+    public static func requestID(from headers: HTTPHeaders) -> String {
+        if let given = headers["X-Request-Id"], isSaneRequestID(given) { return given }
+        return generateRequestID()
+    }
+
+    static func isSaneRequestID(_ s: String) -> Bool {
+        (1...128).contains(s.utf8.count) && s.utf8.allSatisfy { c in
+            HTTPSyntax.isDigit(c) || (c | 0x20 >= UInt8(ascii: "a") && c | 0x20 <= UInt8(ascii: "z"))
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: ":") || c == UInt8(ascii: "-")
+        }
+    }
+
+    static func generateRequestID() -> String {
+        var g = SystemRandomNumberGenerator()
+        let a = g.next() as UInt64, b = g.next() as UInt64
+        func hex(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        return hex(a) + hex(b)
+    }
+}
+
+/// Per-request information from the server that is not part of the request itself.
+public struct HTTPRequestContext: Sendable {
+    /// The server's logger with `request-id` and `connection` metadata set.
+    public var logger: Logger
+    public var connectionID: UInt64
+    public var isTLS: Bool
+    private let shuttingDown: @Sendable () -> Bool
+
+    public init(logger: Logger, connectionID: UInt64 = 0, isTLS: Bool = false,
+                isShuttingDown: @escaping @Sendable () -> Bool = { false }) {
+        self.logger = logger
+        self.connectionID = connectionID
+        self.isTLS = isTLS
+        self.shuttingDown = isShuttingDown
+    }
+
+    /// True once the server is draining; long handlers may choose to finish early.
+    public var isShuttingDown: Bool { shuttingDown() }
+}
+
+/// Answers requests. Called on the connection's own thread and may block (e.g. waiting for
+/// inference) without stalling other connections or the accept loop. A thrown error becomes
+/// `500 internal_error`, except an `HTTPServerError`, which is answered as is.
+public protocol HTTPHandler: Sendable {
+    func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse
+}
+
+/// An `HTTPHandler` from a closure.
+public struct HTTPHandlerFunction: HTTPHandler {
+    let body: @Sendable (HTTPRequest, HTTPRequestContext) throws -> HTTPResponse
+    public init(_ body: @escaping @Sendable (HTTPRequest, HTTPRequestContext) throws -> HTTPResponse) {
+        self.body = body
+    }
+    public func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
+        try body(request, context)
+    }
+}

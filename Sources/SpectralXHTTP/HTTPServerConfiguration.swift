@@ -1,0 +1,99 @@
+import Foundation
+
+/// Size limits enforced by the parser, before any handler runs.
+///
+/// Status choice (RFC 9112 §3, RFC 6585 §5): a request line longer than `maxRequestLineLength`
+/// gets 414 (the request-target is what makes request lines long); a header section over
+/// `maxHeaderBytes` or with more than `maxHeaderCount` fields gets 431; the trailer section of a
+/// chunked body shares the same limits. A body over `maxBodySize` gets 413 — decided from
+/// `Content-Length` before any body byte is read, or as soon as a chunked body crosses it.
+public struct HTTPServerLimits: Sendable, Equatable {
+    /// Longest request line (method, target, version; without CRLF).
+    public var maxRequestLineLength: Int = 8 * 1024
+    /// Largest header section in bytes (every field line including CRLFs, without the request line).
+    public var maxHeaderBytes: Int = 32 * 1024
+    /// Most header fields in one request.
+    public var maxHeaderCount: Int = 100
+    /// Largest request body in bytes (after de-chunking).
+    public var maxBodySize: Int64 = 256 * 1024 * 1024
+
+    public init(maxRequestLineLength: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
+                maxHeaderCount: Int = 100, maxBodySize: Int64 = 256 * 1024 * 1024) {
+        self.maxRequestLineLength = maxRequestLineLength
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxBodySize = maxBodySize
+    }
+}
+
+/// PEM certificate chain and private key for TLS termination.
+public struct HTTPTLSConfiguration: Sendable, Equatable {
+    public var certificateChainPath: String
+    public var privateKeyPath: String
+    public init(certificateChainPath: String, privateKeyPath: String) {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
+    }
+}
+
+/// Everything the server needs besides its handler. Defaults suit a production inference service.
+public struct HTTPServerConfiguration: Sendable {
+    /// Address to bind: an IPv4 or IPv6 literal (`127.0.0.1`, `::1`, `0.0.0.0`, `::`) or `localhost`.
+    public var host: String = "127.0.0.1"
+    /// Port to bind; 0 picks a free port (read it back from `HTTPServer.port`).
+    public var port: Int = 8080
+    public var backlog: Int32 = 128
+    public var limits = HTTPServerLimits()
+
+    /// Connections served at once. Beyond it a new connection is answered
+    /// `503 too_many_connections` and closed at once (no queueing: a client can retry, and a
+    /// waiting queue would hide overload from load balancers).
+    public var maxConnections: Int = 256
+
+    /// Time allowed for a complete request head, counted from its first byte (or from accept for
+    /// a fresh connection). Expiry → 408 and close (slowloris defence).
+    public var headerReadTimeout: Duration = .seconds(10)
+    /// Longest pause allowed between two reads of a body. Expiry → 408 and close.
+    public var bodyReadTimeout: Duration = .seconds(30)
+    /// How long a kept-alive connection may wait for the next request before being closed silently.
+    public var keepAliveIdleTimeout: Duration = .seconds(15)
+    /// Longest pause allowed while the peer does not accept response bytes; expiry closes.
+    public var writeTimeout: Duration = .seconds(30)
+    /// After an error response, how long unread request bytes are drained before the close (so the
+    /// peer sees the response instead of a reset).
+    public var lingerTimeout: Duration = .seconds(2)
+
+    /// Bodies larger than this (declared, or reached while de-chunking) are written to a temporary
+    /// file instead of memory.
+    public var bodyMemoryThreshold: Int64 = 8 * 1024 * 1024
+    /// Where request bodies are spooled; each file is removed once its request is answered.
+    public var temporaryDirectory: URL = FileManager.default.temporaryDirectory
+
+    /// Methods that must declare a body (`Content-Length` or chunked); otherwise 411.
+    public var methodsRequiringLength: Set<String> = ["POST"]
+
+    /// Adds `Date` to every response; tests turn it off for byte-exact assertions.
+    public var includeDateHeader: Bool = true
+    /// Value of the `Server` header; nil omits it.
+    public var serverName: String? = "spectralx"
+
+    /// Installs SIGTERM/SIGINT sources that trigger `shutdown()` (a process-wide choice, off by default).
+    public var installSignalHandlers: Bool = false
+
+    /// TLS termination through the system OpenSSL; nil serves plain HTTP.
+    public var tls: HTTPTLSConfiguration? = nil
+
+    public init() {}
+
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
