@@ -1,0 +1,205 @@
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Streams tensors into a safetensors file without ever holding the whole file in memory.
+///
+/// Tensor bytes come from a closure that fills one buffer piece at a time (at most
+/// `chunkByteLimit` bytes), so a 1.2 GB backbone needs one 64 MB buffer. The file is written to
+/// `<path>.part` and renamed into place only when complete, so a reader never sees a half-written
+/// file at the final path. Optionally each tensor's SHA-256 is computed on the way (in parallel
+/// across the tensors of a chunk).
+public struct SafeTensorsWriter: Sendable {
+    /// A tensor to be written: name as stored, element type and shape.
+    public struct Tensor: Sendable, Hashable {
+        public let name: String
+        public let dtype: SafeTensorsDType
+        public let shape: [Int]
+        public let byteCount: Int
+
+        public init(name: String, dtype: SafeTensorsDType, shape: [Int]) throws(CheckpointError) {
+            var n = 1
+            for d in shape {
+                guard d >= 0 else { throw .invalidShape(key: name, reason: "negative dimension \(d)") }
+                let (p, o) = n.multipliedReportingOverflow(by: d)
+                if o { throw .invalidShape(key: name, reason: "element count overflows") }
+                n = p
+            }
+            let (b, o) = n.multipliedReportingOverflow(by: dtype.byteSize)
+            if o { throw .invalidShape(key: name, reason: "byte count overflows") }
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            byteCount = b
+        }
+    }
+
+    /// Fills `buffer` with the bytes [byteOffset, byteOffset + buffer.count) of tensor `tensorIndex`.
+    public typealias Fill = (_ tensorIndex: Int, _ byteOffset: Int, _ buffer: UnsafeMutableRawBufferPointer) throws -> Void
+
+    public let tensors: [Tensor]
+    public let metadata: [(key: String, value: String)]
+    /// Largest buffer handed to the fill closure (and the size of the one staging buffer).
+    public var chunkByteLimit: Int = 64 << 20
+    /// fsync the `.part` file before renaming it (durability across a crash).
+    public var synchronizeBeforeRename = true
+
+    /// Tensors are written in the given order; metadata comes first in the header, in this order.
+    public init(tensors: [Tensor], metadata: [(key: String, value: String)] = []) throws(CheckpointError) {
+        var seen = Set<String>()
+        for t in tensors where !seen.insert(t.name).inserted { throw .duplicateKey(t.name) }
+        if seen.contains("__metadata__") { throw .invalidArgument("'__metadata__' cannot be a tensor name") }
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// The header JSON exactly as written: compact, `__metadata__` first, then the tensors in
+    /// order, padded with spaces to a multiple of 8 (byte-compatible with Python's
+    /// `json.dumps(header, separators=(",", ":"))`).
+    public func headerBytes() -> [UInt8] {
+        var s = "{"
+        var first = true
+        if !metadata.isEmpty {
+            s += "\"__metadata__\":{"
+            for (i, kv) in metadata.enumerated() {
+                if i > 0 { s += "," }
+                JSONValue.appendPythonQuoted(kv.key, to: &s)
+                s += ":"
+                JSONValue.appendPythonQuoted(kv.value, to: &s)
+            }
+            s += "}"
+            first = false
+        }
+        var offset = 0
+        for t in tensors {
+            if !first { s += "," }
+            first = false
+            JSONValue.appendPythonQuoted(t.name, to: &s)
+            s += ":{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
+            s += "\"data_offsets\":[\(offset),\(offset + t.byteCount)]}"
+            offset += t.byteCount
+        }
+        s += "}"
+        var bytes = Array(s.utf8)
+        while bytes.count % 8 != 0 { bytes.append(0x20) }
+        return bytes
+    }
+
+    /// Size of the data section.
+    public var dataByteCount: Int { tensors.reduce(0) { $0 + $1.byteCount } }
+
+    /// Writes the file atomically and returns each tensor's SHA-256 (in tensor order) when
+    /// `hashTensors` is true, else an empty array.
+    @discardableResult
+    public func write(to url: URL, hashTensors: Bool = true, fill: Fill) throws -> [SHA256Digest] {
+        let path = url.path
+        let partPath = path + ".part"
+        let fd = open(partPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw CheckpointError.cannotOpen(path: partPath, errno: errno) }
+        var closed = false
+        var succeeded = false
+        defer {
+            if !closed { close(fd) }
+            if !succeeded { unlink(partPath) }
+        }
+
+        let header = headerBytes()
+        var prefix = [UInt8](repeating: 0, count: 8)
+        let n = UInt64(header.count)
+        for i in 0..<8 { prefix[i] = UInt8(truncatingIfNeeded: n >> (UInt64(i) * 8)) }
+        try Self.writeAll(fd, prefix + header, path: partPath)
+
+        let limit = max(8, chunkByteLimit / 8 * 8)
+        var states = [SHA256](repeating: SHA256(), count: hashTensors ? tensors.count : 0)
+        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 64)
+        defer { staging.deallocate() }
+
+        // Pieces: (tensor, offset in tensor, length, offset in staging buffer), packed into chunks.
+        var pieces: [(tensor: Int, offset: Int, length: Int, at: Int)] = []
+        var used = 0
+        func flush() throws {
+            guard used > 0 else { return }
+            if hashTensors {
+                // Group pieces by tensor; different tensors hash concurrently.
+                var groups: [[Int]] = []
+                for (i, p) in pieces.enumerated() {
+                    if let last = groups.last?.last, pieces[last].tensor == p.tensor {
+                        groups[groups.count - 1].append(i)
+                    } else {
+                        groups.append([i])
+                    }
+                }
+                let piecesCopy = pieces
+                let groupsCopy = groups
+                let base = DisjointAccess(UnsafeRawBufferPointer(staging))  // read only
+                states.withUnsafeMutableBufferPointer { st in
+                    let stp = DisjointAccess(st)  // one tensor's state per group: disjoint
+                    DispatchQueue.concurrentPerform(iterations: groupsCopy.count) { g in
+                        for i in groupsCopy[g] {
+                            let p = piecesCopy[i]
+                            stp.pointer[p.tensor].update(
+                                UnsafeRawBufferPointer(rebasing: base.pointer[p.at..<(p.at + p.length)]))
+                        }
+                    }
+                }
+            }
+            try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: staging[0..<used]), path: partPath)
+            pieces.removeAll(keepingCapacity: true)
+            used = 0
+        }
+        for (ti, t) in tensors.enumerated() {
+            var off = 0
+            while off < t.byteCount {
+                if used == limit { try flush() }
+                let len = min(t.byteCount - off, limit - used)
+                let buf = UnsafeMutableRawBufferPointer(rebasing: staging[used..<(used + len)])
+                try fill(ti, off, buf)
+                pieces.append((ti, off, len, used))
+                used += len
+                off += len
+            }
+        }
+        try flush()
+
+        if synchronizeBeforeRename, fsync(fd) != 0 {
+            throw CheckpointError.ioFailure(path: partPath, operation: "fsync", errno: errno)
+        }
+        closed = true
+        if close(fd) != 0 { throw CheckpointError.ioFailure(path: partPath, operation: "close", errno: errno) }
+        if rename(partPath, path) != 0 {
+            throw CheckpointError.ioFailure(path: path, operation: "rename", errno: errno)
+        }
+        succeeded = true
+        if !hashTensors { return [] }
+        return states.indices.map { states[$0].finalize() }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        guard var p = bytes.baseAddress else { return }
+        var remaining = bytes.count
+        while remaining > 0 {
+            let w = systemWrite(fd, p, remaining)
+            if w < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointError.ioFailure(path: path, operation: "write", errno: errno)
+            }
+            remaining -= w
+            p += w
+        }
+    }
+}
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif
