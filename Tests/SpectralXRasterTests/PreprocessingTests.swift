@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+import SpectralXRaster
+
+@Suite struct PreprocessingFixtureTests {
+    /// Acceptance (spec §3): tile → preprocessing equals the upstream input within 1e-6.
+    @Test(arguments: [("A", 0), ("A", 1), ("B", 0), ("B", 1)])
+    func matchesUpstreamInput(domain: String, index: Int) throws {
+        guard let tif = Shared.fixture("tile\(domain)-\(index).tif"), let npy = Shared.fixture("input\(domain).npy") else {
+            print("skipping: \(Shared.skipReason)")
+            return
+        }
+        let raster = try TIFFReader.read(path: tif)
+        let got = try Preprocessing.preprocess(raster)
+        let ref = try NpyArray.read(path: npy)
+        #expect(ref.shape.count == 4 && ref.shape[1] == raster.bands && ref.shape[2] == 224)
+        let per = raster.bands * 224 * 224
+        let all = ref.toFloat32()
+        let want = Array(all[(index * per)..<((index + 1) * per)])
+        #expect(got.count == want.count)
+        var maxErr: Float = 0
+        for i in 0..<min(got.count, want.count) { maxErr = max(maxErr, abs(got[i] - want[i])) }
+        print("preprocessing tile\(domain)-\(index): max |error| vs input\(domain)[\(index)] = \(maxErr)")
+        #expect(maxErr <= 1e-6)
+    }
+}
