@@ -202,7 +202,8 @@ public struct HTTPRequestParser: Sendable {
             if c == 13, i + 1 < end, buffer[i + 1] != 10 { throw .badRequest("bare CR in request") }
             i += 1
         }
-        scanIndex = end
+        // A trailing CR is re-examined once its successor arrives.
+        scanIndex = (end > readIndex && buffer[end - 1] == 13) ? end - 1 : end
         // The pending line may end with its CR; more than limit+1 bytes cannot become a valid line.
         if end - readIndex > limit + 1 { throw onOverflow }
         return nil
