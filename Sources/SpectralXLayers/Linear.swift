@@ -1,0 +1,37 @@
+import SpectralXTensor
+
+/// `y = x·Wᵀ + b` (PyTorch `nn.Linear`, weight `(out, in)`), over the last axis.
+public struct Linear: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    public init(_ scope: WeightScope, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
+        weight = scope.tensor("weight", [outFeatures, inFeatures])
+        self.bias = bias ? scope.tensor("bias", [outFeatures]) : nil
+    }
+
+    public init(weight: Tensor, bias: Tensor?) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// `rows` input rows (stride `inStride`) → output rows (stride `outStride`); `accumulate` adds to `y`.
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, inStride: Int? = nil,
+                      into y: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false) {
+        let ldc = outStride ?? outFeatures
+        GEMM.multiply(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                      a: x, lda: inStride ?? inFeatures, b: weight.pointer, ldb: inFeatures,
+                      beta: accumulate ? 1 : 0, c: y, ldc: ldc)
+        if let bias { Elementwise.addRowBias(y, rows: rows, dim: outFeatures, stride: ldc, bias: bias.pointer) }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)) got \(x.shape)")
+        let rows = x.count / inFeatures
+        let y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        apply(x.pointer, rows: rows, into: y.mutablePointer)
+        return y
+    }
+}

@@ -1,0 +1,96 @@
+import SpectralXLayers
+import SpectralXTensor
+
+/// The frozen, shareable part of the ViT-L/16: class token, absolute position table and every block's
+/// attention and MLP linears. One instance serves every domain (it lives in the backbone file).
+public struct FrozenBackbone: Sendable {
+    public struct Block: Sendable {
+        let attention: MultiHeadSelfAttention
+        let fc1: Linear, fc2: Linear
+    }
+    let classToken: Tensor   // (1024)
+    let positions: Tensor    // (197, 1024)
+    let blocks: [Block]
+
+    /// `s` is the `vit_backbone` scope.
+    public init(_ s: WeightScope) {
+        let d = ModelShape.width
+        classToken = s.tensor("cls_token", [1, 1, d]).reshaped([d])
+        positions = s.tensor("pos_embed", [1, ModelShape.tokens + 1, d]).reshaped([ModelShape.tokens + 1, d])
+        blocks = (0..<ModelShape.depth).map { i in
+            let b = s["blocks"][i]
+            let adapted = ModelShape.adaptedBlocks.contains(i)
+            let mlp = b["mlp"]
+            return Block(
+                attention: MultiHeadSelfAttention(b["attn"], dim: d, heads: ModelShape.heads),
+                fc1: Linear(adapted ? mlp["fc1"]["linear"] : mlp["fc1"], in: d, out: ModelShape.mlpHidden),
+                fc2: Linear(adapted ? mlp["fc2"]["linear"] : mlp["fc2"], in: ModelShape.mlpHidden, out: d))
+        }
+    }
+}
+
+/// A domain's own parts of one ViT block: its LayerNorms (trained per domain) and, in blocks
+/// 5/11/17/23, the AoMoA adapters around fc1 and fc2.
+struct DomainBlock: Sendable {
+    let norm1: LayerNorm, norm2: LayerNorm
+    let fc1Adapter: AdaptedLinear?, fc2Adapter: AdaptedLinear?
+
+    init(_ b: WeightScope, adapted: Bool) {
+        let d = ModelShape.width
+        norm1 = LayerNorm(b["norm1"], dim: d, eps: 1e-6)
+        norm2 = LayerNorm(b["norm2"], dim: d, eps: 1e-6)
+        if adapted {
+            fc1Adapter = AdaptedLinear(b["mlp"]["fc1"], inWidth: d, outWidth: ModelShape.mlpHidden)
+            fc2Adapter = AdaptedLinear(b["mlp"]["fc2"], inWidth: ModelShape.mlpHidden, outWidth: d)
+        } else {
+            fc1Adapter = nil
+            fc2Adapter = nil
+        }
+    }
+}
+
+/// Rows of the residual stream that belong to one domain: images `images` of a batch whose rows are
+/// laid out image after image (197 rows each). The shared linears run over all rows at once; each
+/// domain's norms and adapters run on its own rows — the basis of cross-domain batching.
+struct StreamSegment {
+    let images: Range<Int>
+    let block: DomainBlock
+}
+
+extension FrozenBackbone.Block {
+    /// One pre-norm transformer block on the stream `x` (`images·197 × 1024`), in place.
+    func forward(_ x: Tensor, images: Int, segments: [StreamSegment], trace: ForwardTrace?, index: Int) {
+        let t = ModelShape.tokens + 1, d = ModelShape.width, f = ModelShape.mlpHidden
+        let rows = images * t
+        let u = Tensor(zeros: [rows, d])
+        for s in segments {
+            let r0 = s.images.lowerBound * t
+            s.block.norm1.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
+        }
+        let a = attention(u, sequences: images, tokens: t)
+        Elementwise.add(a.pointer, into: x.mutablePointer, count: x.count)
+
+        for s in segments {
+            let r0 = s.images.lowerBound * t
+            s.block.norm2.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
+        }
+        let h = Tensor(zeros: [rows, f])
+        fc1.apply(u.pointer, rows: rows, into: h.mutablePointer)
+        for s in segments {
+            guard let adapter = s.block.fc1Adapter else { continue }
+            let r0 = s.images.lowerBound * t
+            adapter.addAdapter(input: u.pointer + r0 * d, rows: s.images.count * t, into: h.mutablePointer + r0 * f,
+                               trace: trace, name: "mmoe.b\(index).fc1")
+        }
+        Activations.gelu(h.mutablePointer, count: h.count)
+        let y = Tensor(zeros: [rows, d])
+        fc2.apply(h.pointer, rows: rows, into: y.mutablePointer)
+        for s in segments {
+            guard let adapter = s.block.fc2Adapter else { continue }
+            let r0 = s.images.lowerBound * t
+            adapter.addAdapter(input: h.pointer + r0 * f, rows: s.images.count * t, into: y.mutablePointer + r0 * d,
+                               trace: trace, name: "mmoe.b\(index).fc2")
+        }
+        Elementwise.add(y.pointer, into: x.mutablePointer, count: x.count)
+    }
+}

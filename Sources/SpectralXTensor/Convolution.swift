@@ -1,0 +1,215 @@
+/// Shape of a 2-D cross-correlation (PyTorch `Conv2d` semantics: weight `(out, in, kh, kw)`, zero padding).
+public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    public var inChannels: Int
+    public var outChannels: Int
+    public var kernel: (h: Int, w: Int)
+    public var stride: (h: Int, w: Int)
+    public var padding: (h: Int, w: Int)
+
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = (kernel, kernel)
+        self.stride = (stride, stride)
+        self.padding = (padding, padding)
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 * padding.h - kernel.h) / stride.h + 1, (width + 2 * padding.w - kernel.w) / stride.w + 1)
+    }
+
+    public var description: String {
+        "Conv \(kernel.h)×\(kernel.w)/\(stride.h) pad \(padding.h), \(inChannels)→\(outChannels)"
+    }
+
+    public static func == (a: ConvGeometry, b: ConvGeometry) -> Bool {
+        a.inChannels == b.inChannels && a.outChannels == b.outChannels && a.kernel == b.kernel
+            && a.stride == b.stride && a.padding == b.padding
+    }
+}
+
+/// One way of computing a convolution. Every algorithm computes the same function (up to float
+/// rounding); ``Convolution`` picks one per geometry. Winograd or upsample-aware variants plug in here.
+public protocol ConvolutionAlgorithm: Sendable {
+    var name: String { get }
+    /// Writes `(outC, Ho, Wo)` for one image `(inC, H, W)`, bias not included.
+    func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>)
+}
+
+/// A convolution layer's arithmetic: prepared weights + bias + the algorithm chosen for its geometry.
+public struct Convolution: Sendable {
+    public let geometry: ConvGeometry
+    public let algorithm: any ConvolutionAlgorithm
+    public let bias: Tensor?
+
+    /// `weight` is `(out, in, kh, kw)` row-major, `bias` `(out,)`; both are copied into the algorithm's layout.
+    public init(geometry g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
+        self.geometry = g
+        if let bias {
+            let t = Tensor(zeros: [g.outChannels])
+            t.mutablePointer.update(from: bias, count: g.outChannels)
+            self.bias = t
+        } else {
+            self.bias = nil
+        }
+        if g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0) {
+            algorithm = PointwiseConvolution(geometry: g, weight: weight)
+        } else if g.stride == (1, 1) && g.kernel.h > 1 {
+            algorithm = ShiftedGEMMConvolution(geometry: g, weight: weight)
+        } else {
+            algorithm = TiledIm2ColConvolution(geometry: g, weight: weight)
+        }
+    }
+
+    /// `(B, inC, H, W)` → `(B, outC, Ho, Wo)`.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[1] == geometry.inChannels, "\(geometry): input \(x.shape)")
+        let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (ho, wo) = geometry.outputSize(height: h, width: w)
+        let y = Tensor(zeros: [b, geometry.outChannels, ho, wo])
+        for i in 0..<b {
+            let out = y.mutablePointer + i * geometry.outChannels * ho * wo
+            algorithm.run(image: x.pointer + i * geometry.inChannels * h * w, height: h, width: w, into: out)
+            if let bias {
+                Elementwise.addChannelBias(out, channels: geometry.outChannels, plane: ho * wo, bias: bias.pointer)
+            }
+        }
+        return y
+    }
+}
+
+/// 1×1 stride-1 convolution: one GEMM, W (out×in) · X (in×HW).
+struct PointwiseConvolution: ConvolutionAlgorithm {
+    let geometry: ConvGeometry
+    let weight: Tensor
+    var name: String { "pointwise-gemm" }
+
+    init(geometry: ConvGeometry, weight: UnsafePointer<Float>) {
+        self.geometry = geometry
+        let t = Tensor(zeros: [geometry.outChannels, geometry.inChannels])
+        t.mutablePointer.update(from: weight, count: t.count)
+        self.weight = t
+    }
+
+    func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
+        let n = height * width
+        GEMM.multiply(m: geometry.outChannels, n: n, k: geometry.inChannels,
+                      a: weight.pointer, lda: geometry.inChannels, b: image, ldb: n, c: output, ldc: n)
+    }
+}
+
+/// Stride-1 convolution without im2col: the zero-padded image is read at kh·kw shifted offsets, each
+/// shift one GEMM accumulating into an output computed over the padded row width (the extra kw−1
+/// columns per row are discarded). Memory: one padded copy of the input plus one output-sized buffer,
+/// instead of an im2col matrix kh·kw times the input (231 MB for the head's 3×3 at 56²).
+struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
+    let geometry: ConvGeometry
+    /// Per tap (ky, kx): an (out × in) matrix.
+    let taps: Tensor
+    var name: String { "shifted-gemm" }
+
+    init(geometry g: ConvGeometry, weight: UnsafePointer<Float>) {
+        geometry = g
+        let kk = g.kernel.h * g.kernel.w
+        let t = Tensor(zeros: [kk, g.outChannels, g.inChannels])
+        let dst = t.mutablePointer
+        for o in 0..<g.outChannels {
+            for i in 0..<g.inChannels {
+                for k in 0..<kk {
+                    dst[(k * g.outChannels + o) * g.inChannels + i] = weight[(o * g.inChannels + i) * kk + k]
+                }
+            }
+        }
+        taps = t
+    }
+
+    func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let hp = height + 2 * g.padding.h, wp = width + 2 * g.padding.w
+        let (ho, wo) = g.outputSize(height: height, width: width)
+        let plane = hp * wp
+        // + kernel width: the last tap of the last channel reads kw−1 floats past the padded plane
+        // (they only feed discarded columns).
+        let padded = FloatStorage(count: g.inChannels * plane + g.kernel.w)
+        let src = SharedPointer(image), dst = SharedPointer(padded.base)
+        let ph = g.padding.h, pw = g.padding.w
+        Parallel.forRanges(g.inChannels, minChunk: max(1, 65536 / max(plane, 1))) { range in
+            for c in range {
+                for r in 0..<height {
+                    (dst + (c * plane + (r + ph) * wp + pw)).update(from: src + (c * height + r) * width, count: width)
+                }
+            }
+        }
+        let wide = FloatStorage(count: g.outChannels * ho * wp)
+        for ky in 0..<g.kernel.h {
+            for kx in 0..<g.kernel.w {
+                let k = ky * g.kernel.w + kx
+                GEMM.multiply(
+                    m: g.outChannels, n: ho * wp, k: g.inChannels,
+                    a: taps.pointer + k * g.outChannels * g.inChannels, lda: g.inChannels,
+                    b: padded.base + ky * wp + kx, ldb: plane,
+                    beta: k == 0 ? 0 : 1, c: wide.base, ldc: ho * wp)
+            }
+        }
+        let w = SharedPointer(wide.base), out = SharedPointer(output)
+        Parallel.forRanges(g.outChannels, minChunk: max(1, 65536 / max(ho * wo, 1))) { range in
+            for o in range {
+                for r in 0..<ho {
+                    (out + (o * ho + r) * wo).update(from: w + (o * ho + r) * wp, count: wo)
+                }
+            }
+        }
+    }
+}
+
+/// General convolution through im2col, tiled over output rows so the column buffer stays bounded.
+/// For the non-overlapping patch convolutions (2×2/2, 4×4/4) the column matrix is a permutation of
+/// the input, so nothing is duplicated.
+struct TiledIm2ColConvolution: ConvolutionAlgorithm {
+    let geometry: ConvGeometry
+    let weight: Tensor
+    /// Upper bound on the column buffer, in floats (32 MiB).
+    static let maxColumnFloats = 8 << 20
+    var name: String { "tiled-im2col" }
+
+    init(geometry g: ConvGeometry, weight: UnsafePointer<Float>) {
+        geometry = g
+        let t = Tensor(zeros: [g.outChannels, g.inChannels * g.kernel.h * g.kernel.w])
+        t.mutablePointer.update(from: weight, count: t.count)
+        self.weight = t
+    }
+
+    func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let (ho, wo) = g.outputSize(height: height, width: width)
+        let kdim = g.inChannels * g.kernel.h * g.kernel.w
+        let rowsPerTile = max(1, min(ho, Self.maxColumnFloats / max(1, kdim * wo)))
+        let cols = FloatStorage(count: kdim * rowsPerTile * wo)
+        var r0 = 0
+        while r0 < ho {
+            let rows = min(rowsPerTile, ho - r0)
+            let n = rows * wo
+            let colp = SharedPointer(cols.base), src = SharedPointer(image)
+            let first = r0
+            Parallel.forRanges(kdim, minChunk: 64) { range in
+                for kr in range {
+                    let c = kr / (g.kernel.h * g.kernel.w)
+                    let ky = (kr / g.kernel.w) % g.kernel.h
+                    let kx = kr % g.kernel.w
+                    let row = colp + kr * n
+                    for r in 0..<rows {
+                        let iy = (first + r) * g.stride.h - g.padding.h + ky
+                        for x in 0..<wo {
+                            let ix = x * g.stride.w - g.padding.w + kx
+                            row[r * wo + x] = (iy >= 0 && iy < height && ix >= 0 && ix < width)
+                                ? src[(c * height + iy) * width + ix] : 0
+                        }
+                    }
+                }
+            }
+            GEMM.multiply(m: g.outChannels, n: n, k: kdim, a: weight.pointer, lda: kdim,
+                          b: cols.base, ldb: n, c: output + r0 * wo, ldc: ho * wo)
+            r0 += rows
+        }
+    }
+}

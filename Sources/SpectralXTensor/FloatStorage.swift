@@ -1,0 +1,39 @@
+import Foundation
+
+/// A contiguous float32 buffer, either owned (64-byte aligned, for activations and derived weights) or
+/// borrowed from a longer-lived owner such as a memory-mapped checkpoint.
+///
+/// `@unchecked Sendable` because the buffer follows a write-once discipline: only the code that
+/// allocates a storage writes it, before handing the tensor to anyone else; from then on it is read-only.
+/// Borrowed storage (mapped weights) is read-only from the start. Kernels never write into a tensor they
+/// did not allocate.
+public final class FloatStorage: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<Float>
+    public let count: Int
+    private let owner: AnyObject?
+    private let owned: Bool
+
+    /// Allocates `count` floats, zero-filled.
+    public init(count: Int) {
+        precondition(count >= 0)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+        self.owner = nil
+        self.owned = true
+    }
+
+    /// Wraps memory owned by `owner` (kept alive for the lifetime of this storage). Never written.
+    public init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        self.base = UnsafeMutablePointer(mutating: pointer)
+        self.count = count
+        self.owner = owner
+        self.owned = false
+    }
+
+    deinit {
+        if owned { UnsafeMutableRawPointer(base).deallocate() }
+    }
+}
