@@ -11,10 +11,12 @@ import Foundation
 /// | 400    | `invalid_content_length`      | non-numeric, duplicate or conflicting `Content-Length` |
 /// | 400    | `conflicting_framing`         | both `Content-Length` and `Transfer-Encoding`, or `Transfer-Encoding` on HTTP/1.0 |
 /// | 400    | `invalid_transfer_encoding`   | `chunked` missing, repeated, or not the final transfer coding |
+/// | 400    | `invalid_multipart`           | `MultipartFormData.parse`: malformed multipart body |
 /// | 408    | `request_timeout`             | headers or body not received within the configured timeouts |
 /// | 411    | `length_required`             | a method configured to need a body arrived without `Content-Length`/chunked |
 /// | 413    | `payload_too_large`           | declared or received body larger than `maxBodySize` |
 /// | 414    | `uri_too_long`                | request line longer than `maxRequestLineLength` |
+/// | 415    | `unsupported_media_type`      | `MultipartFormData.parse`: not multipart/form-data or no boundary |
 /// | 417    | `expectation_failed`          | `Expect` with anything but `100-continue` |
 /// | 431    | `header_fields_too_large`     | header (or trailer) section over `maxHeaderBytes` or `maxHeaderCount` |
 /// | 500    | `internal_error`              | the handler threw |
