@@ -1,0 +1,119 @@
+import Foundation
+
+/// `models/domains/<domain>/domain.json` (spec service.md §3): everything the engine needs to
+/// serve a domain besides the tensors — which backbone it plugs into, the band count and
+/// wavelengths the HyperT tokenizer was built for, the classes and the preprocessing contract.
+public struct DomainConfig: Codable, Sendable, Equatable {
+    public static let currentSchemaVersion = 1
+    /// The preprocessing the fixtures use: per-band min–max normalisation, then an antialiased
+    /// bilinear resize to 224×224.
+    public static let defaultPreprocessing = "minmax-per-band+resize-antialias-224"
+
+    public var schemaVersion: Int
+    public var name: String
+    /// Name of the backbone file (`models/backbones/<backbone>.safetensors`).
+    public var backbone: String
+    /// Backbone architecture (`sat_mae_pp` or `scale_mae`); nil means `sat_mae_pp`.
+    public var backboneVariant: BackboneVariant?
+    /// Input band count C.
+    public var bands: Int
+    /// Output class count K.
+    public var classes: Int
+    public var classNames: [String]
+    /// Wavelength list for the spectral position table, in µm. Its length need not equal `bands`
+    /// (upstream configs pass the 32 WHU-OHS values for 13-band data, quirk Q9).
+    public var wavelengths: [Double]
+    public var inputSize: Int
+    public var preprocessing: String
+    /// Lower-case hex SHA-256 of `adapter.safetensors`, if recorded.
+    public var adapterSHA256: String?
+    /// Lower-case hex SHA-256 of the backbone file, if recorded.
+    public var backboneSHA256: String?
+    public var description: String?
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case name, backbone
+        case backboneVariant = "backbone_variant"
+        case bands, classes
+        case classNames = "class_names"
+        case wavelengths = "wavelengths_um"
+        case inputSize = "input_size"
+        case preprocessing
+        case adapterSHA256 = "adapter_sha256"
+        case backboneSHA256 = "backbone_sha256"
+        case description
+    }
+
+    public init(name: String, backbone: String, backboneVariant: BackboneVariant? = .satMAEPP, bands: Int,
+                classes: Int, classNames: [String]? = nil, wavelengths: [Double]? = nil, inputSize: Int = 224,
+                preprocessing: String = DomainConfig.defaultPreprocessing, adapterSHA256: String? = nil,
+                backboneSHA256: String? = nil, description: String? = nil)
+    {
+        schemaVersion = Self.currentSchemaVersion
+        self.name = name
+        self.backbone = backbone
+        self.backboneVariant = backboneVariant
+        self.bands = bands
+        self.classes = classes
+        self.classNames = classNames ?? Self.defaultClassNames(classes)
+        self.wavelengths = wavelengths ?? Self.defaultWavelengths(bands)
+        self.inputSize = inputSize
+        self.preprocessing = preprocessing
+        self.adapterSHA256 = adapterSHA256
+        self.backboneSHA256 = backboneSHA256
+        self.description = description
+    }
+
+    /// "class_0", "class_1", …
+    public static func defaultClassNames(_ k: Int) -> [String] { (0..<max(0, k)).map { "class_\($0)" } }
+
+    /// C evenly spaced demo wavelengths covering 0.4–2.5 µm (rounded to 0.1 nm).
+    public static func defaultWavelengths(_ c: Int) -> [Double] {
+        guard c > 1 else { return c == 1 ? [0.4] : [] }
+        let step: Double = 2.1 / Double(c - 1)
+        return (0..<c).map { (i: Int) -> Double in
+            let x: Double = 0.4 + step * Double(i)
+            return (x * 10_000).rounded() / 10_000
+        }
+    }
+
+    /// Checks the invariants the engine relies on; `path` only labels the error.
+    public func validate(path: String = "domain.json") throws(CheckpointError) {
+        func bad(_ r: String) -> CheckpointError { .invalidDomainConfig(path: path, reason: r) }
+        guard schemaVersion == Self.currentSchemaVersion else { throw bad("unsupported schema_version \(schemaVersion)") }
+        do { try ModelStoreLayout.validateName(name) } catch { throw bad("name: \(error)") }
+        do { try ModelStoreLayout.validateName(backbone) } catch { throw bad("backbone: \(error)") }
+        guard bands >= 1 else { throw bad("bands must be ≥ 1") }
+        guard classes >= 1 else { throw bad("classes must be ≥ 1") }
+        guard classNames.count == classes else { throw bad("\(classNames.count) class names for \(classes) classes") }
+        guard !wavelengths.isEmpty, wavelengths.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw bad("wavelengths_um must be a non-empty list of positive numbers")
+        }
+        guard inputSize == 224 else { throw bad("input_size must be 224 (the model is fixed to 224×224)") }
+    }
+
+    /// Reads and validates a domain.json.
+    public static func load(from url: URL) throws(CheckpointError) -> DomainConfig {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw .invalidDomainConfig(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        let config: DomainConfig
+        do { config = try JSONDecoder().decode(DomainConfig.self, from: data) } catch {
+            throw .invalidDomainConfig(path: url.path, reason: "\(error)")
+        }
+        try config.validate(path: url.path)
+        return config
+    }
+
+    /// Writes pretty-printed JSON with sorted keys, atomically.
+    public func write(to url: URL) throws {
+        try validate(path: url.path)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        try data.write(to: url, options: .atomic)
+    }
+}
