@@ -307,12 +307,14 @@ public struct TIFFReader: Sendable {
             throw RasterError.truncated("\(what): \(codec) data gives \(produced) of \(dst.count) bytes")
         }
         let bps = info.sampleType.bytes
-        if info.predictor == 3 {
+        // As libtiff (and so GDAL) does, the Predictor tag only applies to LZW and Deflate data.
+        let predictor = (comp == .none || comp == .packBits) ? 1 : info.predictor
+        if predictor == 3 {
             Predictor.undoFloatingPoint(dst, rows: rows, rowSamples: rowSamples, stride: stride, bytesPerSample: bps)
             return
         }
         if info.bigEndian && bps > 1 { Predictor.byteSwap(dst, count: dst.count / bps, bytesPerSample: bps) }
-        if info.predictor == 2 {
+        if predictor == 2 {
             Predictor.undoHorizontal(dst, rows: rows, rowSamples: rowSamples, stride: stride, bytesPerSample: bps)
         }
     }
