@@ -4,7 +4,7 @@ import Testing
 
 /// Full-size store synthesis (the ViT-L backbone is 1.2 GB whatever C and K are), so these run
 /// one after another in one temporary store. Set SPECTRALX_STORE_OUT to keep the store.
-@Suite(.serialized) struct ModelStoreTests {
+extension HeavyTests { @Suite struct ModelStoreTests {
     static func storeRoot(_ tag: String) -> (URL, keep: Bool) {
         if let out = ProcessInfo.processInfo.environment["SPECTRALX_STORE_OUT"], !out.isEmpty {
             return (URL(fileURLWithPath: out).appendingPathComponent(tag), true)
@@ -71,6 +71,10 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: store.backboneURL(ModelStoreSynthesizer.defaultBackboneName).path + ".part"))
     }
 
+}
+}
+
+@Suite struct DomainConfigTests {
     @Test func domainConfigRoundTripAndValidation() throws {
         let dir = Fixtures.temporaryDirectory("domaincfg")
         defer { try? FileManager.default.removeItem(at: dir) }
