@@ -10,6 +10,10 @@ public struct MixtureOfExperts: Sendable {
     public struct Expert: Sendable {
         public let fc1: Linear
         public let fc2: Linear
+        public init(fc1: Linear, fc2: Linear) {
+            self.fc1 = fc1
+            self.fc2 = fc2
+        }
     }
     /// `(2, r, 4)`: one gating matrix per task (0 = spatial half, 1 = spectral half).
     public let gate: Tensor

@@ -36,9 +36,14 @@ enum NpyFixture {
         return (shape, d.subdata(in: (start + hlen)..<d.count), descr)
     }
 
-    static func tensor(_ name: String) throws -> Tensor {
-        let (shape, data, descr) = try load(Fixtures.url(name)!)
-        precondition(descr == "<f4", "\(name): \(descr)")
+    /// Small upstream-made arrays copied into the repository so their tests always run.
+    static let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data")
+
+    static func tensor(_ name: String) throws -> Tensor { try tensor(at: Fixtures.url(name)!) }
+
+    static func tensor(at url: URL) throws -> Tensor {
+        let (shape, data, descr) = try load(url)
+        precondition(descr == "<f4", "\(url.lastPathComponent): \(descr)")
         let t = Tensor(zeros: shape)
         data.withUnsafeBytes { raw in
             t.mutablePointer.update(from: raw.bindMemory(to: Float.self).baseAddress!, count: t.count)
@@ -46,8 +51,10 @@ enum NpyFixture {
         return t
     }
 
-    static func int64(_ name: String) throws -> (shape: [Int], values: [Int]) {
-        let (shape, data, descr) = try load(Fixtures.url(name)!)
+    static func int64(_ name: String) throws -> (shape: [Int], values: [Int]) { try int64(at: Fixtures.url(name)!) }
+
+    static func int64(at url: URL) throws -> (shape: [Int], values: [Int]) {
+        let (shape, data, descr) = try load(url)
         precondition(descr == "<i8")
         let values = data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map { Int($0) } }
         return (shape, values)
