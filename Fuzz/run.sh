@@ -17,5 +17,6 @@ if [[ ! -x "$bin" || -n "$(find "$root/Sources/SpectralXRaster" "$root/Fuzz" -na
     -I "$root/Sources/CZlib" -lz \
     "$root"/Sources/SpectralXRaster/*.swift "$root/Fuzz/Fuzz$upper.swift" -o "$bin"
 fi
+cd "$out"  # libFuzzer -jobs writes fuzz-N.log into the working directory
 exec "$bin" -jobs=1 -workers=1 -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
   -artifact_prefix="$out/crashes-$target/" -print_final_stats=1 "$@" "$out/corpus-$target" "$root/Fuzz/corpus/$target"
