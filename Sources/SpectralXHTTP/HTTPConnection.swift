@@ -105,6 +105,15 @@ final class HTTPConnection {
             return false
         }
 
+        let context = HTTPRequestContext(logger: requestLogger, connectionID: id, isTLS: config.tls != nil,
+                                         isShuttingDown: { [core] in core.isShuttingDown })
+        if let early = core.handler.validateHead(head, context: context) {
+            let outcome = writeResponse(early, head: head, requestID: requestID, close: true)
+            access(requestLogger, head, status: early.status.code, bytes: outcome.bytes, started: started)
+            if outcome.ok { lingeringClose(transport, for: config.lingerTimeout) }
+            return false
+        }
+
         // 3. Read the body.
         let spool: BodySpool
         var expectedLength: Int64? = nil
@@ -173,8 +182,6 @@ final class HTTPConnection {
         }
         let request = HTTPRequest(head: head, body: body, trailers: trailers, remoteAddress: remoteAddress,
                                   requestID: requestID)
-        let context = HTTPRequestContext(logger: requestLogger, connectionID: id, isTLS: config.tls != nil,
-                                         isShuttingDown: { [core] in core.isShuttingDown })
         var response: HTTPResponse
         do {
             response = try core.handler.handle(request, context: context)

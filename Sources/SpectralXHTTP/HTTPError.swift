@@ -22,7 +22,6 @@ import Foundation
 /// | 500    | `internal_error`              | the handler threw |
 /// | 501    | `unsupported_transfer_coding` | a transfer coding other than `chunked` (e.g. `gzip, chunked`) |
 /// | 503    | `too_many_connections`        | connection limit reached (answered on accept, then closed) |
-/// | 503    | `shutting_down`               | a request arrived on a connection that is being drained |
 /// | 505    | `http_version_not_supported`  | request version other than HTTP/1.x |
 public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     public let status: HTTPStatus
@@ -84,8 +83,6 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
     }
     static let tooManyConnections = HTTPServerError(
         status: .serviceUnavailable, code: "too_many_connections", message: "the server is at its connection limit")
-    static let shuttingDown = HTTPServerError(
-        status: .serviceUnavailable, code: "shutting_down", message: "the server is shutting down")
     static let versionNotSupported = HTTPServerError(
         status: .httpVersionNotSupported, code: "http_version_not_supported", message: "only HTTP/1.0 and HTTP/1.1 are supported")
 }

@@ -116,15 +116,34 @@ public struct HTTPRequestContext: Sendable {
 /// `500 internal_error`, except an `HTTPServerError`, which is answered as is.
 public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse
+
+    /// Called with the head alone, before `100 Continue` is sent and before any body byte is read,
+    /// so a request that is bound to fail (unknown route, wrong media type, missing token) is
+    /// answered without receiving a large upload. Return nil to proceed. A response returned here
+    /// is sent instead of reading the body, and the connection is then closed. Default: nil.
+    func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse?
 }
 
-/// An `HTTPHandler` from a closure.
+extension HTTPHandler {
+    public func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse? { nil }
+}
+
+/// An `HTTPHandler` from closures.
 public struct HTTPHandlerFunction: HTTPHandler {
     let body: @Sendable (HTTPRequest, HTTPRequestContext) throws -> HTTPResponse
-    public init(_ body: @escaping @Sendable (HTTPRequest, HTTPRequestContext) throws -> HTTPResponse) {
+    let headCheck: (@Sendable (HTTPRequestHead, HTTPRequestContext) -> HTTPResponse?)?
+
+    public init(validateHead: (@Sendable (HTTPRequestHead, HTTPRequestContext) -> HTTPResponse?)? = nil,
+                _ body: @escaping @Sendable (HTTPRequest, HTTPRequestContext) throws -> HTTPResponse) {
         self.body = body
+        self.headCheck = validateHead
     }
+
     public func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
         try body(request, context)
+    }
+
+    public func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse? {
+        headCheck?(head, context)
     }
 }

@@ -49,6 +49,20 @@ func contents(of dir: URL) -> [String] {
         }
     }
 
+    @Test func handlerCanRejectFromTheHeadBeforeTheBodyIsRead() throws {
+        let server = try HTTPServer(configuration: testConfiguration(), handler: HTTPHandlerFunction(validateHead: { head, _ in
+            head.target.path == "/v1/domains/unknown/segment"
+                ? .error(.notFound, code: "unknown_domain", message: "no domain 'unknown'") : nil
+        }, echoHandler), logger: testLogger())
+        try server.start()
+        defer { server.shutdown(); server.waitUntilStopped() }
+        let c = try RawClient(port: server.port)
+        try c.send("POST /v1/domains/unknown/segment HTTP/1.1\r\nHost: x\r\nX-Request-Id: u\r\nExpect: 100-continue\r\nContent-Length: 100000000\r\n\r\n")
+        let (data, closed) = c.readUntilClose()
+        #expect(data.text == errorResponse(404, "Not Found", "unknown_domain", "no domain 'unknown'", id: "u"))
+        #expect(closed)
+    }
+
     @Test func largeBodiesAreSpooledToATemporaryFileAndRemoved() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
