@@ -116,14 +116,28 @@ public struct SafeTensorsWriter: Sendable {
 
         let limit = max(8, chunkByteLimit / 8 * 8)
         var states = [SHA256](repeating: SHA256(), count: hashTensors ? tensors.count : 0)
-        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 64)
-        defer { staging.deallocate() }
+
+        // Double buffering: while a background queue writes one staging buffer, the caller's
+        // thread fills and hashes the other. `freeBuffers` counts buffers not owned by the queue.
+        let staging = [UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 64),
+                       UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 64)]
+        defer { for b in staging { b.deallocate() } }
+        let writeQueue = DispatchQueue(label: "SafeTensorsWriter.write")
+        let freeBuffers = DispatchSemaphore(value: staging.count)
+        let writeState = WriteState()
+        var current = 0
+        freeBuffers.wait()  // this thread owns exactly one buffer from here on
+        defer {
+            writeQueue.sync {}  // never free buffers or close the fd under a pending write
+            freeBuffers.signal()  // balance: libdispatch traps on disposing a semaphore in use
+        }
 
         // Pieces: (tensor, offset in tensor, length, offset in staging buffer), packed into chunks.
         var pieces: [(tensor: Int, offset: Int, length: Int, at: Int)] = []
         var used = 0
         func flush() throws {
             guard used > 0 else { return }
+            let buffer = staging[current]
             if hashTensors {
                 // Group pieces by tensor; different tensors hash concurrently.
                 var groups: [[Int]] = []
@@ -136,7 +150,7 @@ public struct SafeTensorsWriter: Sendable {
                 }
                 let piecesCopy = pieces
                 let groupsCopy = groups
-                let base = DisjointAccess(UnsafeRawBufferPointer(staging))  // read only
+                let base = DisjointAccess(UnsafeRawBufferPointer(buffer))  // read only
                 states.withUnsafeMutableBufferPointer { st in
                     let stp = DisjointAccess(st)  // one tensor's state per group: disjoint
                     DispatchQueue.concurrentPerform(iterations: groupsCopy.count) { g in
@@ -148,16 +162,25 @@ public struct SafeTensorsWriter: Sendable {
                     }
                 }
             }
-            try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: staging[0..<used]), path: partPath)
+            // Hand the buffer to the queue (it owns it until it signals), continue in the other.
+            let bytes = DisjointAccess(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+            writeQueue.async {
+                if writeState.error == nil {
+                    do { try Self.writeAll(fd, bytes.pointer, path: partPath) } catch { writeState.error = error }
+                }
+                freeBuffers.signal()
+            }
             pieces.removeAll(keepingCapacity: true)
             used = 0
+            current = (current + 1) % staging.count
+            freeBuffers.wait()  // after a write failure the queue skips writes; checked at the end
         }
         for (ti, t) in tensors.enumerated() {
             var off = 0
             while off < t.byteCount {
                 if used == limit { try flush() }
                 let len = min(t.byteCount - off, limit - used)
-                let buf = UnsafeMutableRawBufferPointer(rebasing: staging[used..<(used + len)])
+                let buf = UnsafeMutableRawBufferPointer(rebasing: staging[current][used..<(used + len)])
                 try fill(ti, off, buf)
                 pieces.append((ti, off, len, used))
                 used += len
@@ -165,6 +188,7 @@ public struct SafeTensorsWriter: Sendable {
             }
         }
         try flush()
+        if let error = writeQueue.sync(execute: { writeState.error }) { throw error }
 
         if synchronizeBeforeRename, fsync(fd) != 0 {
             throw CheckpointError.ioFailure(path: partPath, operation: "fsync", errno: errno)
@@ -177,6 +201,12 @@ public struct SafeTensorsWriter: Sendable {
         succeeded = true
         if !hashTensors { return [] }
         return states.indices.map { states[$0].finalize() }
+    }
+
+    /// The background writer's first failure. `@unchecked Sendable`: `error` is only read and
+    /// written on the writer's serial queue (queue confinement).
+    private final class WriteState: @unchecked Sendable {
+        var error: (any Error)?
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {

@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import SpectralXCheckpoint
-import Synchronization
 import Testing
 
 /// The tests that generate the full 1.65 GB model; serialized (also across the nested suites)
@@ -15,7 +14,7 @@ extension HeavyTests { @Suite struct FullRegenerationTests {
         let t0 = DispatchTime.now().uptimeNanoseconds
         // One tensor per iteration (generate sequentially, then hash): hashing dominates, and it
         // is sequential within a tensor, so parallelism comes from doing tensors concurrently.
-        let ok = Mutex([Bool](repeating: false, count: tensors.count))
+        let ok = Flags(count: tensors.count)
         DispatchQueue.concurrentPerform(iterations: tensors.count) { i in
             let t = tensors[i], e = t.entry
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, e.byteCount), alignment: 64)
@@ -24,10 +23,10 @@ extension HeavyTests { @Suite struct FullRegenerationTests {
             WeightGenerator.fillBytes(out, dtype: e.dtype, tensorSeed: WeightGenerator.tensorSeed(key: e.key, seed: t.seed),
                                       lo: e.lo, hi: e.hi, byteOffset: 0, parallel: false)
             let match = SHA256.hash(UnsafeRawBufferPointer(out)).hex == t.sha256
-            ok.withLock { $0[i] = match }
+            ok.set(i, match)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        let flags = ok.withLock { $0 }
+        let flags = ok.values
         let bad = zip(tensors, flags).filter { !$0.1 }.map(\.0.entry.key)
         return (bad, seconds, tensors.reduce(0) { $0 + $1.entry.elementCount })
     }
@@ -64,4 +63,14 @@ extension HeavyTests { @Suite struct FullRegenerationTests {
         #expect(seconds < 30)
     }
 }
+}
+
+/// Per-tensor results written from concurrent iterations. `@unchecked Sendable`: every access
+/// goes through the lock.
+final class Flags: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Bool]
+    init(count: Int) { storage = [Bool](repeating: false, count: count) }
+    func set(_ i: Int, _ v: Bool) { lock.lock(); storage[i] = v; lock.unlock() }
+    var values: [Bool] { lock.lock(); defer { lock.unlock() }; return storage }
 }
