@@ -60,4 +60,21 @@ import SpectralXHTTP
             #expect(closed)
         }
     }
+
+    @Test func clientThatStopsReadingIsDroppedAfterTheWriteTimeout() throws {
+        let config = testConfiguration { $0.writeTimeout = .milliseconds(200) }
+        let big = Data(repeating: 0x61, count: 64 << 20)
+        try withServer(config, handler: { req, ctx in
+            req.path == "/big" ? HTTPResponse(status: .ok, contentType: "application/octet-stream", body: big) : try echoHandler(req, ctx)
+        }) { server in
+            let stalled = try RawClient(port: server.port)
+            try stalled.send("GET /big HTTP/1.1\r\nHost: x\r\nX-Request-Id: w\r\n\r\n")
+            // Never read: the server must give up on its own while still serving others.
+            let other = try RawClient(port: server.port)
+            try other.send("GET /o HTTP/1.1\r\nHost: x\r\nX-Request-Id: o\r\nConnection: close\r\n\r\n")
+            #expect(other.readUntilClose().data.text == echoResponse("GET /o", id: "o", close: true))
+            #expect(eventually(timeout: 30) { server.connectionCount == 0 })
+            withExtendedLifetime(stalled) {}
+        }
+    }
 }
