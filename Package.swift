@@ -58,7 +58,9 @@ let package = Package(
         .executableTarget(
             name: "spectralx",
             dependencies: [
-                "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor",
+                "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
+                "SpectralXLayers", "SpectralXHTTP",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -67,6 +69,10 @@ let package = Package(
         .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
         .testTarget(name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster"]),
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
-        .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP"]),
+        .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpectralXEngineTests", dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster"]),
+        .testTarget(
+            name: "SpectralXAPITests",
+            dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster"]),
     ]
 )

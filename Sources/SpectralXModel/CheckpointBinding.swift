@@ -60,3 +60,15 @@ extension SpectralXDomain {
         return domain
     }
 }
+
+extension SpectralXNetwork {
+    /// Loads one domain of a model store together with the backbone its `domain.json` names,
+    /// verifying the declared band and class counts against the weights.
+    public static func load(store: ModelStoreLayout, domain name: String) throws -> SpectralXNetwork {
+        let config = try store.loadDomainConfig(name)
+        let backbone = try FrozenBackbone.load(SafeTensorsFile(url: store.backboneURL(config.backbone)))
+        let domain = try SpectralXDomain.load(SafeTensorsFile(url: store.adapterURL(name)), wavelengths: config.wavelengths,
+                                              expectedBands: config.bands, expectedClasses: config.classes)
+        return SpectralXNetwork(backbone: backbone, domain: domain)
+    }
+}
