@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what spectralx needs on a Debian/Ubuntu machine: the three system libraries it links
+# (OpenBLAS, OpenSSL, zlib) and, with --test, the Python packages some tests use as independent
+# reference implementations (tifffile/rasterio read and write GeoTIFFs, numpy, an OpenAPI validator).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for pkg in libopenblas-dev libssl-dev zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python test dependencies"; python3 -m pip install -q --disable-pip-version-check numpy tifffile imagecodecs rasterio openapi-spec-validator || echo "setup: warning: pip install failed; tests that need these modules will skip"; }
+import numpy, tifffile, imagecodecs, rasterio, openapi_spec_validator
+PY
+  fi
+fi
+
+command -v swift >/dev/null 2>&1 || { echo "setup: the Swift toolchain (6.1 or newer) is not on PATH" >&2; exit 1; }
