@@ -369,7 +369,22 @@ struct JSONParser {
             }
             runStart = pos
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
+        guard let s = strictUTF8String(out) else { throw fail("string is not valid UTF-8") }
         return s
+    }
+}
+
+/// Decodes UTF-8, returning nil on any ill-formed sequence (instead of repairing it like
+/// `String(decoding:as:)`); works on every deployment target, unlike `String(validating:as:)`.
+func strictUTF8String<S: Sequence>(_ bytes: S) -> String? where S.Element == UInt8 {
+    var iterator = bytes.makeIterator()
+    var decoder = UTF8()
+    var scalars = String.UnicodeScalarView()
+    while true {
+        switch decoder.decode(&iterator) {
+        case let .scalarValue(u): scalars.append(u)
+        case .emptyInput: return String(scalars)
+        case .error: return nil
+        }
     }
 }

@@ -68,6 +68,21 @@ public struct SHA256: Sendable {
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 &- n)) }
 
+    /// One SHA-256 round with the working variables passed in rotated roles, so an 8-round
+    /// unrolled loop needs no register shuffling.
+    @inline(__always)
+    private static func round(_ a: UInt32, _ b: UInt32, _ c: UInt32, _ d: inout UInt32,
+                              _ e: UInt32, _ f: UInt32, _ g: UInt32, _ h: inout UInt32, _ kw: UInt32)
+    {
+        let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
+        let ch = g ^ (e & (f ^ g))
+        let t1 = h &+ s1 &+ ch &+ kw
+        let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
+        let maj = (a & b) | (c & (a | b))
+        d &+= t1
+        h = t1 &+ s0 &+ maj
+    }
+
     private mutating func compress(blocks: UnsafeRawPointer, count: Int) {
         var (h0, h1, h2, h3, h4, h5, h6, h7) = h
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
@@ -84,15 +99,17 @@ public struct SHA256: Sendable {
                         w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
                     }
                     var a = h0, bb = h1, c = h2, d = h3, e = h4, f = h5, g = h6, hh = h7
-                    for t in 0..<64 {
-                        let s1 = SHA256.rotr(e, 6) ^ SHA256.rotr(e, 11) ^ SHA256.rotr(e, 25)
-                        let ch = (e & f) ^ (~e & g)
-                        let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
-                        let s0 = SHA256.rotr(a, 2) ^ SHA256.rotr(a, 13) ^ SHA256.rotr(a, 22)
-                        let maj = (a & bb) ^ (a & c) ^ (bb & c)
-                        let t2 = s0 &+ maj
-                        hh = g; g = f; f = e; e = d &+ t1
-                        d = c; c = bb; bb = a; a = t1 &+ t2
+                    var t = 0
+                    while t < 64 {
+                        SHA256.round(a, bb, c, &d, e, f, g, &hh, k[t] &+ w[t])
+                        SHA256.round(hh, a, bb, &c, d, e, f, &g, k[t + 1] &+ w[t + 1])
+                        SHA256.round(g, hh, a, &bb, c, d, e, &f, k[t + 2] &+ w[t + 2])
+                        SHA256.round(f, g, hh, &a, bb, c, d, &e, k[t + 3] &+ w[t + 3])
+                        SHA256.round(e, f, g, &hh, a, bb, c, &d, k[t + 4] &+ w[t + 4])
+                        SHA256.round(d, e, f, &g, hh, a, bb, &c, k[t + 5] &+ w[t + 5])
+                        SHA256.round(c, d, e, &f, g, hh, a, &bb, k[t + 6] &+ w[t + 6])
+                        SHA256.round(bb, c, d, &e, f, g, hh, &a, k[t + 7] &+ w[t + 7])
+                        t += 8
                     }
                     h0 &+= a; h1 &+= bb; h2 &+= c; h3 &+= d
                     h4 &+= e; h5 &+= f; h6 &+= g; h7 &+= hh

@@ -64,7 +64,7 @@ public struct SafeTensorsHeader: Sendable {
         headerLength = n
         dataSize = fileSize - 8 - n
         let headerBytes = UnsafeRawBufferPointer(rebasing: fileBytes[8..<(8 + n)])
-        guard String(validating: headerBytes, as: UTF8.self) != nil else { throw .headerNotUTF8 }
+        guard strictUTF8String(headerBytes) != nil else { throw .headerNotUTF8 }
 
         let json: JSONValue
         do {

@@ -142,7 +142,8 @@ func expectError(_ expected: CheckpointError, _ bytes: [UInt8], maxHeaderSize: I
         let base = safetensorsImage(okHeader, data: [UInt8](repeating: 7, count: 16))
         var rng = SplitMix(state: 12345)
         var failures = 0
-        for _ in 0..<3000 {
+        let iterations = Int(ProcessInfo.processInfo.environment["SPECTRALX_FUZZ_ITERATIONS"] ?? "") ?? 3000
+        for _ in 0..<iterations {
             var bytes = base
             for _ in 0..<(1 + Int(rng.next() % 4)) {
                 let i = Int(rng.next() % UInt64(bytes.count))
