@@ -57,15 +57,16 @@ public struct TIFFReader: Sendable {
     }
 
     /// Decodes all bands.
-    public func read() throws -> Raster { try read(bands: 0..<info.bands) }
+    public func read(threads: Int = 1) throws -> Raster { try read(bands: 0..<info.bands, threads: threads) }
 
     /// Decodes a contiguous range of bands (for planar files only their blocks are read), e.g. to
-    /// process a large scene band by band with memory bounded by one band.
-    public func read(bands: Range<Int>) throws -> Raster {
+    /// process a large scene band by band with memory bounded by one band. `threads` > 1 decodes
+    /// blocks concurrently (each worker holds one scratch block).
+    public func read(bands: Range<Int>, threads: Int = 1) throws -> Raster {
         guard bands.lowerBound >= 0, bands.upperBound <= info.bands else {
             throw RasterError.invalidArgument("band range \(bands) outside 0..<\(info.bands)")
         }
-        let out = try data.withUnsafeBytes { try decode($0, bands: bands) }
+        let out = try data.withUnsafeBytes { try decode($0, bands: bands, threads: threads) }
         return try Raster(width: info.width, height: info.height, bands: bands.count, sampleType: info.sampleType, data: out, geo: info.geo)
     }
 
@@ -224,53 +225,102 @@ public struct TIFFReader: Sendable {
 
     // MARK: decoding
 
-    private func decode(_ raw: UnsafeRawBufferPointer, bands sel: Range<Int>) throws -> [UInt8] {
+    /// Geometry shared by all block decoders of one read.
+    private struct DecodePlan: Sendable {
+        var sel: Range<Int>
+        var across: Int, perPlane: Int, planeBytes: Int, bps: Int, spb: Int
+        var comp: TIFFCompression
+        var direct: Bool
+    }
+
+    /// Pointers handed to block decoders. `@unchecked Sendable` because raw pointers are not
+    /// Sendable: the input is only read, both buffers outlive `concurrentPerform` (which returns
+    /// after every worker finished), and each block writes a disjoint rectangle of the output.
+    private struct DecodeBuffers: @unchecked Sendable {
+        let raw: UnsafeRawBufferPointer
+        let out: UnsafeMutablePointer<UInt8>
+    }
+
+    private func decode(_ raw: UnsafeRawBufferPointer, bands sel: Range<Int>, threads: Int) throws -> [UInt8] {
         let i = info
         let bps = i.sampleType.bytes
-        let W = i.width, H = i.height
         let spb = i.planarConfiguration == 1 ? i.bands : 1
-        let across = (W + i.blockWidth - 1) / i.blockWidth
-        let down = (H + i.blockHeight - 1) / i.blockHeight
+        let across = (i.width + i.blockWidth - 1) / i.blockWidth
+        let down = (i.height + i.blockHeight - 1) / i.blockHeight
         let perPlane = across * down
-        let planeBytes = W * H * bps
+        let planeBytes = i.width * i.height * bps
         let outBytes = planeBytes * sel.count
         let maxBlock = i.blockWidth * i.blockHeight * spb * bps
-        var scratch = [UInt8](repeating: 0, count: maxBlock)
         let comp = TIFFCompression(rawValue: i.compression) ?? .none
+        // Uncompressed host-order planar rows are copied straight from the file, without scratch.
+        let plan = DecodePlan(sel: sel, across: across, perPlane: perPlane, planeBytes: planeBytes, bps: bps, spb: spb,
+                              comp: comp, direct: comp == .none && spb == 1 && !(i.bigEndian && bps > 1))
+        // Blocks to decode (for planar files only those of the selected bands).
+        let blocks: [Int] = spb == 1 ? Array((sel.lowerBound * perPlane)..<(sel.upperBound * perPlane)) : Array(0..<offsets.count)
         return try [UInt8](unsafeUninitializedCapacity: outBytes) { outBuf, initialized in
-            let out = outBuf.baseAddress!
-            try scratch.withUnsafeMutableBytes { scratchBuf in
-                for k in 0..<offsets.count {
-                    let plane = k / perPlane
-                    if spb == 1 && !sel.contains(plane) { continue }
-                    let r = k % perPlane
-                    let by = r / across, bx = r % across
-                    let y0 = by * i.blockHeight, x0 = bx * i.blockWidth
-                    let storedRows = i.isTiled ? i.blockHeight : min(i.blockHeight, H - y0)
-                    let rowSamples = i.blockWidth * spb
-                    let expected = storedRows * rowSamples * bps
-                    let blk = UnsafeMutableRawBufferPointer(rebasing: scratchBuf[0..<expected])
-                    try decodeBlock(raw, k, comp, into: blk, rows: storedRows, rowSamples: rowSamples, stride: spb)
-                    let validRows = min(i.blockHeight, H - y0), validCols = min(i.blockWidth, W - x0)
-                    if spb == 1 {
-                        let ob = plane - sel.lowerBound
-                        for row in 0..<validRows {
-                            let dst = out + ob * planeBytes + ((y0 + row) * W + x0) * bps
-                            (UnsafeMutableRawPointer(dst)).copyMemory(from: blk.baseAddress! + row * rowSamples * bps, byteCount: validCols * bps)
-                        }
-                    } else {
-                        let g = Scatter(out: UnsafeMutableRawPointer(out), blk: UnsafeRawPointer(blk.baseAddress!), W: W, H: H, x0: x0, y0: y0,
-                                        rows: validRows, cols: validCols, blockWidth: i.blockWidth, spp: spb, bands: sel)
-                        switch bps {
-                        case 1: g.run(UInt8.self)
-                        case 2: g.run(UInt16.self)
-                        case 4: g.run(UInt32.self)
-                        default: g.run(UInt64.self)
+            let buffers = DecodeBuffers(raw: raw, out: outBuf.baseAddress!)
+            let workers = max(1, min(threads, blocks.count))
+            if workers == 1 {
+                var scratch = [UInt8](repeating: 0, count: maxBlock)
+                try scratch.withUnsafeMutableBytes { s in
+                    for k in blocks { try decodeOne(k, plan, buffers, s) }
+                }
+            } else {
+                let failure = FirstError()
+                DispatchQueue.concurrentPerform(iterations: workers) { t in
+                    var scratch = [UInt8](repeating: 0, count: maxBlock)
+                    scratch.withUnsafeMutableBytes { s in
+                        var j = t
+                        while j < blocks.count && !failure.isSet {
+                            do { try decodeOne(blocks[j], plan, buffers, s) } catch { failure.set(error) }
+                            j += workers
                         }
                     }
                 }
+                if let e = failure.error { throw e }
             }
             initialized = outBytes
+        }
+    }
+
+    /// Decodes block `k` and stores its valid part into the band-sequential output.
+    private func decodeOne(_ k: Int, _ p: DecodePlan, _ b: DecodeBuffers, _ scratchBuf: UnsafeMutableRawBufferPointer) throws {
+        let i = info
+        let W = i.width, H = i.height, bps = p.bps, spb = p.spb
+        let plane = k / p.perPlane
+        let r = k % p.perPlane
+        let by = r / p.across, bx = r % p.across
+        let y0 = by * i.blockHeight, x0 = bx * i.blockWidth
+        let storedRows = i.isTiled ? i.blockHeight : min(i.blockHeight, H - y0)
+        let rowSamples = i.blockWidth * spb
+        let expected = storedRows * rowSamples * bps
+        let validRows = min(i.blockHeight, H - y0), validCols = min(i.blockWidth, W - x0)
+        let src: UnsafeRawPointer
+        if p.direct && byteCounts[k] != 0 {
+            guard Int(byteCounts[k]) >= expected else {
+                throw RasterError.truncated("\(i.isTiled ? "tile" : "strip") \(k): uncompressed data gives \(byteCounts[k]) of \(expected) bytes")
+            }
+            src = b.raw.baseAddress! + Int(offsets[k])
+        } else {
+            let blk = UnsafeMutableRawBufferPointer(rebasing: scratchBuf[0..<expected])
+            try decodeBlock(b.raw, k, p.comp, into: blk, rows: storedRows, rowSamples: rowSamples, stride: spb)
+            src = UnsafeRawPointer(blk.baseAddress!)
+        }
+        if spb == 1 {
+            let ob = plane - p.sel.lowerBound
+            for row in 0..<validRows {
+                let dst = b.out + ob * p.planeBytes + ((y0 + row) * W + x0) * bps
+                UnsafeMutableRawPointer(dst).copyMemory(from: src + row * rowSamples * bps, byteCount: validCols * bps)
+            }
+        } else {
+            let g = Scatter(out: UnsafeMutableRawPointer(b.out), blk: src, W: W, H: H, x0: x0, y0: y0,
+                            rows: validRows, cols: validCols, blockWidth: i.blockWidth, spp: spb, bands: p.sel)
+            switch bps {
+            case 1: g.run(UInt8.self)
+            case 2: g.run(UInt16.self)
+            case 4: g.run(UInt32.self)
+            default: g.run(UInt64.self)
+            }
         }
     }
 
@@ -339,4 +389,15 @@ private struct Scatter {
             }
         }
     }
+}
+
+/// First error raised by concurrent block decoders (the others stop early). `@unchecked Sendable`
+/// because its only state is guarded by the lock (Synchronization.Mutex needs macOS 15; the
+/// package supports macOS 14).
+private final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (any Error)?
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stored != nil }
+    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return stored }
+    func set(_ e: any Error) { lock.lock(); if stored == nil { stored = e }; lock.unlock() }
 }

@@ -129,6 +129,21 @@ let allCombos: [Combo] = {
         }
     }
 
+    @Test func concurrentDecodeMatchesSerial() throws {
+        let r = try makeRaster(.uint16, width: 100, height: 90, bands: 5)
+        for opts in [TIFFWriteOptions(compression: .deflate, predictor: 2, rowsPerStrip: 7),
+                     TIFFWriteOptions(compression: .lzw, planarConfiguration: 1, tileWidth: 32, tileLength: 16),
+                     TIFFWriteOptions(compression: .none, rowsPerStrip: 3)] {
+            let reader = try TIFFReader(data: Data(try GeoTIFFWriter.encode(r, options: opts)))
+            #expect(try reader.read(threads: 2).data == r.data)
+            #expect(try reader.read(bands: 2..<4, threads: 3).data == Array(r.data[(2 * 9000 * 2)..<(4 * 9000 * 2)]))
+        }
+        // An error in one worker surfaces as the read's error.
+        var bad = try GeoTIFFWriter.encode(r, options: TIFFWriteOptions(compression: .deflate, rowsPerStrip: 7))
+        for i in 200..<400 { bad[i] = 0xFF }
+        #expect(throws: RasterError.self) { try TIFFReader(data: Data(bad)).read(threads: 2) }
+    }
+
     @Test func floatViewsMatchNativeValues() throws {
         let vals: [Int16] = [-32768, -1, 0, 1, 32767, 12345]
         let r = try Raster(width: 3, height: 1, bands: 2, values: vals)
