@@ -62,6 +62,14 @@ extension HeavyTests { @Suite struct ModelStoreTests {
         #expect(demo.config.wavelengths == [0.4, 1.1, 1.8, 2.5])
         #expect(try demo.adapter.float32Buffer("head.conv_seg.weight").count == 3 * 512)
         #expect(demo.adapter.entry(named: "vit_backbone.patch_embed.proj.down.weight")?.shape == [16, 4, 4, 4])
+        let bundle = try WeightBundle(store: store, domain: "demo")
+        try bundle.validate(against: try StateDictLayout(bands: 4, classes: 3))
+        #expect(bundle.inferredBandsAndClasses()! == (4, 3))
+        #expect(bundle.names.count == 722)
+        #expect(try bundle.float32Buffer("model.vit_backbone.blocks.0.attn.qkv.weight", shape: [3072, 1024]).count == 3072 * 1024)
+        #expect(throws: CheckpointError.shapeMismatch(key: "head.conv_seg.weight", expected: [23, 512, 1, 1], actual: [3, 512, 1, 1])) {
+            try bundle.validate(against: try StateDictLayout(bands: 4, classes: 23))
+        }
 
         // A different backbone under the same name is refused instead of overwritten.
         #expect(throws: CheckpointError.self) {

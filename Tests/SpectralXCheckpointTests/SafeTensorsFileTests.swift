@@ -106,4 +106,27 @@ import Testing
             guard case .cannotOpen = error else { Issue.record("wrong error \(error)"); return }
         }
     }
+
+    @Test func bundleLooksUpAcrossFilesAndRejectsDuplicates() throws {
+        let dir = Fixtures.temporaryDirectory("bundle")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func make(_ name: String, _ keys: [String]) throws -> SafeTensorsFile {
+            let url = dir.appendingPathComponent(name)
+            let w = try SafeTensorsWriter(tensors: try keys.map { try .init(name: $0, dtype: .f32, shape: [2]) })
+            try w.write(to: url) { i, _, b in
+                let v: [Float] = [Float(i), Float(i) + 0.5]
+                v.withUnsafeBytes { b.copyMemory(from: $0) }
+            }
+            return try SafeTensorsFile(url: url)
+        }
+        let a = try make("a.safetensors", ["x", "y"]), b = try make("b.safetensors", ["model.z"])
+        let bundle = try WeightBundle(files: [a, b])
+        #expect(bundle.names == ["x", "y", "z"])
+        #expect(Array(try bundle.float32Buffer("z")) == [0, 0.5])
+        #expect(Array(try bundle.float32Buffer("model.y", shape: [2])) == [1, 1.5])
+        #expect(bundle.file(containing: "z") === b)
+        #expect(throws: CheckpointError.tensorNotFound("w")) { try bundle.rawBytes("w") }
+        let c = try make("c.safetensors", ["model.x"])
+        #expect(throws: CheckpointError.duplicateKey("x")) { try WeightBundle(files: [a, c]) }
+    }
 }
