@@ -65,6 +65,25 @@ public struct DomainConfig: Codable, Sendable, Equatable {
         self.description = description
     }
 
+    /// Hand-written files may omit `class_names` (→ class_i), `input_size` (→ 224) and
+    /// `preprocessing` (→ the default); everything else is required.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
+        name = try c.decode(String.self, forKey: .name)
+        backbone = try c.decode(String.self, forKey: .backbone)
+        backboneVariant = try c.decodeIfPresent(BackboneVariant.self, forKey: .backboneVariant)
+        bands = try c.decode(Int.self, forKey: .bands)
+        classes = try c.decode(Int.self, forKey: .classes)
+        classNames = try c.decodeIfPresent([String].self, forKey: .classNames) ?? Self.defaultClassNames(classes)
+        wavelengths = try c.decode([Double].self, forKey: .wavelengths)
+        inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize) ?? 224
+        preprocessing = try c.decodeIfPresent(String.self, forKey: .preprocessing) ?? Self.defaultPreprocessing
+        adapterSHA256 = try c.decodeIfPresent(String.self, forKey: .adapterSHA256)
+        backboneSHA256 = try c.decodeIfPresent(String.self, forKey: .backboneSHA256)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+    }
+
     /// "class_0", "class_1", …
     public static func defaultClassNames(_ k: Int) -> [String] { (0..<max(0, k)).map { "class_\($0)" } }
 

@@ -100,6 +100,12 @@ extension HeavyTests { @Suite struct ModelStoreTests {
         #expect(throws: CheckpointError.self) { try ModelStoreLayout.validateName("../etc") }
         #expect(throws: CheckpointError.self) { try ModelStoreLayout.validateName("") }
         try ModelStoreLayout.validateName("sat_mae_pp-synthetic.v1")
+        let minimal = #"{"schema_version":1,"name":"m","backbone":"bb","bands":3,"classes":2,"wavelengths_um":[0.5,0.6,0.7]}"#
+        try Data(minimal.utf8).write(to: url)
+        let m = try DomainConfig.load(from: url)
+        #expect(m.classNames == ["class_0", "class_1"] && m.inputSize == 224 && m.preprocessing == DomainConfig.defaultPreprocessing)
+        try Data(#"{"schema_version":1,"name":"m"}"#.utf8).write(to: url)
+        #expect(throws: CheckpointError.self) { try DomainConfig.load(from: url) }
         #expect(DomainConfig.defaultWavelengths(1) == [0.4])
         #expect(DomainConfig.defaultWavelengths(32).count == 32)
     }
