@@ -1,0 +1,143 @@
+import Foundation
+import SpectralXTensor
+import Testing
+
+/// Deterministic pseudo-random values in [-1, 1).
+func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+    var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    let n = shape.reduce(1, *)
+    return Tensor(shape: shape, values: (0..<n).map { _ in
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+        return Float(Double(s >> 40) / Double(1 << 23) - 1)
+    })
+}
+
+/// Direct float64 cross-correlation, the definition every convolution algorithm must agree with.
+func referenceConvolution(_ x: Tensor, weight w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> [Double] {
+    let (b, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (ho, wo) = g.outputSize(height: h, width: wd)
+    var out = [Double](repeating: 0, count: b * g.outChannels * ho * wo)
+    for n in 0..<b { for o in 0..<g.outChannels { for y in 0..<ho { for xx in 0..<wo {
+        var s = bias.map { Double($0.pointer[o]) } ?? 0
+        for i in 0..<c { for ky in 0..<g.kernel.h { for kx in 0..<g.kernel.w {
+            let iy = y * g.stride.h - g.padding.h + ky, ix = xx * g.stride.w - g.padding.w + kx
+            guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+            s += Double(x.pointer[((n * c + i) * h + iy) * wd + ix]) * Double(w.pointer[((o * c + i) * g.kernel.h + ky) * g.kernel.w + kx])
+        } } }
+        out[((n * g.outChannels + o) * ho + y) * wo + xx] = s
+    } } } }
+    return out
+}
+
+@Suite("Tensor kernels")
+struct KernelTests {
+    @Test("every convolution algorithm equals the direct definition", arguments: [
+        (ConvGeometry(inChannels: 5, outChannels: 7, kernel: 1), 9, "pointwise-gemm"),
+        (ConvGeometry(inChannels: 6, outChannels: 4, kernel: 3, padding: 1), 11, "shifted-gemm"),
+        (ConvGeometry(inChannels: 3, outChannels: 5, kernel: 3, padding: 1), 7, "shifted-gemm"),
+        (ConvGeometry(inChannels: 4, outChannels: 6, kernel: 2, stride: 2), 10, "tiled-im2col"),
+        (ConvGeometry(inChannels: 3, outChannels: 8, kernel: 4, stride: 4), 16, "tiled-im2col"),
+        (ConvGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 2, padding: 1), 9, "tiled-im2col"),
+    ])
+    func convolution(_ g: ConvGeometry, size: Int, algorithm: String) {
+        let x = randomTensor([2, g.inChannels, size, size], seed: 1)
+        let w = randomTensor([g.outChannels, g.inChannels, g.kernel.h, g.kernel.w], seed: 2)
+        let b = randomTensor([g.outChannels], seed: 3)
+        let conv = Convolution(geometry: g, weight: w.pointer, bias: b.pointer)
+        #expect(conv.algorithm.name == algorithm)
+        let y = conv(x)
+        let (ho, wo) = g.outputSize(height: size, width: size)
+        #expect(y.shape == [2, g.outChannels, ho, wo])
+        let ref = referenceConvolution(x, weight: w, bias: b, g)
+        let worst = (0..<y.count).map { abs(Double(y.pointer[$0]) - ref[$0]) }.max()!
+        #expect(worst < 1e-5, "\(g): max error \(worst)")
+    }
+
+    @Test("bilinear resize, align_corners=False", arguments: [(14, 56), (14, 28), (14, 7), (1, 7), (2, 7), (3, 7), (6, 7), (56, 224), (7, 7)])
+    func resize(_ input: Int, _ output: Int) {
+        let x = randomTensor([1, 2, input, input], seed: 4)
+        let y = BilinearResize.resize(x, height: output, width: output)
+        #expect(y.shape == [1, 2, output, output])
+        let scale = Double(input) / Double(output)
+        func src(_ d: Int) -> (Int, Int, Double) {
+            let s = max(scale * (Double(d) + 0.5) - 0.5, 0)
+            let i0 = min(Int(s), input - 1)
+            return (i0, min(i0 + 1, input - 1), s - Double(i0))
+        }
+        var worst = 0.0
+        for p in 0..<2 { for oy in 0..<output { for ox in 0..<output {
+            let (y0, y1, ly) = src(oy), (x0, x1, lx) = src(ox)
+            func v(_ r: Int, _ c: Int) -> Double { Double(x.pointer[(p * input + r) * input + c]) }
+            let ref = (1 - ly) * ((1 - lx) * v(y0, x0) + lx * v(y0, x1)) + ly * ((1 - lx) * v(y1, x0) + lx * v(y1, x1))
+            worst = max(worst, abs(ref - Double(y.pointer[(p * output + oy) * output + ox])))
+        } } }
+        #expect(worst < 1e-6)
+    }
+
+    @Test("adaptive average pooling bins", arguments: [1, 2, 3, 6])
+    func pooling(_ size: Int) {
+        let x = randomTensor([1, 3, 7, 7], seed: 5)
+        let y = AdaptiveAveragePool.pool(x, size: size)
+        let bins = (0..<size).map { ($0 * 7 / size, (($0 + 1) * 7 + size - 1) / size) }
+        for c in 0..<3 { for (oy, by) in bins.enumerated() { for (ox, bx) in bins.enumerated() {
+            var s = 0.0
+            for r in by.0..<by.1 { for q in bx.0..<bx.1 { s += Double(x.pointer[(c * 7 + r) * 7 + q]) } }
+            let ref = s / Double((by.1 - by.0) * (bx.1 - bx.0))
+            #expect(abs(ref - Double(y.pointer[(c * size + oy) * size + ox])) < 1e-6)
+        } } }
+    }
+
+    @Test("softmax, LayerNorm and GELU against float64")
+    func elementwise() {
+        let x = randomTensor([37, 101], seed: 6)
+        let s = x.copy()
+        SoftmaxKernel.rows(s.mutablePointer, rows: 37, cols: 101)
+        for r in 0..<37 {
+            let row = (0..<101).map { 8 * Double(x.pointer[r * 101 + $0]) }
+            _ = row
+            let m = (0..<101).map { Double(x.pointer[r * 101 + $0]) }.max()!
+            let e = (0..<101).map { exp(Double(x.pointer[r * 101 + $0]) - m) }
+            let z = e.reduce(0, +)
+            for i in 0..<101 { #expect(abs(Double(s.pointer[r * 101 + i]) - e[i] / z) < 1e-7) }
+        }
+        let gamma = randomTensor([101], seed: 7), beta = randomTensor([101], seed: 8)
+        let ln = Tensor(zeros: [37, 101])
+        LayerNormKernel.apply(x.pointer, rows: 37, dim: 101, gamma: gamma.pointer, beta: beta.pointer, eps: 1e-5, into: ln.mutablePointer)
+        for r in 0..<37 {
+            let v = (0..<101).map { Double(x.pointer[r * 101 + $0]) }
+            let mean = v.reduce(0, +) / 101
+            let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 101
+            for i in 0..<101 {
+                let ref = (v[i] - mean) / (variance + 1e-5).squareRoot() * Double(gamma.pointer[i]) + Double(beta.pointer[i])
+                #expect(abs(Double(ln.pointer[r * 101 + i]) - ref) < 1e-5)
+            }
+        }
+        let g = Tensor(shape: [2001], values: (0..<2001).map { Float($0 - 1000) / 100 })
+        Activations.gelu(g.mutablePointer, count: g.count)
+        for i in 0..<2001 {
+            let v = Double(i - 1000) / 100
+            let ref = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+            #expect(abs(Double(g.pointer[i]) - ref) <= 2e-7 * max(1, abs(ref)), "GELU(\(v))")
+        }
+    }
+
+    @Test("multi-head attention against a float64 evaluation")
+    func attention() {
+        let n = 13, dim = 24, heads = 3, e = dim / heads
+        let qkv = randomTensor([n, 3 * dim], seed: 9)
+        let out = Tensor(zeros: [n, dim])
+        let scores = Tensor(zeros: [n, n])
+        AttentionKernel.selfAttention(qkv: qkv.pointer, tokens: n, dim: dim, heads: heads, scores: scores.mutablePointer, into: out.mutablePointer)
+        func at(_ r: Int, _ c: Int) -> Double { Double(qkv.pointer[r * 3 * dim + c]) }
+        for h in 0..<heads { for i in 0..<n {
+            var logits = (0..<n).map { j in (0..<e).reduce(0.0) { $0 + at(i, h * e + $1) * at(j, dim + h * e + $1) } / Double(e).squareRoot() }
+            let m = logits.max()!
+            logits = logits.map { exp($0 - m) }
+            let z = logits.reduce(0, +)
+            for f in 0..<e {
+                let ref = (0..<n).reduce(0.0) { $0 + logits[$1] / z * at($1, 2 * dim + h * e + f) }
+                #expect(abs(Double(out.pointer[i * dim + h * e + f]) - ref) < 1e-5)
+            }
+        } }
+    }
+}
