@@ -1,0 +1,110 @@
+import Foundation
+
+/// A minimal PNG writer for colour previews of label rasters: 8-bit indexed colour with a PLTE chunk,
+/// the zlib stream made of stored (uncompressed) deflate blocks, so no compression library is needed.
+/// Previews are for eyes, not for storage; label rasters for tools are GeoTIFF or NPY.
+public enum PNGEncoder {
+    /// Encodes `indices` (height × width, row-major) with `palette` (RGB triples, ≤ 256 entries).
+    public static func encodeIndexed(_ indices: [UInt8], width: Int, height: Int, palette: [(UInt8, UInt8, UInt8)]) -> Data {
+        precondition(indices.count == width * height && !palette.isEmpty && palette.count <= 256)
+        var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var ihdr = Data()
+        ihdr.appendBigEndian(UInt32(width))
+        ihdr.appendBigEndian(UInt32(height))
+        ihdr.append(contentsOf: [8, 3, 0, 0, 0])  // bit depth 8, colour type 3 (indexed), deflate, filter 0, no interlace
+        appendChunk("IHDR", ihdr, to: &png)
+        var plte = Data()
+        for (r, g, b) in palette { plte.append(contentsOf: [r, g, b]) }
+        appendChunk("PLTE", plte, to: &png)
+        // Scanlines with filter byte 0.
+        var raw = [UInt8]()
+        raw.reserveCapacity((width + 1) * height)
+        for y in 0..<height {
+            raw.append(0)
+            raw.append(contentsOf: indices[(y * width)..<((y + 1) * width)])
+        }
+        appendChunk("IDAT", zlibStored(raw), to: &png)
+        appendChunk("IEND", Data(), to: &png)
+        return png
+    }
+
+    /// A zlib stream (RFC 1950) of stored deflate blocks (RFC 1951 §3.2.4), at most 65535 bytes each.
+    static func zlibStored(_ data: [UInt8]) -> Data {
+        var out = Data([0x78, 0x01])
+        var offset = 0
+        repeat {
+            let n = min(65535, data.count - offset)
+            let final: UInt8 = offset + n == data.count ? 1 : 0
+            out.append(final)
+            out.append(UInt8(n & 0xFF)); out.append(UInt8(n >> 8))
+            out.append(UInt8(~n & 0xFF)); out.append(UInt8((~n >> 8) & 0xFF))
+            out.append(contentsOf: data[offset..<(offset + n)])
+            offset += n
+        } while offset < data.count
+        out.appendBigEndian(adler32(data))
+        return out
+    }
+
+    static func adler32(_ data: [UInt8]) -> UInt32 {
+        var a: UInt32 = 1, b: UInt32 = 0
+        var i = 0
+        while i < data.count {
+            let end = min(data.count, i + 5552)
+            while i < end { a += UInt32(data[i]); b += a; i += 1 }
+            a %= 65521; b %= 65521
+        }
+        return (b << 16) | a
+    }
+
+    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    static func crc32<S: Sequence>(_ bytes: S) -> UInt32 where S.Element == UInt8 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
+    }
+
+    static func appendChunk(_ type: String, _ body: Data, to png: inout Data) {
+        png.appendBigEndian(UInt32(body.count))
+        var typed = Data(type.utf8)
+        typed.append(body)
+        png.append(typed)
+        png.appendBigEndian(crc32(typed))
+    }
+}
+
+/// Distinct colours for class indices: a hand-picked set for the first classes, then hues spaced by
+/// the golden angle.
+public enum ClassPalette {
+    public static func colors(count: Int) -> [(UInt8, UInt8, UInt8)] {
+        let base: [(UInt8, UInt8, UInt8)] = [
+            (0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (255, 255, 255),
+        ]
+        return (0..<max(1, min(256, count))).map { i in
+            if i < base.count { return base[i] }
+            let h = (Double(i) * 137.508).truncatingRemainder(dividingBy: 360) / 60
+            let x = 1 - abs(h.truncatingRemainder(dividingBy: 2) - 1)
+            let (r, g, b): (Double, Double, Double)
+            switch Int(h) {
+            case 0: (r, g, b) = (1, x, 0)
+            case 1: (r, g, b) = (x, 1, 0)
+            case 2: (r, g, b) = (0, 1, x)
+            case 3: (r, g, b) = (0, x, 1)
+            case 4: (r, g, b) = (x, 0, 1)
+            default: (r, g, b) = (1, 0, x)
+            }
+            return (UInt8(40 + r * 200), UInt8(40 + g * 200), UInt8(40 + b * 200))
+        }
+    }
+}
+
+extension Data {
+    mutating func appendBigEndian(_ v: UInt32) {
+        append(contentsOf: [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)])
+    }
+}

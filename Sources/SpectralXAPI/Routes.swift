@@ -1,0 +1,218 @@
+import Foundation
+import Logging
+import Metrics
+import SpectralXEngine
+import SpectralXHTTP
+
+/// The routes of service.md §2, matched once for both the head check and the full request.
+enum Route: Equatable {
+    case healthz, readyz, metrics, openapi, domains
+    case domain(String)
+    case segment(String)
+
+    /// The route a path names, or nil (→ 404).
+    init?(path: String) {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        // parts[0] is "" for an absolute path.
+        guard parts.first == "" else { return nil }
+        let p = Array(parts.dropFirst())
+        switch p {
+        case ["healthz"]: self = .healthz
+        case ["readyz"]: self = .readyz
+        case ["metrics"]: self = .metrics
+        case ["openapi.yaml"]: self = .openapi
+        case ["v1", "domains"]: self = .domains
+        default:
+            if p.count == 3, p[0] == "v1", p[1] == "domains", !p[2].isEmpty { self = .domain(p[2]); return }
+            if p.count == 4, p[0] == "v1", p[1] == "domains", !p[2].isEmpty, p[3] == "segment" { self = .segment(p[2]); return }
+            return nil
+        }
+    }
+
+    var allowedMethods: [String] {
+        switch self {
+        case .healthz, .readyz, .metrics, .openapi, .domains: return ["GET", "HEAD"]
+        case .domain: return ["GET", "HEAD", "PUT", "DELETE"]
+        case .segment: return ["POST"]
+        }
+    }
+
+    /// Label for metrics (bounded cardinality: domain names are not part of it).
+    var label: String {
+        switch self {
+        case .healthz: return "/healthz"
+        case .readyz: return "/readyz"
+        case .metrics: return "/metrics"
+        case .openapi: return "/openapi.yaml"
+        case .domains: return "/v1/domains"
+        case .domain: return "/v1/domains/{name}"
+        case .segment: return "/v1/domains/{name}/segment"
+        }
+    }
+}
+
+/// The HTTP face of the engine. Requests that are bound to fail (unknown route or domain, wrong
+/// method, missing credentials, unsupported media type) are refused in `validateHead`, before
+/// `100 Continue` and before any body byte is read.
+public final class SpectralXService: HTTPHandler {
+    public let engine: InferenceEngine
+    public let configuration: APIConfiguration
+    let logger: Logger
+
+    public init(engine: InferenceEngine, configuration: APIConfiguration = APIConfiguration(),
+                logger: Logger = Logger(label: "spectralx.api")) {
+        ServiceMetrics.bootstrap()
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: - head check
+
+    public func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse? {
+        let route = Route(path: head.target.path)
+        if let error = check(head, route: route) {
+            count(route: route, method: head.method, status: error.status.code)
+            var r = error.response
+            r.headers.replaceOrAdd(name: "Connection", value: "close")
+            return r
+        }
+        return nil
+    }
+
+    /// Everything that can be decided from the head alone.
+    func check(_ head: HTTPRequestHead, route: Route?) -> APIError? {
+        guard let route else { return APIError(.notFound, "not_found", "no route for \(head.target.path)") }
+        guard route.allowedMethods.contains(head.method) else {
+            var e = APIError(.methodNotAllowed, "method_not_allowed",
+                             "\(head.method) is not allowed on \(route.label); allowed: \(route.allowedMethods.joined(separator: ", "))")
+            e.headers = [("Allow", route.allowedMethods.joined(separator: ", "))]
+            return e
+        }
+        switch route {
+        case .domain where head.method == "PUT" || head.method == "DELETE":
+            if let token = configuration.adminToken {
+                guard let presented = bearer(head.headers), ConstantTime.equals(presented, token) else {
+                    var e = APIError(.unauthorized, "unauthorized", "the admin routes need 'Authorization: Bearer <admin token>'")
+                    e.headers = [("WWW-Authenticate", "Bearer realm=\"spectralx-admin\"")]
+                    return e
+                }
+            }
+        case .domain(let name), .segment(let name):
+            if let e = checkAPIKey(head.headers) { return e }
+            if case .segment = route {
+                if engine.store.domain(name) == nil {
+                    if !engine.store.isReady {
+                        return APIError(.serviceUnavailable, "not_ready", "no domain is loaded yet", retryAfter: configuration.notReadyRetryAfter)
+                    }
+                    return APIError(.notFound, "unknown_domain", "no domain named '\(name)' is loaded")
+                }
+                let type = head.headers["Content-Type"] ?? ""
+                if UploadKind(contentType: type) == nil {
+                    return APIError(.unsupportedMediaType, "unsupported_media_type",
+                                    "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part")
+                }
+            }
+        case .domains:
+            if let e = checkAPIKey(head.headers) { return e }
+        default: break
+        }
+        return nil
+    }
+
+    private func bearer(_ headers: HTTPHeaders) -> String? {
+        guard let auth = headers["Authorization"] else { return nil }
+        let parts = auth.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    private func checkAPIKey(_ headers: HTTPHeaders) -> APIError? {
+        guard !configuration.apiKeys.isEmpty else { return nil }
+        let presented = headers["X-API-Key"] ?? bearer(headers)
+        if let presented {
+            var ok = false
+            for key in configuration.apiKeys where ConstantTime.equals(presented, key) { ok = true }
+            if ok { return nil }
+        }
+        var e = APIError(.unauthorized, "unauthorized", "an API key is required ('X-API-Key: KEY' or 'Authorization: Bearer KEY')")
+        e.headers = [("WWW-Authenticate", "Bearer realm=\"spectralx\"")]
+        return e
+    }
+
+    // MARK: - requests
+
+    public func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
+        let start = ContinuousClock.now
+        let route = Route(path: request.path)
+        var logger = context.logger
+        logger[metadataKey: "request_id"] = "\(request.requestID)"
+        var response: HTTPResponse
+        do {
+            if let e = check(request.head, route: route) { throw e }
+            response = try dispatch(route!, request, logger: logger)
+        } catch {
+            let e = ErrorMapping.apiError(for: error)
+            if e.status.code >= 500 && e.code == "internal_error" {
+                logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            } else {
+                logger.info("request refused", metadata: ["status": "\(e.status.code)", "code": "\(e.code)", "message": "\(e.message)"])
+            }
+            response = e.response
+        }
+        if request.method == "HEAD", case .data = response.body {
+            response.body = .empty
+        }
+        response.headers.replaceOrAdd(name: "X-Request-ID", value: request.requestID)
+        let elapsed = start.duration(to: .now)
+        count(route: route, method: request.method, status: response.status.code)
+        Metrics.Timer(label: "spectralx_http_request_duration_seconds", dimensions: [("route", route?.label ?? "unmatched")])
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        return response
+    }
+
+    private func count(route: Route?, method: String, status: Int) {
+        Counter(label: "spectralx_http_requests_total",
+                dimensions: [("route", route?.label ?? "unmatched"), ("method", method), ("status", String(status))]).increment()
+    }
+
+    private func dispatch(_ route: Route, _ request: HTTPRequest, logger: Logger) throws -> HTTPResponse {
+        switch route {
+        case .healthz:
+            return .json(Data(#"{"status":"ok"}"#.utf8))
+        case .readyz:
+            if engine.store.isReady {
+                let names = engine.store.domains.map(\.name)
+                return .json(JSON.encode(["status": "ready", "domains": names.joined(separator: ",")]))
+            }
+            throw APIError(.serviceUnavailable, "not_ready", "the backbone and at least one domain must be loaded",
+                           retryAfter: configuration.notReadyRetryAfter)
+        case .metrics:
+            return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                body: Data(ServiceMetrics.render()))
+        case .openapi:
+            return HTTPResponse(status: .ok, contentType: "application/yaml", body: Data(OpenAPIDocument.yaml.utf8))
+        case .domains:
+            let list = DomainList(domains: engine.store.domains.map(DomainDescription.init),
+                                  failed: engine.store.failures.map { DomainFailureDescription(name: $0.name, error: $0.reason) })
+            return .json(JSON.encode(list))
+        case .domain(let name):
+            switch request.method {
+            case "PUT":
+                let reloaded = engine.store.domain(name) != nil
+                let d = try engine.store.load(name)
+                logger.info("domain \(reloaded ? "reloaded" : "loaded") via API", metadata: ["domain": "\(name)"])
+                return .json(JSON.encode(DomainDescription(d)), status: reloaded ? .ok : .created)
+            case "DELETE":
+                try engine.store.unload(name)
+                logger.info("domain unloaded via API", metadata: ["domain": "\(name)"])
+                return .json(JSON.encode(["unloaded": name]))
+            default:
+                guard let d = engine.store.domain(name) else { throw EngineError.unknownDomain(name) }
+                return .json(JSON.encode(DomainDescription(d)))
+            }
+        case .segment(let name):
+            return try SegmentRoute(service: self, domain: name, request: request, logger: logger).respond()
+        }
+    }
+}

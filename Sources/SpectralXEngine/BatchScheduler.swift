@@ -1,0 +1,215 @@
+import Dispatch
+import Foundation
+import Metrics
+
+/// A dynamic batcher in the spirit of Triton's: requests queue per model; one worker thread forms a
+/// batch from the model whose oldest image has waited longest, waiting at most `maxQueueDelay` for
+/// up to `maxBatchSize` images, and runs it. Only one batch runs at a time (the forward pass already
+/// uses every core through OpenBLAS). Admission is bounded (`maxQueueLength` → `queueFull`) and
+/// every image carries a deadline after which it is dropped rather than run.
+///
+/// Callers block in `submit` (HTTP handlers run on their own threads).
+// @unchecked: every mutable field is guarded by `condition`; the worker and callers only touch them under it.
+public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
+    public typealias Output = Runner.Output
+
+    /// One queued image and the ticket its submitter waits on.
+    private struct Item {
+        let input: Runner.Input
+        let ticket: Ticket
+        let index: Int
+        let enqueued: ContinuousClock.Instant
+        let deadline: ContinuousClock.Instant
+    }
+
+    /// The rendez-vous between a submitter and the worker for a group of images.
+    private final class Ticket {
+        var results: [Result<BatchedOutput<Output>, any Error>?]
+        var remaining: Int
+        init(count: Int) { results = Array(repeating: nil, count: count); remaining = count }
+    }
+
+    public let configuration: SchedulerConfiguration
+    private let runner: Runner
+    private let condition = NSCondition()
+    private var queues: [Runner.Model: [Item]] = [:]
+    private var queued = 0
+    private var running = 0
+    private var stopping = false
+    private var stopped = false
+    /// Exponential moving average of seconds per batch, for Retry-After estimates.
+    private var secondsPerBatch = 1.0
+    private let clock = ContinuousClock()
+
+    private let depthGauge = Gauge(label: "spectralx_queue_depth")
+    private let batchRecorder = Recorder(label: "spectralx_batch_size", aggregate: true)
+    private let queueTimer = Metrics.Timer(label: "spectralx_queue_wait_seconds")
+    private let batchTimer = Metrics.Timer(label: "spectralx_batch_seconds")
+    private let rejectCounter = Counter(label: "spectralx_queue_rejections_total", dimensions: [("reason", "queue_full")])
+    private let expiredCounter = Counter(label: "spectralx_queue_rejections_total", dimensions: [("reason", "deadline")])
+
+    public init(runner: Runner, configuration: SchedulerConfiguration = SchedulerConfiguration()) {
+        self.runner = runner
+        self.configuration = configuration
+        let thread = Thread { [self] in workerLoop() }
+        thread.name = "spectralx-batch-worker"
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    /// Images waiting to run (all models).
+    public var queueDepth: Int { condition.withLock { queued } }
+
+    /// Images waiting plus images in the running batch.
+    public var inFlight: Int { condition.withLock { queued + running } }
+
+    /// Runs one input; blocks until it ran, failed, or was dropped.
+    public func submit(model: Runner.Model, input: Runner.Input, timeout: Duration? = nil) throws -> BatchedOutput<Output> {
+        try submit(model: model, inputs: [input], timeout: timeout)[0]
+    }
+
+    /// Runs several inputs of one model (they may be spread over several batches); blocks until all
+    /// are done and returns their outputs in order. With `waitForRoom`, a full queue makes the call
+    /// wait (until the deadline) instead of failing: used for the later window groups of a tiled
+    /// scene whose first group was admitted.
+    public func submit(model: Runner.Model, inputs: [Runner.Input], timeout: Duration? = nil,
+                       waitForRoom: Bool = false) throws -> [BatchedOutput<Output>] {
+        guard !inputs.isEmpty else { return [] }
+        let now = clock.now
+        let deadline = now + (timeout ?? configuration.defaultTimeout)
+        let ticket = Ticket(count: inputs.count)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if stopping { throw EngineError.shuttingDown }
+            // A group larger than the whole queue is still admitted into an empty queue.
+            if queued == 0 || queued + inputs.count <= configuration.maxQueueLength { break }
+            if !waitForRoom {
+                rejectCounter.increment()
+                throw EngineError.queueFull(retryAfterSeconds: retryAfterLocked())
+            }
+            if clock.now >= deadline {
+                expiredCounter.increment()
+                throw EngineError.deadlineExceeded(retryAfterSeconds: retryAfterLocked())
+            }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+        }
+        let enqueued = clock.now
+        for (i, input) in inputs.enumerated() {
+            queues[model, default: []].append(Item(input: input, ticket: ticket, index: i, enqueued: enqueued, deadline: deadline))
+        }
+        queued += inputs.count
+        depthGauge.record(queued)
+        condition.broadcast()
+        while ticket.remaining > 0 { condition.wait() }
+        var outputs: [BatchedOutput<Output>] = []
+        outputs.reserveCapacity(inputs.count)
+        for r in ticket.results { outputs.append(try r!.get()) }
+        return outputs
+    }
+
+    /// Stops taking work, fails what is queued with `shuttingDown`, lets the running batch finish.
+    public func shutdown() {
+        condition.withLock {
+            stopping = true
+            for (_, items) in queues { for item in items { complete(item, with: .failure(EngineError.shuttingDown)) } }
+            queues.removeAll()
+            queued = 0
+            depthGauge.record(0)
+            condition.broadcast()
+        }
+    }
+
+    /// Seconds a rejected client should wait: the batches ahead of it times the recent batch time.
+    private func retryAfterLocked() -> Int {
+        let batchesAhead = Double(queued + running) / Double(configuration.maxBatchSize)
+        return max(1, Int((batchesAhead * secondsPerBatch).rounded(.up)))
+    }
+
+    /// Caller holds the lock.
+    private func complete(_ item: Item, with result: Result<BatchedOutput<Output>, any Error>) {
+        item.ticket.results[item.index] = result
+        item.ticket.remaining -= 1
+    }
+
+    /// Drops every queued image whose deadline has passed. Caller holds the lock.
+    private func expireLocked(now: ContinuousClock.Instant) {
+        for key in Array(queues.keys) {
+            guard var items = queues[key] else { continue }
+            let before = items.count
+            items.removeAll { item in
+                guard item.deadline <= now else { return false }
+                expiredCounter.increment()
+                complete(item, with: .failure(EngineError.deadlineExceeded(retryAfterSeconds: retryAfterLocked())))
+                return true
+            }
+            queued -= before - items.count
+            queues[key] = items.isEmpty ? nil : items
+        }
+    }
+
+    private func workerLoop() {
+        condition.lock()
+        while true {
+            let now = clock.now
+            expireLocked(now: now)
+            if stopping && queued == 0 { break }
+            // The model whose head image has waited longest goes next (FIFO across models).
+            guard let (model, items) = queues.min(by: { $0.value[0].enqueued < $1.value[0].enqueued }) else {
+                condition.wait()
+                continue
+            }
+            let ready = items.count >= configuration.maxBatchSize || now >= items[0].enqueued + configuration.maxQueueDelay
+            if !ready {
+                let wake = min(items[0].enqueued + configuration.maxQueueDelay,
+                               items.map(\.deadline).min() ?? now)
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, Self.seconds(now.duration(to: wake)))))
+                continue
+            }
+            let take = min(items.count, configuration.maxBatchSize)
+            let batch = Array(items.prefix(take))
+            queues[model] = items.count > take ? Array(items.dropFirst(take)) : nil
+            queued -= take
+            running = take
+            depthGauge.record(queued)
+            condition.unlock()
+
+            let started = clock.now
+            for item in batch { queueTimer.recordNanoseconds(Self.nanos(item.enqueued.duration(to: started))) }
+            batchRecorder.record(take)
+            let result = Result { try runner.run(model: model, inputs: batch.map(\.input)) }
+            let elapsed = started.duration(to: clock.now)
+            batchTimer.recordNanoseconds(Self.nanos(elapsed))
+            let queueSeconds = batch.map { Self.seconds($0.enqueued.duration(to: started)) }
+
+            condition.lock()
+            running = 0
+            secondsPerBatch = 0.7 * secondsPerBatch + 0.3 * Self.seconds(elapsed)
+            switch result {
+            case .success(let outputs) where outputs.count == batch.count:
+                for (i, item) in batch.enumerated() {
+                    complete(item, with: .success(BatchedOutput(value: outputs[i], batchSize: take,
+                                                                queueSeconds: queueSeconds[i], runSeconds: Self.seconds(elapsed))))
+                }
+            case .success(let outputs):
+                for item in batch {
+                    complete(item, with: .failure(EngineError.inferenceFailed("runner returned \(outputs.count) outputs for \(take) inputs")))
+                }
+            case .failure(let error):
+                for item in batch { complete(item, with: .failure(error)) }
+            }
+            condition.broadcast()
+        }
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    static func nanos(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,69 @@
+import SpectralXRaster
+
+/// How a tile becomes model input (service.md §2 `mode`).
+public enum InferenceMode: String, Sendable, CaseIterable {
+    /// The upstream pipeline: whole tile min–max normalised, resized to 224, logits resized back.
+    case resize
+    /// Sliding 224-pixel windows over the full-resolution scene, logits blended across overlaps.
+    case tile
+}
+
+/// What to compute for one tile.
+public struct SegmentationOptions: Sendable, Equatable {
+    public var mode: InferenceMode
+    /// Pixels shared by neighbouring windows in `tile` mode (0 ..< 224).
+    public var overlap: Int
+    /// Per-class softmax probabilities (float32, K bands) instead of uint8 labels.
+    public var scores: Bool
+    /// Deadline for the request's images while queued; nil uses the scheduler's default.
+    public var timeout: Duration?
+
+    public init(mode: InferenceMode = .resize, overlap: Int = 32, scores: Bool = false, timeout: Duration? = nil) {
+        self.mode = mode
+        self.overlap = overlap
+        self.scores = scores
+        self.timeout = timeout
+    }
+}
+
+/// Size bounds the engine enforces before running anything (→ 422 at the API).
+public struct InferenceLimits: Sendable, Equatable {
+    /// Largest width × height in `resize` mode (its post-processing works on whole K×H×W planes).
+    public var maxResizePixels: Int
+    /// Largest width × height in `tile` mode (processed in window rows, memory grows with the width only).
+    public var maxTilePixels: Int
+    /// Largest K × H × W for score output (the answer itself has that many float32 values).
+    public var maxScoreValues: Int
+
+    public init(maxResizePixels: Int = 4096 * 4096, maxTilePixels: Int = 16384 * 16384, maxScoreValues: Int = 1 << 28) {
+        self.maxResizePixels = maxResizePixels
+        self.maxTilePixels = maxTilePixels
+        self.maxScoreValues = maxScoreValues
+    }
+}
+
+/// The answer for one tile: labels (height × width) or scores (classes × height × width).
+public struct SegmentationResult: Sendable {
+    public var width: Int
+    public var height: Int
+    public var classes: Int
+    public var labels: [UInt8]?
+    public var scores: [Float]?
+    /// Size of every batch the request's images ran in (one entry per image/window).
+    public var batchSizes: [Int]
+    /// Number of 224×224 model inputs the request needed.
+    public var windows: Int
+    /// Wall times of the request's phases: preprocess, queue, inference, postprocess.
+    public var timings: [(name: String, seconds: Double)]
+
+    /// Label histogram (pixels per class), computed from labels or from the argmax of the scores.
+    public func classHistogram() -> [Int] {
+        var h = [Int](repeating: 0, count: classes)
+        if let labels {
+            for l in labels where Int(l) < classes { h[Int(l)] += 1 }
+        } else if let scores, let labels = try? Preprocessing.argmax(scores, classes: classes, pixels: width * height) {
+            for l in labels where Int(l) < classes { h[Int(l)] += 1 }
+        }
+        return h
+    }
+}

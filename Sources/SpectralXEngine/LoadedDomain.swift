@@ -1,0 +1,65 @@
+import Foundation
+import SpectralXCheckpoint
+import SpectralXModel
+import Synchronization
+
+/// A domain bound to the shared backbone and ready to run. Identity matters: a reload makes a new
+/// `LoadedDomain`, so the scheduler never batches images of the old and new weights together, and
+/// requests already holding the old one finish on it.
+public final class LoadedDomain: Sendable, Hashable {
+    public let name: String
+    public let config: DomainConfig
+    public let network: SpectralXNetwork
+    public let loadedAt: Date
+    /// Elements in the adapter file (per-domain parameters).
+    public let adapterParameters: Int
+    /// Elements in the shared backbone file.
+    public let backboneParameters: Int
+    public let adapterBytes: Int
+    /// Seconds validation and binding took.
+    public let loadSeconds: Double
+    private let leases = Mutex(0)
+
+    init(name: String, config: DomainConfig, network: SpectralXNetwork, adapterParameters: Int,
+         backboneParameters: Int, adapterBytes: Int, loadSeconds: Double) {
+        self.name = name
+        self.config = config
+        self.network = network
+        self.loadedAt = Date()
+        self.adapterParameters = adapterParameters
+        self.backboneParameters = backboneParameters
+        self.adapterBytes = adapterBytes
+        self.loadSeconds = loadSeconds
+    }
+
+    public var bands: Int { network.domain.bands }
+    public var classes: Int { network.domain.classes }
+
+    /// Requests currently using this domain.
+    public var activeRequests: Int { leases.withLock { $0 } }
+
+    func acquire() { leases.withLock { $0 += 1 } }
+    func release() { leases.withLock { $0 -= 1 } }
+
+    public static func == (a: LoadedDomain, b: LoadedDomain) -> Bool { a === b }
+    public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
+}
+
+/// A request's hold on a domain: while any lease is open, `unload` waits before returning, so
+/// in-flight requests finish on the weights they started with.
+public final class DomainLease: Sendable {
+    public let domain: LoadedDomain
+    private let released = Mutex(false)
+
+    init(_ domain: LoadedDomain) {
+        self.domain = domain
+        domain.acquire()
+    }
+
+    public func release() {
+        let first = released.withLock { r in defer { r = true }; return !r }
+        if first { domain.release() }
+    }
+
+    deinit { release() }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import Metrics
+import SpectralXCheckpoint
+import SpectralXModel
+import Synchronization
+
+/// The served side of a model store directory (service.md §3): one memory-mapped backbone shared by
+/// every domain, and the domains loaded beside it. Loading validates everything first (name,
+/// domain.json, sha256 digests when domain.json has them, safetensors framing, tensor binding, band
+/// and class counts) and only then swaps the new domain in, so a bad, truncated or mismatched domain
+/// is refused with a clear error and never disturbs the domains already serving.
+public final class ModelStore: Sendable {
+    /// What `GET /v1/domains` reports for a domain the store tried and failed to load.
+    public struct Failure: Sendable, Equatable {
+        public var name: String
+        public var reason: String
+        public var at: Date
+    }
+
+    private struct Backbone {
+        let network: FrozenBackbone
+        let parameters: Int
+    }
+
+    private struct State {
+        var backbones: [String: Backbone] = [:]
+        var domains: [String: LoadedDomain] = [:]
+        var failures: [String: Failure] = [:]
+    }
+
+    public let layout: ModelStoreLayout
+    private let state = Mutex(State())
+    /// Serialises loads and unloads (each may take seconds); lookups never wait for it.
+    private let adminLock = Mutex(())
+    private let logger: Logger
+    private let loadedGauge = Gauge(label: "spectralx_domains_loaded")
+
+    public init(root: URL, logger: Logger = Logger(label: "spectralx.store")) {
+        self.layout = ModelStoreLayout(root: root)
+        self.logger = logger
+    }
+
+    /// Names with a domain.json in the store directory (loaded or not).
+    public var availableDomainNames: [String] { layout.domainNames() }
+
+    /// Loaded domains, sorted by name.
+    public var domains: [LoadedDomain] { state.withLock { $0.domains.values.sorted { $0.name < $1.name } } }
+
+    public var failures: [Failure] { state.withLock { $0.failures.values.sorted { $0.name < $1.name } } }
+
+    public func domain(_ name: String) -> LoadedDomain? { state.withLock { $0.domains[name] } }
+
+    /// Ready to serve: a backbone and at least one domain are loaded.
+    public var isReady: Bool { state.withLock { !$0.backbones.isEmpty && !$0.domains.isEmpty } }
+
+    public var backboneNames: [String] { state.withLock { $0.backbones.keys.sorted() } }
+
+    /// A lease on a loaded domain for the duration of one request.
+    public func lease(_ name: String) throws -> DomainLease {
+        guard let d = domain(name) else {
+            if !isReady { throw EngineError.notReady("no domain is loaded") }
+            throw EngineError.unknownDomain(name)
+        }
+        return DomainLease(d)
+    }
+
+    /// Loads every domain of the store directory; a domain that fails is logged and skipped.
+    @discardableResult
+    public func loadAll() -> [(name: String, error: EngineError?)] {
+        layout.domainNames().map { name in
+            do {
+                _ = try load(name)
+                return (name, nil)
+            } catch let e as EngineError {
+                return (name, e)
+            } catch {
+                return (name, .domainLoadFailed(domain: name, reason: "\(error)"))
+            }
+        }
+    }
+
+    /// Loads or reloads `name` from the store directory. On any failure the previously loaded
+    /// version (if any) keeps serving.
+    @discardableResult
+    public func load(_ name: String) throws -> LoadedDomain {
+        do {
+            try ModelStoreLayout.validateName(name)
+        } catch {
+            throw EngineError.invalidDomainName("invalid domain name: \(error)")
+        }
+        return try adminLock.withLock { _ in
+            do {
+                let domain = try validateAndBind(name)
+                let replaced = state.withLock { s -> LoadedDomain? in
+                    defer { s.domains[name] = domain; s.failures[name] = nil }
+                    return s.domains[name]
+                }
+                loadedGauge.record(state.withLock { $0.domains.count })
+                logger.info("domain loaded", metadata: [
+                    "domain": "\(name)", "bands": "\(domain.bands)", "classes": "\(domain.classes)",
+                    "seconds": "\(String(format: "%.2f", domain.loadSeconds))", "reload": "\(replaced != nil)",
+                ])
+                return domain
+            } catch let e as EngineError {
+                if case .unknownDomain = e {} else { recordFailure(name, e) }
+                throw e
+            }
+        }
+    }
+
+    /// Removes `name` from service. New requests get `unknownDomain` at once; the call returns when
+    /// every request still holding the domain has finished (or after `drainTimeout`), after which
+    /// its adapter mapping is released with the last reference.
+    @discardableResult
+    public func unload(_ name: String, drainTimeout: Duration = .seconds(60)) throws -> LoadedDomain {
+        try adminLock.withLock { _ in
+            guard let removed = state.withLock({ s in s.domains.removeValue(forKey: name) }) else {
+                throw EngineError.unknownDomain(name)
+            }
+            loadedGauge.record(state.withLock { $0.domains.count })
+            let clock = ContinuousClock()
+            let deadline = clock.now + drainTimeout
+            while removed.activeRequests > 0 && clock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            logger.info("domain unloaded", metadata: ["domain": "\(name)", "pending": "\(removed.activeRequests)"])
+            return removed
+        }
+    }
+
+    private func recordFailure(_ name: String, _ error: EngineError) {
+        state.withLock { $0.failures[name] = Failure(name: name, reason: "\(error)", at: Date()) }
+        logger.error("domain load failed", metadata: ["domain": "\(name)", "error": "\(error)"])
+    }
+
+    private func validateAndBind(_ name: String) throws -> LoadedDomain {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        func fail(_ reason: String) -> EngineError { .domainLoadFailed(domain: name, reason: reason) }
+        guard FileManager.default.fileExists(atPath: layout.domainConfigURL(name).path) else {
+            throw EngineError.unknownDomain(name)
+        }
+        let config: DomainConfig
+        do { config = try layout.loadDomainConfig(name) } catch { throw fail("\(error)") }
+        guard config.name == name else { throw fail("domain.json names '\(config.name)', directory is '\(name)'") }
+        guard config.wavelengths.count == config.bands else {
+            throw fail("domain.json lists \(config.wavelengths.count) wavelengths for \(config.bands) bands")
+        }
+        let adapterURL = layout.adapterURL(name)
+        if let expected = config.adapterSHA256 {
+            let actual = try FileDigest.sha256Hex(of: adapterURL)
+            guard actual == expected.lowercased() else {
+                throw fail("adapter.safetensors sha256 \(actual) does not match domain.json's \(expected)")
+            }
+        }
+        let backbone = try backbone(named: config.backbone, expectedSHA256: config.backboneSHA256, domain: name)
+        let adapter: SafeTensorsFile
+        do { adapter = try SafeTensorsFile(url: adapterURL) } catch { throw fail("adapter.safetensors: \(error)") }
+        let bound: SpectralXDomain
+        do {
+            bound = try SpectralXDomain.load(adapter, wavelengths: config.wavelengths,
+                                             expectedBands: config.bands, expectedClasses: config.classes)
+        } catch {
+            throw fail("adapter.safetensors does not bind: \(error)")
+        }
+        let params = adapter.entries.reduce(0) { $0 + $1.elementCount }
+        return LoadedDomain(name: name, config: config, network: SpectralXNetwork(backbone: backbone.network, domain: bound),
+                            adapterParameters: params, backboneParameters: backbone.parameters,
+                            adapterBytes: adapter.fileSize,
+                            loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+
+    /// The shared backbone, mapped and bound once per process.
+    private func backbone(named bname: String, expectedSHA256: String?, domain: String) throws -> Backbone {
+        if let b = state.withLock({ $0.backbones[bname] }) { return b }
+        let url = layout.backboneURL(bname)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw EngineError.domainLoadFailed(domain: domain, reason: "backbone '\(bname)' not found at \(url.path)")
+        }
+        if let expectedSHA256 {
+            let actual = try FileDigest.sha256Hex(of: url)
+            guard actual == expectedSHA256.lowercased() else {
+                throw EngineError.domainLoadFailed(domain: domain,
+                    reason: "backbone \(bname).safetensors sha256 \(actual) does not match domain.json's \(expectedSHA256)")
+            }
+        }
+        do {
+            let file = try SafeTensorsFile(url: url)
+            let b = Backbone(network: try FrozenBackbone.load(file), parameters: file.entries.reduce(0) { $0 + $1.elementCount })
+            state.withLock { $0.backbones[bname] = b }
+            logger.info("backbone loaded", metadata: ["backbone": "\(bname)", "parameters": "\(b.parameters)"])
+            return b
+        } catch {
+            throw EngineError.domainLoadFailed(domain: domain, reason: "backbone \(bname): \(error)")
+        }
+    }
+}
