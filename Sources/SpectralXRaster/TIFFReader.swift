@@ -204,7 +204,9 @@ public struct TIFFReader: Sendable {
         let decoded = try checkedMul(try checkedMul(width * height, spp, "decoded size"), bytesPerSample, "decoded size")
         try limits.check("decoded image bytes", decoded, limits.maxDecodedBytes)
         let allBlocks = try checkedMul(nBlocks, blockBytes, "decoded block total")
-        try limits.check("total decompressed bytes", allBlocks, max(limits.maxDecodedBytes, 0) &+ min(limits.maxDecodedBytes, Int.max / 2))
+        // Edge tiles decode to full tiles: allow padding of at most as much again as the image.
+        let (paddedLimit, overflow) = limits.maxDecodedBytes.multipliedReportingOverflow(by: 2)
+        try limits.check("total decompressed bytes", allBlocks, overflow ? Int.max : paddedLimit)
         for k in 0..<nBlocks where counts[k] != 0 {
             _ = try f.range("\(tiled ? "tile" : "strip") \(k)", offs[k], counts[k] > UInt64(Int.max) ? -1 : Int(counts[k]))
         }
@@ -258,6 +260,7 @@ public struct TIFFReader: Sendable {
         // Blocks to decode (for planar files only those of the selected bands).
         let blocks: [Int] = spb == 1 ? Array((sel.lowerBound * perPlane)..<(sel.upperBound * perPlane)) : Array(0..<offsets.count)
         return try [UInt8](unsafeUninitializedCapacity: outBytes) { outBuf, initialized in
+            adviseHugePages(UnsafeMutableRawPointer(outBuf.baseAddress!), outBytes)
             let buffers = DecodeBuffers(raw: raw, out: outBuf.baseAddress!)
             let workers = max(1, min(threads, blocks.count))
             if workers == 1 {
