@@ -6,7 +6,12 @@ import Foundation
 public func spectralxFuzzTIFF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let d = Data(bytes: data, count: size)
     if let reader = try? TIFFReader(data: d, limits: .strict) {
-        _ = try? reader.read()
+        if size % 4 == 3 && reader.info.bands > 1 {
+            // Also cover band subsets and the concurrent decoder.
+            _ = try? reader.read(bands: 1..<reader.info.bands, threads: 2)
+        } else {
+            _ = try? reader.read()
+        }
     }
     return 0
 }

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Container formats the raster layer reads.
+public enum RasterFormat: Sendable, Equatable {
+    case tiff, npy, unknown
+
+    /// Detects the format from the first bytes (TIFF/BigTIFF byte-order mark, NumPy magic).
+    public static func detect(_ bytes: UnsafeRawBufferPointer) -> RasterFormat {
+        if bytes.count >= 4 {
+            let a = bytes[0], b = bytes[1], v0 = bytes[2], v1 = bytes[3]
+            if a == 0x49 && b == 0x49 && (v0 == 42 || v0 == 43) && v1 == 0 { return .tiff }
+            if a == 0x4D && b == 0x4D && v0 == 0 && (v1 == 42 || v1 == 43) { return .tiff }
+        }
+        if bytes.count >= 6 && bytes[0] == 0x93 && bytes[1] == 0x4E && bytes[2] == 0x55 && bytes[3] == 0x4D && bytes[4] == 0x50 && bytes[5] == 0x59 {
+            return .npy
+        }
+        return .unknown
+    }
+
+    public static func detect(_ data: Data) -> RasterFormat { data.withUnsafeBytes { detect($0) } }
+}
+
+extension NpyArray {
+    /// Parses `.npy` bytes held in `Data` (e.g. an HTTP request body).
+    public static func decode(data: Data, limits: RasterLimits = .default) throws -> NpyArray {
+        try data.withUnsafeBytes { try decode($0, limits: limits) }
+    }
+
+    /// Interprets a (C, H, W) or (H, W) array as a band-sequential raster (no georeferencing),
+    /// so NumPy tiles go through the same preprocessing as GeoTIFFs. Bool arrays become uint8.
+    public func toRaster() throws -> Raster {
+        let (c, h, w): (Int, Int, Int)
+        switch shape.count {
+        case 2: (c, h, w) = (1, shape[0], shape[1])
+        case 3: (c, h, w) = (shape[0], shape[1], shape[2])
+        default: throw RasterError.invalidArgument("npy tile must have shape (C,H,W) or (H,W), got \(shape)")
+        }
+        let st: SampleType
+        switch dtype.kind {
+        case .float: st = SampleType(format: .float, bits: dtype.size * 8)
+        case .int: st = SampleType(format: .int, bits: dtype.size * 8)
+        case .uint, .bool: st = SampleType(format: .uint, bits: dtype.size * 8)
+        }
+        var bytes: [UInt8]
+        if fortranOrder && shape.count > 1 {
+            // Reorder whole elements to C order.
+            let n = count, size = dtype.size
+            let elems: [[UInt8]] = (0..<n).map { Array(data[($0 * size)..<(($0 + 1) * size)]) }
+            bytes = fortranToC(elems, shape: shape).flatMap { $0 }
+        } else {
+            bytes = data
+        }
+        if !dtype.littleEndian && dtype.size > 1 {
+            bytes.withUnsafeMutableBytes { Predictor.byteSwap($0, count: count, bytesPerSample: dtype.size) }
+        }
+        return try Raster(width: w, height: h, bands: c, sampleType: st, data: bytes)
+    }
+}
+
+extension GeoTIFFWriter {
+    /// Label GeoTIFF as bytes (for an HTTP response body): uint8, Deflate, 256×256 tiles.
+    public static func encodeLabels(_ labels: [UInt8], width: Int, height: Int, geo: GeoReference,
+                                    options: TIFFWriteOptions = .labels) throws -> [UInt8] {
+        try encode(try Raster(width: width, height: height, bands: 1, values: labels, geo: geo), options: options)
+    }
+
+    /// Float32 score GeoTIFF as bytes (band-sequential values).
+    public static func encodeScores(_ scores: [Float], bands: Int, width: Int, height: Int, geo: GeoReference,
+                                    options: TIFFWriteOptions = .scores) throws -> [UInt8] {
+        try encode(try Raster(width: width, height: height, bands: bands, values: scores, geo: geo), options: options)
+    }
+}
