@@ -28,8 +28,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
-        .target(name: "SpectralXTensor", dependencies: ["CBLAS"], swiftSettings: strict),
+        .target(name: "SpectralXTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: strict),
         .target(name: "SpectralXLayers", dependencies: ["SpectralXTensor"], swiftSettings: strict),
         .target(name: "SpectralXCheckpoint", swiftSettings: strict),
         .target(name: "SpectralXModel", dependencies: ["SpectralXLayers", "SpectralXTensor", "SpectralXCheckpoint"], swiftSettings: strict),

