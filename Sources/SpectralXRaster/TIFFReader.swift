@@ -265,17 +265,19 @@ public struct TIFFReader: Sendable {
             let workers = max(1, min(threads, blocks.count))
             if workers == 1 {
                 var scratch = [UInt8](repeating: 0, count: maxBlock)
+                let inflater = Deflate.Inflater()
                 try scratch.withUnsafeMutableBytes { s in
-                    for k in blocks { try decodeOne(k, plan, buffers, s) }
+                    for k in blocks { try decodeOne(k, plan, buffers, s, inflater) }
                 }
             } else {
                 let failure = FirstError()
                 DispatchQueue.concurrentPerform(iterations: workers) { t in
                     var scratch = [UInt8](repeating: 0, count: maxBlock)
+                    let inflater = Deflate.Inflater()
                     scratch.withUnsafeMutableBytes { s in
                         var j = t
                         while j < blocks.count && !failure.isSet {
-                            do { try decodeOne(blocks[j], plan, buffers, s) } catch { failure.set(error) }
+                            do { try decodeOne(blocks[j], plan, buffers, s, inflater) } catch { failure.set(error) }
                             j += workers
                         }
                     }
@@ -287,7 +289,8 @@ public struct TIFFReader: Sendable {
     }
 
     /// Decodes block `k` and stores its valid part into the band-sequential output.
-    private func decodeOne(_ k: Int, _ p: DecodePlan, _ b: DecodeBuffers, _ scratchBuf: UnsafeMutableRawBufferPointer) throws {
+    private func decodeOne(_ k: Int, _ p: DecodePlan, _ b: DecodeBuffers, _ scratchBuf: UnsafeMutableRawBufferPointer,
+                           _ inflater: Deflate.Inflater) throws {
         let i = info
         let W = i.width, H = i.height, bps = p.bps, spb = p.spb
         let plane = k / p.perPlane
@@ -306,7 +309,7 @@ public struct TIFFReader: Sendable {
             src = b.raw.baseAddress! + Int(offsets[k])
         } else {
             let blk = UnsafeMutableRawBufferPointer(rebasing: scratchBuf[0..<expected])
-            try decodeBlock(b.raw, k, p.comp, into: blk, rows: storedRows, rowSamples: rowSamples, stride: spb)
+            try decodeBlock(b.raw, k, p.comp, into: blk, rows: storedRows, rowSamples: rowSamples, stride: spb, inflater: inflater)
             src = UnsafeRawPointer(blk.baseAddress!)
         }
         if spb == 1 {
@@ -330,7 +333,7 @@ public struct TIFFReader: Sendable {
     /// Decompresses block `k` into `dst` (exactly its expected size), converts to host order and
     /// undoes the predictor. Sparse blocks (byte count 0) decode as zeros, as in GDAL.
     private func decodeBlock(_ raw: UnsafeRawBufferPointer, _ k: Int, _ comp: TIFFCompression, into dst: UnsafeMutableRawBufferPointer,
-                             rows: Int, rowSamples: Int, stride: Int) throws {
+                             rows: Int, rowSamples: Int, stride: Int, inflater: Deflate.Inflater) throws {
         let what = info.isTiled ? "tile \(k)" : "strip \(k)"
         let count = Int(byteCounts[k])   // range-checked in parseHeader
         if count == 0 {
@@ -348,7 +351,7 @@ public struct TIFFReader: Sendable {
             dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: produced)
         case .deflate, .adobeDeflate:
             codec = "Deflate"
-            produced = try Deflate.inflate(src, into: dst)
+            produced = try inflater.inflate(src, into: dst)
         case .lzw:
             codec = "LZW"
             produced = try LZW.decode(src, into: dst)
