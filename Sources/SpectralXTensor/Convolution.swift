@@ -36,6 +36,26 @@ public protocol ConvolutionAlgorithm: Sendable {
     func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>)
 }
 
+/// Which algorithm a ``Convolution`` uses.
+public enum ConvolutionChoice: String, Sendable, CaseIterable {
+    /// Chosen from the geometry (see ``Convolution/init(geometry:weight:bias:choice:)``).
+    case automatic
+    /// One GEMM; 1×1, stride 1, no padding only.
+    case pointwise
+    /// k×k shifted GEMMs over the padded image; stride 1 only.
+    case shiftedGEMM
+    /// Tiled im2col + GEMM; any geometry.
+    case tiledIm2Col
+
+    public func supports(_ g: ConvGeometry) -> Bool {
+        switch self {
+        case .automatic, .tiledIm2Col: return true
+        case .pointwise: return g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0)
+        case .shiftedGEMM: return g.stride == (1, 1)
+        }
+    }
+}
+
 /// A convolution layer's arithmetic: prepared weights + bias + the algorithm chosen for its geometry.
 public struct Convolution: Sendable {
     public let geometry: ConvGeometry
@@ -43,7 +63,11 @@ public struct Convolution: Sendable {
     public let bias: Tensor?
 
     /// `weight` is `(out, in, kh, kw)` row-major, `bias` `(out,)`; both are copied into the algorithm's layout.
-    public init(geometry g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
+    /// `.automatic` takes one GEMM for 1×1 convolutions, shifted GEMMs for stride-1 k×k ones, and
+    /// tiled im2col for the rest (strided and patch convolutions).
+    public init(geometry g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                choice: ConvolutionChoice = .automatic) {
+        precondition(choice.supports(g), "\(choice) cannot compute \(g)")
         self.geometry = g
         if let bias {
             let t = Tensor(zeros: [g.outChannels])
@@ -52,12 +76,20 @@ public struct Convolution: Sendable {
         } else {
             self.bias = nil
         }
-        if g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0) {
-            algorithm = PointwiseConvolution(geometry: g, weight: weight)
-        } else if g.stride == (1, 1) && g.kernel.h > 1 {
-            algorithm = ShiftedGEMMConvolution(geometry: g, weight: weight)
-        } else {
-            algorithm = TiledIm2ColConvolution(geometry: g, weight: weight)
+        var resolved = choice
+        if choice == .automatic {
+            if ConvolutionChoice.pointwise.supports(g) {
+                resolved = .pointwise
+            } else if g.stride == (1, 1) && g.kernel.h > 1 {
+                resolved = .shiftedGEMM
+            } else {
+                resolved = .tiledIm2Col
+            }
+        }
+        switch resolved {
+        case .pointwise: algorithm = PointwiseConvolution(geometry: g, weight: weight)
+        case .shiftedGEMM: algorithm = ShiftedGEMMConvolution(geometry: g, weight: weight)
+        case .automatic, .tiledIm2Col: algorithm = TiledIm2ColConvolution(geometry: g, weight: weight)
         }
     }
 

@@ -27,12 +27,21 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Time every convolution geometry of the model with every algorithm instead of the whole model.")
+    var kernels = false
+
     func run() throws {
         try reportingFailures {
             #if DEBUG
             print("warning: debug build — build with `swift build -c release` for meaningful numbers")
             #endif
             if let threads { GEMM.threads = threads }
+            if kernels {
+                let peak = SgemmPeak.measure()
+                print(String(format: "sgemm 2048³: median %.1f GFLOP/s", peak.median))
+                KernelBench.run(runs: max(runs, 3))
+                return
+            }
             let batches = batch.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
             guard !batches.isEmpty, runs >= 1 else { throw CLIError("--batch needs positive sizes and --runs ≥ 1") }
 
@@ -79,7 +88,7 @@ struct BenchCommand: ParsableCommand {
                              totals.map { String(format: "%.3f", $0) }.joined(separator: " ")))
                 for s in order {
                     let m = median(stages[s]!)
-                    print(String(format: "  %-8@ %8.3f s  %5.1f%%", s, m, 100 * m / total))
+                    print("  " + s.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %8.3f s  %5.1f%%", m, 100 * m / total))
                 }
             }
         }

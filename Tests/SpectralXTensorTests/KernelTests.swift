@@ -51,6 +51,12 @@ struct KernelTests {
         let ref = referenceConvolution(x, weight: w, bias: b, g)
         let worst = (0..<y.count).map { abs(Double(y.pointer[$0]) - ref[$0]) }.max()!
         #expect(worst < 1e-5, "\(g): max error \(worst)")
+        // Every other algorithm that supports the geometry computes the same function.
+        for choice in ConvolutionChoice.allCases where choice != .automatic && choice.supports(g) {
+            let other = Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)(x)
+            let e = (0..<other.count).map { abs(Double(other.pointer[$0]) - ref[$0]) }.max()!
+            #expect(e < 1e-5, "\(g) via \(choice): max error \(e)")
+        }
     }
 
     @Test("bilinear resize, align_corners=False", arguments: [(14, 56), (14, 28), (14, 7), (1, 7), (2, 7), (3, 7), (6, 7), (56, 224), (7, 7)])

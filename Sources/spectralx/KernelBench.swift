@@ -1,0 +1,47 @@
+import Dispatch
+import Foundation
+import SpectralXTensor
+
+/// `spectralx bench --kernels`: every convolution geometry of the model through every algorithm that
+/// supports it, so algorithm choices (and future Winograd variants) are decided by measurement.
+enum KernelBench {
+    /// (label, geometry, input side) for each distinct convolution in SpectralX at C = 32.
+    static let geometries: [(String, ConvGeometry, Int)] = [
+        ("hypert.module1 3×3 @224", ConvGeometry(inChannels: 64, outChannels: 64, kernel: 3, padding: 1), 224),
+        ("hypert.module3 3×3 @112", ConvGeometry(inChannels: 128, outChannels: 128, kernel: 3, padding: 1), 112),
+        ("hypert.conv2 3×3/2 @56", ConvGeometry(inChannels: 256, outChannels: 512, kernel: 3, stride: 2, padding: 1), 56),
+        ("hypert.module2 2×2/2 @224", ConvGeometry(inChannels: 64, outChannels: 128, kernel: 2, stride: 2), 224),
+        ("are.refine 3×3 @14", ConvGeometry(inChannels: 256, outChannels: 256, kernel: 3, padding: 1), 14),
+        ("neck.convs.0 3×3 @56", ConvGeometry(inChannels: 1024, outChannels: 1024, kernel: 3, padding: 1), 56),
+        ("neck.convs.1 3×3 @28", ConvGeometry(inChannels: 1024, outChannels: 1024, kernel: 3, padding: 1), 28),
+        ("neck.convs.3 3×3 @7", ConvGeometry(inChannels: 1024, outChannels: 1024, kernel: 3, padding: 1), 7),
+        ("head.fpn 3×3 @56", ConvGeometry(inChannels: 512, outChannels: 512, kernel: 3, padding: 1), 56),
+        ("head.bottleneck 3×3 @7", ConvGeometry(inChannels: 3072, outChannels: 512, kernel: 3, padding: 1), 7),
+        ("head.fpn_bottleneck 3×3 @56", ConvGeometry(inChannels: 2048, outChannels: 512, kernel: 3, padding: 1), 56),
+    ]
+
+    static func run(runs: Int) {
+        print("convolution                    algorithm       median ms   GFLOP/s")
+        for (label, g, side) in geometries {
+            let x = BenchInput.make(batch: 1, bands: g.inChannels).slice(0..<1)
+            let input = side == 224 ? x : BilinearResize.resize(x, height: side, width: side)
+            let w = Tensor(zeros: [g.outChannels, g.inChannels, g.kernel.h, g.kernel.w])
+            for i in 0..<w.count { w.mutablePointer[i] = Float((i * 7919) % 1000) * 1e-5 - 5e-3 }
+            let (ho, wo) = g.outputSize(height: side, width: side)
+            let flop = 2.0 * Double(g.outChannels * ho * wo * g.inChannels * g.kernel.h * g.kernel.w)
+            for choice in ConvolutionChoice.allCases where choice.supports(g) {
+                let conv = Convolution(geometry: g, weight: w.pointer, bias: nil, choice: choice)
+                _ = conv(input)
+                var times: [Double] = []
+                for _ in 0..<runs {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    _ = conv(input)
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                let m = median(times)
+                let name = choice == .automatic ? "auto→\(conv.algorithm.name)" : choice.rawValue
+                print(label.padding(toLength: 31, withPad: " ", startingAt: 0) + name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%9.2f %9.1f", m * 1e3, flop / m / 1e9))
+            }
+        }
+    }
+}
