@@ -1,6 +1,375 @@
 // Generated from openapi.yaml by scripts/service/embed-openapi.sh; a test checks they are equal.
 enum OpenAPIDocument {
-    static let yaml = """
+    static let yaml = #"""
     openapi: 3.0.3
-    """
+    info:
+      title: spectralx
+      version: 1.0.0
+      description: |
+        HTTP/1.1 inference service for the SpectralX remote-sensing segmentation model.
+        Every error body is JSON: {"error":{"status":415,"code":"unsupported_compression","message":"..."}}.
+        Stable error codes: not_found, method_not_allowed (with Allow), unknown_domain, unauthorized,
+        unsupported_media_type, unsupported_compression, unsupported_tiff_feature, unsupported_npy_dtype,
+        unrecognized_file, malformed_file, empty_body, missing_tile_part, invalid_multipart, invalid_parameter,
+        invalid_domain_name, incompatible_tile, raster_limit_exceeded, invalid_domain, payload_too_large,
+        request_timeout, length_required, queue_full, not_ready, deadline_exceeded, shutting_down, internal_error.
+      license:
+        name: see repository
+    servers:
+      - url: http://127.0.0.1:8080
+    tags:
+      - name: health
+      - name: domains
+      - name: inference
+      - name: admin
+      - name: observability
+    paths:
+      /healthz:
+        get:
+          tags: [health]
+          summary: Liveness
+          operationId: healthz
+          responses:
+            "200":
+              description: The process serves requests.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      status: {type: string, example: ok}
+      /readyz:
+        get:
+          tags: [health]
+          summary: Readiness (backbone and at least one domain loaded)
+          operationId: readyz
+          responses:
+            "200":
+              description: Ready.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      status: {type: string, example: ready}
+                      domains: {type: string, description: comma-separated loaded domain names}
+            "503":
+              $ref: "#/components/responses/Unavailable"
+      /v1/domains:
+        get:
+          tags: [domains]
+          summary: Loaded domains (and domains of the store that failed to load)
+          operationId: listDomains
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          responses:
+            "200":
+              description: The domains.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [domains, failed]
+                    properties:
+                      domains:
+                        type: array
+                        items: {$ref: "#/components/schemas/Domain"}
+                      failed:
+                        type: array
+                        items: {$ref: "#/components/schemas/DomainFailure"}
+            "401":
+              $ref: "#/components/responses/Error"
+      /v1/domains/{name}:
+        parameters:
+          - $ref: "#/components/parameters/DomainName"
+        get:
+          tags: [domains]
+          summary: One loaded domain
+          operationId: getDomain
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          responses:
+            "200":
+              description: The domain.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Domain"}
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+        put:
+          tags: [admin]
+          summary: Load or reload a domain from the model store
+          description: |
+            Validates domain.json, the sha256 digests it lists, the safetensors framing, the tensor binding and
+            the band/class counts before swapping the domain in; on failure the previously loaded version keeps serving.
+            Needs `Authorization: Bearer <admin token>` when the server has an admin token.
+          operationId: loadDomain
+          security: [{}, {adminToken: []}]
+          responses:
+            "200":
+              description: Reloaded.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Domain"}
+            "201":
+              description: Loaded for the first time.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Domain"}
+            "400":
+              $ref: "#/components/responses/Error"
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+            "422":
+              $ref: "#/components/responses/Error"
+        delete:
+          tags: [admin]
+          summary: Unload a domain (in-flight requests on it finish first)
+          operationId: unloadDomain
+          security: [{}, {adminToken: []}]
+          responses:
+            "200":
+              description: Unloaded.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      unloaded: {type: string}
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+      /v1/domains/{name}/segment:
+        parameters:
+          - $ref: "#/components/parameters/DomainName"
+        post:
+          tags: [inference]
+          summary: Segment one tile
+          description: |
+            The tile is a GeoTIFF (`image/tiff`), a NumPy array of shape (C,H,W) (`application/x-npy`), or either
+            as the part named `tile` of a `multipart/form-data` body. Content-Length and chunked bodies and
+            `Expect: 100-continue` are accepted. The answer has the tile's own width and height; GeoTIFF output
+            carries the input's georeferencing (CRS keys, tie points, pixel scale or transformation, GDAL_NODATA) unchanged.
+
+            Nodata: when the input declares GDAL_NODATA with an integer value 0..255, pixels whose every band equals
+            it are labelled with that value (so the carried-over nodata tag masks them); `nodata_mask=false` disables this.
+            Other nodata values are kept as a tag only.
+
+            Response headers: `Server-Timing` (decode, preprocess, queue, inference, postprocess, encode, total in ms),
+            `X-SpectralX-Batch-Size` (largest batch the request's images ran in), `X-SpectralX-Windows`
+            (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-Request-ID`.
+          operationId: segment
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          parameters:
+            - name: output
+              in: query
+              description: geotiff (default for TIFF input), npy (default for NPY input), png (colour preview), json (class histogram and timings)
+              schema: {type: string, enum: [geotiff, npy, png, json]}
+            - name: scores
+              in: query
+              description: per-class softmax probabilities (float32, K bands / (K,H,W)) instead of uint8 labels
+              schema: {type: boolean, default: false}
+            - name: mode
+              in: query
+              description: resize = upstream pipeline (whole tile to 224 and back); tile = sliding 224-pixel windows blended with linear ramps
+              schema: {type: string, enum: [resize, tile], default: resize}
+            - name: overlap
+              in: query
+              description: pixels shared by neighbouring windows in tile mode
+              schema: {type: integer, minimum: 0, maximum: 223, default: 32}
+            - name: timeout
+              in: query
+              description: seconds the request may wait in the queue before 503 deadline_exceeded
+              schema: {type: number, minimum: 0, exclusiveMinimum: true, maximum: 3600}
+            - name: nodata_mask
+              in: query
+              schema: {type: boolean, default: true}
+          requestBody:
+            required: true
+            content:
+              image/tiff:
+                schema: {type: string, format: binary}
+              application/x-npy:
+                schema: {type: string, format: binary}
+              multipart/form-data:
+                schema:
+                  type: object
+                  required: [tile]
+                  properties:
+                    tile: {type: string, format: binary}
+          responses:
+            "200":
+              description: Labels (uint8, H×W) or scores (float32, K×H×W).
+              headers:
+                Server-Timing:
+                  schema: {type: string}
+                X-SpectralX-Batch-Size:
+                  schema: {type: integer}
+                X-SpectralX-Windows:
+                  schema: {type: integer}
+              content:
+                image/tiff:
+                  schema: {type: string, format: binary}
+                application/x-npy:
+                  schema: {type: string, format: binary}
+                image/png:
+                  schema: {type: string, format: binary}
+                application/json:
+                  schema: {$ref: "#/components/schemas/SegmentSummary"}
+            "400":
+              $ref: "#/components/responses/Error"
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+            "408":
+              $ref: "#/components/responses/Error"
+            "411":
+              $ref: "#/components/responses/Error"
+            "413":
+              $ref: "#/components/responses/Error"
+            "415":
+              $ref: "#/components/responses/Error"
+            "422":
+              $ref: "#/components/responses/Error"
+            "429":
+              $ref: "#/components/responses/Unavailable"
+            "503":
+              $ref: "#/components/responses/Unavailable"
+      /metrics:
+        get:
+          tags: [observability]
+          summary: Prometheus text exposition
+          description: |
+            spectralx_http_requests_total{route,method,status}, spectralx_http_request_duration_seconds{route},
+            spectralx_queue_depth, spectralx_batch_size (histogram), spectralx_queue_wait_seconds, spectralx_batch_seconds,
+            spectralx_model_stage_seconds{stage}, spectralx_queue_rejections_total{reason}, spectralx_domains_loaded.
+          operationId: metrics
+          responses:
+            "200":
+              description: Metrics.
+              content:
+                text/plain:
+                  schema: {type: string}
+      /openapi.yaml:
+        get:
+          tags: [observability]
+          summary: This document
+          operationId: openapi
+          responses:
+            "200":
+              description: The OpenAPI document.
+              content:
+                application/yaml:
+                  schema: {type: string}
+    components:
+      securitySchemes:
+        apiKey:
+          type: apiKey
+          in: header
+          name: X-API-Key
+        bearerKey:
+          type: http
+          scheme: bearer
+          description: an API key as a bearer token
+        adminToken:
+          type: http
+          scheme: bearer
+          description: the admin token (PUT/DELETE /v1/domains/{name})
+      parameters:
+        DomainName:
+          name: name
+          in: path
+          required: true
+          schema: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"}
+      responses:
+        Error:
+          description: An error.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+        Unavailable:
+          description: Queue full (429) or not ready / deadline passed / shutting down (503).
+          headers:
+            Retry-After:
+              schema: {type: integer}
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+      schemas:
+        Error:
+          type: object
+          required: [error]
+          properties:
+            error:
+              type: object
+              required: [status, code, message]
+              properties:
+                status: {type: integer}
+                code: {type: string}
+                message: {type: string}
+        Domain:
+          type: object
+          properties:
+            name: {type: string}
+            state: {type: string, enum: [ready]}
+            backbone: {type: string}
+            bands: {type: integer}
+            classes:
+              type: array
+              items:
+                type: object
+                properties:
+                  index: {type: integer}
+                  name: {type: string}
+            wavelengths_um:
+              type: array
+              items: {type: number}
+            input_size: {type: integer}
+            preprocessing: {type: string}
+            parameters:
+              type: object
+              properties:
+                backbone: {type: integer}
+                adapter: {type: integer}
+                total: {type: integer}
+            adapter_bytes: {type: integer}
+            loaded_at: {type: string, format: date-time}
+            load_seconds: {type: number}
+            active_requests: {type: integer}
+            description: {type: string}
+        DomainFailure:
+          type: object
+          properties:
+            name: {type: string}
+            state: {type: string, enum: [failed]}
+            error: {type: string}
+        SegmentSummary:
+          type: object
+          properties:
+            domain: {type: string}
+            width: {type: integer}
+            height: {type: integer}
+            mode: {type: string}
+            windows: {type: integer}
+            batch_sizes:
+              type: array
+              items: {type: integer}
+            classes:
+              type: array
+              items:
+                type: object
+                properties:
+                  index: {type: integer}
+                  name: {type: string}
+                  pixels: {type: integer}
+                  fraction: {type: number}
+            timings_ms:
+              type: object
+              additionalProperties: {type: number}
+
+    """#
 }
