@@ -145,8 +145,7 @@ public final class SpectralXService: HTTPHandler {
     public func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
         let start = ContinuousClock.now
         let route = Route(path: request.path)
-        var logger = context.logger
-        logger[metadataKey: "request_id"] = "\(request.requestID)"
+        let logger = context.logger
         var response: HTTPResponse
         do {
             if let e = check(request.head, route: route) { throw e }
