@@ -52,7 +52,9 @@ enum OpenAPIDocument {
                     type: object
                     properties:
                       status: {type: string, example: ready}
-                      domains: {type: string, description: comma-separated loaded domain names}
+                      domains:
+                        type: array
+                        items: {type: string}
             "503":
               $ref: "#/components/responses/Unavailable"
       /v1/domains:

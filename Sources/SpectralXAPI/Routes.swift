@@ -181,8 +181,7 @@ public final class SpectralXService: HTTPHandler {
             return .json(Data(#"{"status":"ok"}"#.utf8))
         case .readyz:
             if engine.store.isReady {
-                let names = engine.store.domains.map(\.name)
-                return .json(JSON.encode(["status": "ready", "domains": names.joined(separator: ",")]))
+                return .json(JSON.encode(Readiness(status: "ready", domains: engine.store.domains.map(\.name))))
             }
             throw APIError(.serviceUnavailable, "not_ready", "the backbone and at least one domain must be loaded",
                            retryAfter: configuration.notReadyRetryAfter)
@@ -214,4 +213,10 @@ public final class SpectralXService: HTTPHandler {
             return try SegmentRoute(service: self, domain: name, request: request, logger: logger).respond()
         }
     }
+}
+
+/// `GET /readyz` when ready.
+struct Readiness: Codable {
+    var status: String
+    var domains: [String]
 }

@@ -40,7 +40,7 @@ enum LoopbackClient {
         head += "\r\n"
         var out = Data(head.utf8)
         if declaredLength == nil { out.append(body) }
-        try writeAll(fd, out)
+        writeAll(fd, out)
         var received = Data()
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -51,8 +51,8 @@ enum LoopbackClient {
         return try parse(received)
     }
 
-    static func writeAll(_ fd: Int32, _ data: Data) throws {
-        try data.withUnsafeBytes { raw in
+    static func writeAll(_ fd: Int32, _ data: Data) {
+        data.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
                 let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
