@@ -9,8 +9,10 @@ import SpectralXRaster
     @Test func decodeThroughput() throws {
         if let dir = ProcessInfo.processInfo.environment["SPECTRALX_RASTER_BENCH"] {
             for f in ["tile32.tif", "tile32_tiled.tif", "s2_13band.tif", "s2_13band_deflate.tif"] where FileManager.default.fileExists(atPath: dir + "/" + f) {
-                let r = try RasterBenchmark.decode(path: dir + "/" + f, iterations: f.hasPrefix("s2") ? 2 : 5)
-                print("RasterBenchmark \(f): \(r)")
+                for threads in [1, 2] {
+                    let r = try RasterBenchmark.decode(path: dir + "/" + f, iterations: f.hasPrefix("s2") ? 2 : 5, threads: threads)
+                    print("RasterBenchmark \(f): \(r)")
+                }
             }
             return
         }
