@@ -10,8 +10,12 @@ import SpectralXRaster
             print("skipping: \(Shared.skipReason)")
             return
         }
+        let t0 = Date()
         let raster = try TIFFReader.read(path: tif)
+        let t1 = Date()
         let got = try Preprocessing.preprocess(raster)
+        let t2 = Date()
+        print(String(format: "tile\(domain)-\(index): decode %.1f ms, preprocess %.1f ms", t1.timeIntervalSince(t0) * 1e3, t2.timeIntervalSince(t1) * 1e3))
         let ref = try NpyArray.read(path: npy)
         #expect(ref.shape.count == 4 && ref.shape[1] == raster.bands && ref.shape[2] == 224)
         let per = raster.bands * 224 * 224
