@@ -39,20 +39,24 @@ public enum Preprocessing {
     /// Full upstream preprocessing of a decoded tile: float64 read (optionally divided by
     /// `divisor`, e.g. 10000 for MTS12), per-band min–max normalisation, float32 cast, then the
     /// antialiased bilinear resize to `size`×`size`. Returns (bands, size, size) float32, C order.
-    /// Works band by band, so the extra memory is one float64 band plus the float32 tile.
+    /// Bands are independent, so this runs band by band: extra memory is one float64 band, one
+    /// float32 band and the output, whatever the number of bands.
     public static func preprocess(_ raster: Raster, size: Int = modelSize, divisor: Double? = nil) throws -> [Float] {
         let per = raster.pixelsPerBand
-        var norm = [Float](repeating: 0, count: per * raster.bands)
-        try norm.withUnsafeMutableBufferPointer { dst in
-            for b in 0..<raster.bands {
-                var band = raster.bandFloat64(b)
-                guard band.count == per else { throw RasterError.invalidArgument("band \(b) size") }
-                if let d = divisor { for i in 0..<band.count { band[i] /= d } }
-                band.withUnsafeBufferPointer { normalizeBand($0, into: dst.baseAddress! + b * per) }
+        var out: [Float] = []
+        out.reserveCapacity(raster.bands * size * size)
+        var norm = [Float](repeating: 0, count: per)
+        for b in 0..<raster.bands {
+            var band = raster.bandFloat64(b)
+            guard band.count == per else { throw RasterError.invalidArgument("band \(b) size") }
+            if let d = divisor { for i in 0..<band.count { band[i] /= d } }
+            norm.withUnsafeMutableBufferPointer { dst in
+                band.withUnsafeBufferPointer { normalizeBand($0, into: dst.baseAddress!) }
             }
+            out += try resizeAntialiased(norm, channels: 1, inHeight: raster.height, inWidth: raster.width,
+                                         outHeight: size, outWidth: size)
         }
-        return try resizeAntialiased(norm, channels: raster.bands, inHeight: raster.height, inWidth: raster.width,
-                                     outHeight: size, outWidth: size)
+        return out
     }
 
     /// Index of the largest value along the class axis of (classes, pixels) scores; ties go to
