@@ -159,10 +159,7 @@ public final class SpectralXService: HTTPHandler {
             }
             response = e.response
         }
-        if request.method == "HEAD", case .data = response.body {
-            response.body = .empty
-        }
-        response.headers.replaceOrAdd(name: "X-Request-ID", value: request.requestID)
+        // The server answers HEAD without the body (same Content-Length) and adds X-Request-Id.
         let elapsed = start.duration(to: .now)
         count(route: route, method: request.method, status: response.status.code)
         Metrics.Timer(label: "spectralx_http_request_duration_seconds", dimensions: [("route", route?.label ?? "unmatched")])
