@@ -56,13 +56,13 @@ public struct NpyDType: Sendable, Equatable, CustomStringConvertible {
 /// A decoded `.npy` array: shape, element type, memory order and the raw element bytes exactly as
 /// stored (file byte order, C or Fortran order). The `to…` accessors give C-order host values.
 public struct NpyArray: Sendable {
-    public var shape: [Int]
-    public var dtype: NpyDType
-    public var fortranOrder: Bool
+    public private(set) var shape: [Int]
+    public private(set) var dtype: NpyDType
+    public private(set) var fortranOrder: Bool
     /// Raw element bytes as stored in the file.
-    public var data: [UInt8]
+    public private(set) var data: [UInt8]
 
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { shape.reduce(1, *) }  // validated by init
 
     public init(shape: [Int], dtype: NpyDType, fortranOrder: Bool = false, data: [UInt8]) throws {
         var n = 1

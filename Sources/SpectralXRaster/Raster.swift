@@ -34,12 +34,12 @@ public struct SampleType: Sendable, Equatable, Hashable, CustomStringConvertible
 /// width·height·bands·bytesPerSample; the float views allocate a second buffer of 4 or 8 bytes
 /// per sample, so for very large scenes convert one band at a time with `band…(_:)`.
 public struct Raster: Sendable {
-    public var width: Int
-    public var height: Int
-    public var bands: Int
-    public var sampleType: SampleType
+    public private(set) var width: Int
+    public private(set) var height: Int
+    public private(set) var bands: Int
+    public private(set) var sampleType: SampleType
     /// Band-sequential host-order samples.
-    public var data: [UInt8]
+    public private(set) var data: [UInt8]
     /// Georeferencing tags of the source (empty for non-georeferenced data).
     public var geo: GeoReference
 
