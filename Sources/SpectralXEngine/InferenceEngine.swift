@@ -42,6 +42,10 @@ public final class InferenceEngine: Sendable {
                 throw EngineError.incompatibleInput(
                     "\(raster.width)×\(raster.height) exceeds the resize-mode limit of \(limits.maxResizePixels) pixels; use mode=tile")
             }
+            guard domain.classes * pixels <= limits.maxResizeLogitValues else {
+                throw EngineError.incompatibleInput(
+                    "\(raster.width)×\(raster.height) with \(domain.classes) classes exceeds the resize-mode limit of \(limits.maxResizeLogitValues) logit values; use mode=tile")
+            }
         case .tile:
             guard pixels <= limits.maxTilePixels else {
                 throw EngineError.incompatibleInput("\(raster.width)×\(raster.height) exceeds the tile-mode limit of \(limits.maxTilePixels) pixels")

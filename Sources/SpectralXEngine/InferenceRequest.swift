@@ -32,11 +32,16 @@ public struct InferenceLimits: Sendable, Equatable {
     public var maxResizePixels: Int
     /// Largest width × height in `tile` mode (processed in window rows, memory grows with the width only).
     public var maxTilePixels: Int
+    /// Largest K × H × W in `resize` mode: the logits are resized back to the tile as one float32 plane
+    /// per class before the argmax, so this bounds that transient memory (default 512 MiB).
+    public var maxResizeLogitValues: Int
     /// Largest K × H × W for score output (the answer itself has that many float32 values).
     public var maxScoreValues: Int
 
-    public init(maxResizePixels: Int = 4096 * 4096, maxTilePixels: Int = 16384 * 16384, maxScoreValues: Int = 1 << 28) {
+    public init(maxResizePixels: Int = 4096 * 4096, maxTilePixels: Int = 16384 * 16384,
+                maxResizeLogitValues: Int = 1 << 27, maxScoreValues: Int = 1 << 28) {
         self.maxResizePixels = maxResizePixels
+        self.maxResizeLogitValues = maxResizeLogitValues
         self.maxTilePixels = maxTilePixels
         self.maxScoreValues = maxScoreValues
     }
