@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release --product spectralx
+swift build -c release
 exec .build/release/spectralx serve "$@"

@@ -78,7 +78,7 @@ struct UPerHead: Sendable {
             pooled.append(BilinearResize.resize(p, height: top3, width: top3))
         }
         let top = relu(bottleneck(Self.concatChannels(pooled)))
-        var lat = (0..<3).map { relu(laterals[$0](n[$0])) } + [top]
+        let lat = (0..<3).map { relu(laterals[$0](n[$0])) } + [top]
         for i in stride(from: 3, to: 0, by: -1) {
             let up = BilinearResize.resize(lat[i], height: lat[i - 1].shape[2], width: lat[i - 1].shape[3])
             Elementwise.add(up.pointer, into: lat[i - 1].mutablePointer, count: up.count)
