@@ -51,6 +51,10 @@ struct ServeCommand: ParsableCommand {
             var demo = false
             if let m = models ?? env["MODELS"] {
                 root = URL(fileURLWithPath: m)
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: m, isDirectory: &isDir), isDir.boolValue else {
+                    throw CLIError("--models \(m): no such directory (a model store has backbones/ and domains/)")
+                }
             } else {
                 root = try DemoStore.ensure(cache: DemoStore.cacheDirectory(cache)) { say($0) }
                 demo = true
