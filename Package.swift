@@ -66,17 +66,22 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Shared by the test targets: one synthesized model store per test process, fixture lookup.
+        .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint"], path: "Tests/SpectralXTestSupport"),
         .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor"]),
         .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
         .testTarget(
-            name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster"],
+            name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport"],
             exclude: ["Data"]),  // small upstream arrays, read from the source tree by #filePath
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster"]),
-        .testTarget(name: "SpectralXEngineTests", dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster"]),
+        .testTarget(
+            name: "SpectralXEngineTests",
+            dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXAPITests",
-            dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster"]),
+            dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster",
+                           "SpectralXTestSupport"]),
     ]
 )

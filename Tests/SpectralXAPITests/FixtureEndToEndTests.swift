@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXRaster
+import SpectralXTestSupport
 import Testing
 
 /// The fixture tile through the whole service: domain A synthesized from the fixture manifest,
@@ -16,7 +17,7 @@ struct FixtureEndToEndTests {
         let tile = try Data(contentsOf: tileURL)
         let input = try TIFFReader(path: tileURL.path).read()
 
-        let raw = try s.request("POST", "/v1/domains/domain-A/segment", headers: [("Content-Type", "image/tiff")], body: tile)
+        let raw = try s.request("POST", "/v1/domains/A/segment", headers: [("Content-Type", "image/tiff")], body: tile)
         #expect(raw.status == 200, "\(raw.text)")
         #expect(raw.header("Content-Type")?.hasPrefix("image/tiff") == true)
         let out = try TIFFReader(data: raw.body).read()
@@ -26,7 +27,7 @@ struct FixtureEndToEndTests {
         #expect(!input.geo.isEmpty)
 
         let (type, body) = LoopbackClient.multipart(name: "tile", filename: "tileA-0.tif", contentType: "image/tiff", data: tile)
-        let multi = try s.request("POST", "/v1/domains/domain-A/segment", headers: [("Content-Type", type)], body: body)
+        let multi = try s.request("POST", "/v1/domains/A/segment", headers: [("Content-Type", type)], body: body)
         #expect(multi.status == 200)
         #expect(multi.body == raw.body, "multipart and raw uploads gave different answers")
 

@@ -3,6 +3,7 @@ import Logging
 import SpectralXAPI
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXTestSupport
 
 /// A real server on a loopback port over a model store.
 struct TestServer {
@@ -38,7 +39,7 @@ struct TestServer {
 enum SharedServer {
     static let instance: TestServer = {
         var domains = ["syn"]
-        if SharedTestStore.fixturesDirectory != nil { domains.append("domain-A") }
+        if SharedTestStore.fixturesDirectory != nil { domains.append("A") }
         return try! TestServer(root: SharedTestStore.root, domains: domains, api: APIConfiguration(adminToken: "s3cret"))
     }()
 }

@@ -2,6 +2,7 @@ import Foundation
 import SpectralXCheckpoint
 import SpectralXEngine
 import SpectralXRaster
+import SpectralXTestSupport
 import Testing
 
 /// A smooth 4-band tile in the shared store's `syn` domain layout.

@@ -2,24 +2,13 @@ import Foundation
 import SpectralXLayers
 import SpectralXModel
 import SpectralXTensor
+import SpectralXTestSupport
 
-/// Locates `../shared/fixtures` (or `$SPECTRALX_SHARED/fixtures`); nil when absent, so tests can skip.
+/// The upstream reference data (`../shared/fixtures`), when present.
 enum Fixtures {
-    static let root: URL? = {
-        let env = ProcessInfo.processInfo.environment
-        var candidates: [URL] = []
-        if let s = env["SPECTRALX_SHARED"] { candidates.append(URL(fileURLWithPath: s)) }
-        let pkg = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(pkg.deletingLastPathComponent().appendingPathComponent("shared"))
-        for c in candidates where FileManager.default.fileExists(atPath: c.appendingPathComponent("fixtures/README.md").path) {
-            return c.appendingPathComponent("fixtures")
-        }
-        return nil
-    }()
-
+    static var root: URL? { SharedTestStore.fixturesDirectory }
     static func url(_ name: String) -> URL? { root?.appendingPathComponent(name) }
-
-    static let skipReason = "../shared/fixtures not found (set SPECTRALX_SHARED): upstream parity data unavailable on this checkout"
+    static var skipReason: String { SharedTestStore.skipReason }
 }
 
 /// Minimal little-endian `.npy` loader for fixture arrays (f4 and i8, C order).
