@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Usage: Fuzz/run.sh tiff|npy [SECONDS] [extra libFuzzer flags...]
-# Builds a libFuzzer+ASan binary from Sources/SpectralXRaster + Fuzz/Fuzz<TARGET>.swift and runs it
-# single-job on Fuzz/corpus/<target> (new inputs go to Fuzz/.out/corpus-<target>, crashes to
-# Fuzz/.out/crashes-<target>/).
+# Usage: Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
+# Builds a libFuzzer+ASan binary from the sources of TARGET + its entry file Fuzz/Fuzz<Target>.swift
+# (name matched case-insensitively) and runs it single-job (-jobs=1) on Fuzz/corpus/<target>.
+#   tiff, npy: Sources/SpectralXRaster/*.swift (+ zlib).
+#   other targets: set FUZZ_SOURCES="space-separated source files/globs" (and FUZZ_SWIFTC_FLAGS if needed).
+# Output (binary, grown corpus corpus-<target>/, crashes crashes-<target>/, fuzz-0.log) goes to
+# Fuzz/.out/ (git-ignored) or $FUZZ_OUT.
 set -euo pipefail
-target="${1:?usage: Fuzz/run.sh tiff|npy [seconds]}"
+target="${1:?usage: Fuzz/run.sh TARGET [seconds]}"
 secs="${2:-600}"
 shift $(( $# >= 2 ? 2 : 1 ))
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${FUZZ_OUT:-$root/Fuzz/.out}"
-mkdir -p "$out/corpus-$target" "$out/crashes-$target"
-upper="$(echo "$target" | tr a-z A-Z)"
+mkdir -p "$out/corpus-$target" "$out/crashes-$target" "$root/Fuzz/corpus/$target"
+entry="$(find "$root/Fuzz" -maxdepth 1 -iname "fuzz$target.swift" | head -1)"
+[[ -n "$entry" ]] || { echo "no Fuzz/Fuzz<$target>.swift entry file" >&2; exit 2; }
+case "$target" in
+  tiff|npy) sources=("$root"/Sources/SpectralXRaster/*.swift); flags=(-I "$root/Sources/CZlib" -lz) ;;
+  *) [[ -n "${FUZZ_SOURCES:-}" ]] || { echo "set FUZZ_SOURCES for target $target" >&2; exit 2; }
+     # shellcheck disable=SC2206
+     sources=($FUZZ_SOURCES); flags=(${FUZZ_SWIFTC_FLAGS:-}) ;;
+esac
 bin="$out/fuzz-$target"
-if [[ ! -x "$bin" || -n "$(find "$root/Sources/SpectralXRaster" "$root/Fuzz" -name '*.swift' -newer "$bin" 2>/dev/null)" ]]; then
-  swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name SpectralXRasterFuzz \
-    -I "$root/Sources/CZlib" -lz \
-    "$root"/Sources/SpectralXRaster/*.swift "$root/Fuzz/Fuzz$upper.swift" -o "$bin"
+if [[ ! -x "$bin" || -n "$(find "${sources[@]}" "$entry" -newer "$bin" 2>/dev/null)" ]]; then
+  swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz_$target" \
+    "${flags[@]}" "${sources[@]}" "$entry" -o "$bin"
 fi
 cd "$out"  # libFuzzer -jobs writes fuzz-N.log into the working directory
 exec "$bin" -jobs=1 -workers=1 -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
