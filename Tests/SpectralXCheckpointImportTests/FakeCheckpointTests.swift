@@ -5,9 +5,18 @@ import Testing
 
 /// Checkpoints written by Python's own pickler (Fixtures/make_fake_ckpts.py, stdlib only, fake
 /// torch modules): strided views, storage offsets, shared storages, float16/bfloat16/float64/int32,
-/// Parameters, OrderedDict `_metadata`, unknown callback classes, protocols 2 and 5.
+/// Parameters, OrderedDict `_metadata`, unknown callback classes, protocols 2 and 5, ZIP64.
 @Suite struct FakeCheckpointTests {
-    static let files = ["fake-p2.ckpt", "fake-p5.ckpt"]
+    static let files = ["fake-p2.ckpt", "fake-p2-zip64.ckpt", "fake-p5.ckpt"]
+
+    @Test func pythonZip64ArchiveHasZip64Records() throws {
+        // zipfile with lowered limits: ZIP64 end record + locator and per-entry ZIP64 extra fields.
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("fake-p2-zip64.ckpt"))))
+        let find = { (sig: [UInt8]) in (0..<(bytes.count - 4)).contains { bytes[$0..<($0 + 4)].elementsEqual(sig) } }
+        #expect(find([0x50, 0x4B, 0x06, 0x06]) && find([0x50, 0x4B, 0x06, 0x07]))
+        let zip = try ZipArchive(path: Fixtures.path("fake-p2-zip64.ckpt"))
+        for e in zip.entries { _ = try zip.bytes(of: e, verifyCRC: true) }
+    }
 
     @Test(arguments: files) func listingMatchesPython(file: String) throws {
         let ckpt = try TorchCheckpoint(path: Fixtures.path(file))

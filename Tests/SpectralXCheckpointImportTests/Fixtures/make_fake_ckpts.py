@@ -5,7 +5,7 @@ The real pickler produces the opcodes; fake `torch` / `torch._utils` modules giv
 names torch uses, and a persistent_id hook writes ('storage', torch.XStorage, key, 'cpu', numel)
 exactly like torch.serialization. Covered: strided views, storage offsets, two tensors sharing
 a storage, float16/bfloat16/float64/int32 storages, Parameters, an OrderedDict with `_metadata`,
-unknown callback classes and `bytes` in hyper_parameters, protocol 2 and 5, ZIP64 local extra fields (central ZIP64 records are built by the Swift tests).
+unknown callback classes and `bytes` in hyper_parameters, protocol 2 and 5, ZIP64 records.
 
 Usage: python3 make_fake_ckpts.py OUTDIR   (writes fake-p2.ckpt, fake-p5.ckpt, fake.json)
 """
@@ -25,6 +25,7 @@ def _fake(name, module):
     return f
 
 
+LIMITS = (zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT)
 rebuild_tensor_v2 = _fake("_rebuild_tensor_v2", torch_utils)
 rebuild_parameter = _fake("_rebuild_parameter", torch_utils)
 STORAGE = {}
@@ -127,6 +128,9 @@ def expected(sd):
 
 
 def write(path, protocol, zip64):
+    # zip64=True lowers zipfile's limits so the central directory and end record use genuine
+    # ZIP64 records (extra field id 1, ZIP64 end record + locator) for these tiny entries.
+    zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = (16, 4) if zip64 else (LIMITS)
     ck, sd, storages = checkpoint()
     buf = io.BytesIO(); TorchPickler(buf, protocol=protocol).dump(ck)
     name = "archive"
@@ -143,6 +147,7 @@ def write(path, protocol, zip64):
 
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else "."
-    sd = write(f"{out}/fake-p2.ckpt", 2, True)
+    sd = write(f"{out}/fake-p2.ckpt", 2, False)
+    write(f"{out}/fake-p2-zip64.ckpt", 2, True)
     write(f"{out}/fake-p5.ckpt", 5, False)
     json.dump({"epoch": 7, "global_step": 1234, "tensors": expected(sd)}, open(f"{out}/fake.json", "w"), indent=1)
