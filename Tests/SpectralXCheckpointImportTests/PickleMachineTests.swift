@@ -3,7 +3,15 @@ import SpectralXCheckpoint
 import SpectralXCheckpointImport
 import Testing
 
-@Suite struct PickleMachineTests {
+/// A class suite so the scratch directory of the storage tests is removed in `deinit`.
+@Suite final class PickleMachineTests: Sendable {
+    let dir: URL
+
+    init() throws { dir = try Fixtures.temporaryDirectory("pickle") }
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
+    func scratchPath() -> String { dir.appendingPathComponent("\(UInt32.random(in: 0...UInt32.max)).ckpt").path }
+
     func load(_ bytes: [UInt8], limits: PickleMachine.Limits = .init()) throws(ImportError) -> PickleGraph {
         try PickleMachine(limits: limits).load(bytes)
     }
@@ -128,8 +136,7 @@ import Testing
     @Test func torchStorageChecks() throws {
         // A tensor needing more elements than its storage holds.
         func ckpt(numel: Int, data: Int, shape: [Int], stride: [Int]? = nil, offset: Int = 0) throws -> String {
-            let dir = try Fixtures.temporaryDirectory("stor")
-            let path = dir.appendingPathComponent("c.ckpt").path
+            let path = scratchPath()
             var p = PickleBuilder()
             p.op(0x7D); p.string("w")
             p.tensor(storageClass: "FloatStorage", key: "0", numel: numel, offset: offset, shape: shape, stride: stride)
@@ -154,8 +161,7 @@ import Testing
             _ = try TorchCheckpoint(path: try ckpt(numel: 6, data: 24, shape: [Int(Int32.max), Int(Int32.max), 64]))
         }
         #expect(throws: ImportError.zipEntryNotFound("c/data/0")) {
-            let dir = try Fixtures.temporaryDirectory("nostor")
-            let path = dir.appendingPathComponent("c.ckpt").path
+            let path = scratchPath()
             var p = PickleBuilder()
             p.tensor(storageClass: "FloatStorage", key: "0", numel: 1, shape: [])
             p.stop()
@@ -165,8 +171,7 @@ import Testing
             _ = try TorchCheckpoint(path: path)
         }
         #expect(throws: ImportError.unsupportedStorageType("torch.ComplexFloatStorage")) {
-            let dir = try Fixtures.temporaryDirectory("cplx")
-            let path = dir.appendingPathComponent("c.ckpt").path
+            let path = scratchPath()
             var p = PickleBuilder()
             p.tensor(storageClass: "ComplexFloatStorage", key: "0", numel: 1, shape: [])
             p.stop()

@@ -3,18 +3,21 @@ import SpectralXCheckpoint
 import SpectralXCheckpointImport
 import Testing
 
-@Suite struct ZipArchiveTests {
+/// A class suite so each test's scratch directory is removed in `deinit`.
+@Suite final class ZipArchiveTests: Sendable {
+    let dir: URL
+
+    init() throws { dir = try Fixtures.temporaryDirectory("zip") }
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
     func write(_ bytes: [UInt8], _ tag: String) throws -> String {
-        let dir = try Fixtures.temporaryDirectory(tag)
-        let path = dir.appendingPathComponent("a.zip").path
+        let path = dir.appendingPathComponent("\(tag)-\(UInt32.random(in: 0...UInt32.max)).zip").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
 
     func build(zip64: Bool, _ entries: [(String, [UInt8])]) throws -> [UInt8] {
-        let dir = try Fixtures.temporaryDirectory("zip")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("b.zip").path
+        let path = dir.appendingPathComponent("built-\(UInt32.random(in: 0...UInt32.max)).zip").path
         let z = try ZipBuilder(path: path, zip64: zip64)
         for (n, d) in entries { try z.add(n, d) }
         try z.finish()
