@@ -2,6 +2,7 @@
 // The layering is the architecture: each target depends only on the ones above it in this list.
 //   CBLAS → SpectralXTensor (kernels) → SpectralXLayers → SpectralXModel (the SpectralX network)
 //   SpectralXCheckpoint (safetensors, weight generator, store layout) → SpectralXModel
+//   SpectralXCheckpoint → SpectralXCheckpointImport (upstream .ckpt: zip + safe unpickler) → spectralx
 //   CZlib → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
 //   SpectralXModel + SpectralXRaster → SpectralXEngine (model store, batching, tiling)
 //   COpenSSL → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
@@ -33,6 +34,7 @@ let package = Package(
         .target(name: "SpectralXTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: strict),
         .target(name: "SpectralXLayers", dependencies: ["SpectralXTensor"], swiftSettings: strict),
         .target(name: "SpectralXCheckpoint", swiftSettings: strict),
+        .target(name: "SpectralXCheckpointImport", dependencies: ["SpectralXCheckpoint"], swiftSettings: strict),
         .target(name: "SpectralXModel", dependencies: ["SpectralXLayers", "SpectralXTensor", "SpectralXCheckpoint"], swiftSettings: strict),
         .target(name: "SpectralXRaster", dependencies: ["CZlib"], swiftSettings: strict),
         .target(
@@ -60,6 +62,7 @@ let package = Package(
             name: "spectralx",
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
+                "SpectralXCheckpointImport",
                 "SpectralXLayers", "SpectralXHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -70,6 +73,9 @@ let package = Package(
         .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint"], path: "Tests/SpectralXTestSupport"),
         .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor"]),
         .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
+        .testTarget(
+            name: "SpectralXCheckpointImportTests", dependencies: ["SpectralXCheckpointImport", "SpectralXCheckpoint"],
+            exclude: ["Fixtures"]),
         .testTarget(
             name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport"],
             exclude: ["Data"]),  // small upstream arrays, read from the source tree by #filePath
