@@ -2,7 +2,9 @@
 # Usage: Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
 # Builds a libFuzzer+ASan binary from the sources of TARGET + its entry file Fuzz/Fuzz<Target>.swift
 # (name matched case-insensitively) and runs it single-job (-jobs=1) on Fuzz/corpus/<target>.
-#   tiff, npy: Sources/SpectralXRaster/*.swift (+ zlib).
+#   tiff, npy:        Sources/SpectralXRaster/*.swift (+ zlib).
+#   safetensors:      Sources/SpectralXCheckpoint/*.swift (header validator).
+#   http, multipart:  the HTTP codec files of Sources/SpectralXHTTP (no sockets, no swift-log).
 #   other targets: set FUZZ_SOURCES="space-separated source files/globs" (and FUZZ_SWIFTC_FLAGS if needed).
 # Output (binary, grown corpus corpus-<target>/, crashes crashes-<target>/, fuzz-0.log) goes to
 # Fuzz/.out/ (git-ignored) or $FUZZ_OUT.
@@ -17,6 +19,12 @@ entry="$(find "$root/Fuzz" -maxdepth 1 -iname "fuzz$target.swift" | head -1)"
 [[ -n "$entry" ]] || { echo "no Fuzz/Fuzz<$target>.swift entry file" >&2; exit 2; }
 case "$target" in
   tiff|npy) sources=("$root"/Sources/SpectralXRaster/*.swift); flags=(-I "$root/Sources/CZlib" -lz) ;;
+  safetensors) sources=("$root"/Sources/SpectralXCheckpoint/*.swift); flags=() ;;
+  http|multipart)
+    h="$root/Sources/SpectralXHTTP"
+    sources=("$h/HTTPRequestParser.swift" "$h/HTTPHeaders.swift" "$h/HTTPRequestHead.swift" "$h/HTTPStatus.swift"
+             "$h/HTTPError.swift" "$h/HTTPServerConfiguration.swift" "$h/HTTPResponse.swift" "$h/MultipartParser.swift"
+             "$h/HTTPBody.swift"); flags=() ;;
   *) [[ -n "${FUZZ_SOURCES:-}" ]] || { echo "set FUZZ_SOURCES for target $target" >&2; exit 2; }
      # shellcheck disable=SC2206
      sources=($FUZZ_SOURCES); flags=(${FUZZ_SWIFTC_FLAGS:-}) ;;
