@@ -47,7 +47,7 @@ enum ErrorMapping {
         switch e {
         case .unknownDomain(let d): return APIError(.notFound, "unknown_domain", "no domain named '\(d)' is loaded")
         case .notReady(let s): return APIError(.serviceUnavailable, "not_ready", "the service is not ready: \(s)", retryAfter: 5)
-        case .queueFull(let s): return APIError(.tooManyRequests, "queue_full", e.description, retryAfter: s)
+        case .queueFull(let s): return APIError(.serviceUnavailable, "queue_full", e.description, retryAfter: s)
         case .deadlineExceeded(let s): return APIError(.serviceUnavailable, "deadline_exceeded", e.description, retryAfter: s)
         case .shuttingDown: return APIError(.serviceUnavailable, "shutting_down", e.description, retryAfter: 1)
         case .incompatibleInput(let s): return APIError(.unprocessableContent, "incompatible_tile", s)

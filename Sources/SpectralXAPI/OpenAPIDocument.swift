@@ -237,8 +237,6 @@ enum OpenAPIDocument {
               $ref: "#/components/responses/Error"
             "422":
               $ref: "#/components/responses/Error"
-            "429":
-              $ref: "#/components/responses/Unavailable"
             "503":
               $ref: "#/components/responses/Unavailable"
       /metrics:
@@ -294,7 +292,7 @@ enum OpenAPIDocument {
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
         Unavailable:
-          description: Queue full (429) or not ready / deadline passed / shutting down (503).
+          description: Queue full, not ready, deadline passed or shutting down; retry after the given seconds.
           headers:
             Retry-After:
               schema: {type: integer}

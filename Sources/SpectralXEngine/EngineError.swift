@@ -1,5 +1,5 @@
 /// Every failure the engine reports, typed so the HTTP layer can map each case to a stable status
-/// and code (queue full → 429 with Retry-After, unknown domain → 404, …) without parsing messages.
+/// and code (queue full → 503 with Retry-After, unknown domain → 404, …) without parsing messages.
 public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No loaded domain of that name.
     case unknownDomain(String)

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SpectralXCheckpoint
 import SpectralXModel
+import SpectralXRaster
 import SpectralXTensor
 
 /// `spectralx bench`: per-stage times, model GFLOP/s and its ratio to the sgemm peak measured in the
@@ -30,12 +31,24 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time every convolution geometry of the model with every algorithm instead of the whole model.")
     var kernels = false
 
+    @Option(name: .customLong("raster"), help: "Instead of the model: GeoTIFF decode throughput (MB/s of decoded pixels) for this file; repeatable.")
+    var rasters: [String] = []
+
     func run() throws {
         try reportingFailures {
             #if DEBUG
             print("warning: debug build — build with `swift build -c release` for meaningful numbers")
             #endif
             if let threads { GEMM.threads = threads }
+            if !rasters.isEmpty {
+                for path in rasters {
+                    for threads in Set([1, Parallel.cores]).sorted() {
+                        let r = try RasterBenchmark.decode(path: path, iterations: max(runs, 3), threads: threads)
+                        print("\((path as NSString).lastPathComponent): \(r)")
+                    }
+                }
+                return
+            }
             if kernels {
                 let peak = SgemmPeak.measure()
                 print(String(format: "sgemm 2048³: median %.1f GFLOP/s", peak.median))

@@ -20,7 +20,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Cache directory for the demo store (SPECTRALX_CACHE; default ~/.cache/spectralx).") var cache: String?
     @Option(help: "Largest batch per forward pass (SPECTRALX_MAX_BATCH; default 4).") var maxBatch: Int?
     @Option(help: "Milliseconds the oldest queued image waits for companions (SPECTRALX_QUEUE_DELAY_MS; default 10).") var queueDelayMs: Int?
-    @Option(help: "Queued images beyond which requests get 429 (SPECTRALX_QUEUE_LENGTH; default 32).") var queueLength: Int?
+    @Option(help: "Queued images beyond which requests get 503 (SPECTRALX_QUEUE_LENGTH; default 32).") var queueLength: Int?
     @Option(help: "Seconds a request may stay queued before 503 (SPECTRALX_REQUEST_TIMEOUT; default 120).") var requestTimeout: Double?
     @Option(help: "Seconds to receive request headers (SPECTRALX_HEADER_TIMEOUT; default 10).") var headerTimeout: Double?
     @Option(help: "Seconds to receive a request body (SPECTRALX_BODY_TIMEOUT; default 60).") var bodyTimeout: Double?
