@@ -49,5 +49,25 @@ struct FixtureEndToEndTests {
         print(String(format: "fixture tileA-0: %.4f%% of labels equal the upstream argmax (%d near-ties differ, %d real mismatches)",
                      pct, tiesOnly, realMismatch))
         #expect(realMismatch == 0)
+
+        // `spectralx predict` on the same file, through the same engine offline: the same labels.
+        let exe = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/release/spectralx")
+        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
+            Issue.record("spectralx executable not built: run `swift build -c release` before `swift test -c release`")
+            return
+        }
+        let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-predict-\(getpid()).tif")
+        defer { try? FileManager.default.removeItem(at: outFile) }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["predict", "--models", SharedTestStore.root.path, "--domain", "A", tileURL.path, "-o", outFile.path, "--force"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let predicted = try TIFFReader(path: outFile.path).read()
+        #expect(predicted.values(as: UInt8.self)! == labels, "spectralx predict and the server disagree")
+        #expect(predicted.geo == input.geo)
     }
 }
