@@ -112,6 +112,8 @@ public final class SpectralXService: HTTPHandler {
                     return APIError(.unsupportedMediaType, "unsupported_media_type",
                                     "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part")
                 }
+                // A full queue is refused before the upload is transferred (and before 100-continue).
+                if let full = engine.scheduler.admissionError() { return ErrorMapping.map(full) }
             }
         case .domains:
             if let e = checkAPIKey(head.headers) { return e }

@@ -60,6 +60,17 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     /// Images waiting to run (all models).
     public var queueDepth: Int { condition.withLock { queued } }
 
+    /// The error a new single-image submission would get right now (queue full or shutting down), or
+    /// nil. Lets the API refuse an upload from its headers, before the body is transferred; the
+    /// authoritative check is still `submit`'s, since the queue can change in between.
+    public func admissionError() -> EngineError? {
+        condition.withLock {
+            if stopping { return .shuttingDown }
+            if queued > 0 && queued + 1 > configuration.maxQueueLength { return .queueFull(retryAfterSeconds: retryAfterLocked()) }
+            return nil
+        }
+    }
+
     /// Images waiting plus images in the running batch.
     public var inFlight: Int { condition.withLock { queued + running } }
 

@@ -92,6 +92,28 @@ struct BatchSchedulerTests {
         #expect(results.filter { $0 == "full" }.count == 2, "\(results)")
     }
 
+    /// The head-time check the API uses to refuse an upload before its body is sent.
+    @Test func admissionErrorReportsAFullQueueBeforeSubmitting() throws {
+        let runner = FakeRunner(delay: 0.6)
+        let s = BatchScheduler(runner: runner, configuration: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .zero, maxQueueLength: 1))
+        #expect(s.admissionError() == nil)
+        let done = DispatchGroup()
+        for i in 0..<2 {
+            done.enter()
+            Thread.detachNewThread { _ = try? s.submit(model: "m", input: i); done.leave() }
+            Thread.sleep(forTimeInterval: 0.15)  // the first starts running, the second waits in the queue
+        }
+        guard case .queueFull(let retry)? = s.admissionError() else {
+            Issue.record("expected queueFull, got \(String(describing: s.admissionError()))")
+            return
+        }
+        #expect(retry >= 1)
+        done.wait()
+        #expect(s.admissionError() == nil)
+        s.shutdown()
+        #expect(s.admissionError() == .shuttingDown)
+    }
+
     @Test func deadlineDropsQueuedImagesWithoutRunningThem() throws {
         let runner = FakeRunner(delay: 0.6)
         let s = BatchScheduler(runner: runner, configuration: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .zero, maxQueueLength: 8))
