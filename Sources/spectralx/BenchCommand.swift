@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS, %d threads, %d cores)",
                          peak.median, peak.samples.count, GEMM.threads, Parallel.cores))
             let flop = ModelFLOPs.perImage(bands: c, classes: k)
-            print(String(format: "model: C=%d K=%d, %.1f GFLOP per image (spec §8 count)", c, k, flop / 1e9))
+            print(String(format: "model: C=%d K=%d, %.1f GFLOP per image (spec §8 count of the direct computation; GFLOP/s below are effective: the Winograd 3×3 convolutions do fewer)", c, k, flop / 1e9))
 
             for b in batches {
                 let x = BenchInput.make(batch: b, bands: c)

@@ -38,6 +38,7 @@ struct KernelTests {
         (ConvGeometry(inChannels: 4, outChannels: 6, kernel: 2, stride: 2), 10, "tiled-im2col"),
         (ConvGeometry(inChannels: 3, outChannels: 8, kernel: 4, stride: 4), 16, "tiled-im2col"),
         (ConvGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 2, padding: 1), 9, "tiled-im2col"),
+        (ConvGeometry(inChannels: 256, outChannels: 6, kernel: 3, padding: 1), 9, "winograd-f2x2-3x3"),
     ])
     func convolution(_ g: ConvGeometry, size: Int, algorithm: String) {
         let x = randomTensor([2, g.inChannels, size, size], seed: 1)
@@ -49,13 +50,15 @@ struct KernelTests {
         let (ho, wo) = g.outputSize(height: size, width: size)
         #expect(y.shape == [2, g.outChannels, ho, wo])
         let ref = referenceConvolution(x, weight: w, bias: b, g)
+        // float32 rounding of a sum of in·k·k products grows with its magnitude: bound relative to the output scale.
+        let tolerance = 1e-6 + 2e-6 * ref.map(abs).max()!
         let worst = (0..<y.count).map { abs(Double(y.pointer[$0]) - ref[$0]) }.max()!
-        #expect(worst < 1e-5, "\(g): max error \(worst)")
+        #expect(worst < tolerance, "\(g): max error \(worst)")
         // Every other algorithm that supports the geometry computes the same function.
         for choice in ConvolutionChoice.allCases where choice != .automatic && choice.supports(g) {
             let other = Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)(x)
             let e = (0..<other.count).map { abs(Double(other.pointer[$0]) - ref[$0]) }.max()!
-            #expect(e < 1e-5, "\(g) via \(choice): max error \(e)")
+            #expect(e < tolerance, "\(g) via \(choice): max error \(e)")
         }
     }
 
