@@ -11,8 +11,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not re-fetch them.
-COPY Package.swift ./
-COPY Package.resolve[d] ./
+# (the glob keeps the COPY valid when Package.resolved is absent, as in a git checkout)
+COPY Package.swift Package.resolve[d] ./
 RUN swift package resolve
 COPY . .
 RUN swift build -c release --product spectralx --static-swift-stdlib \
