@@ -51,10 +51,8 @@ struct FixtureEndToEndTests {
         #expect(realMismatch == 0)
 
         // `spectralx predict` on the same file, through the same engine offline: the same labels.
-        let exe = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/release/spectralx")
-        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
-            Issue.record("spectralx executable not built: run `swift build -c release` before `swift test -c release`")
+        guard let exe = BuiltExecutable.spectralx else {
+            Issue.record(Comment(rawValue: BuiltExecutable.missingMessage))
             return
         }
         let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-predict-\(getpid()).tif")

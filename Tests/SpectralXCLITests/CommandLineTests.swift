@@ -1,25 +1,11 @@
 import Foundation
 import SpectralXCheckpoint
 import SpectralXRaster
+import SpectralXTestSupport
 import Testing
 
 /// Runs the built `spectralx` executable (`swift build` first; `scripts/test.sh` does).
 enum CLI {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static var executable: URL? {
-        #if DEBUG
-        let configs = ["debug", "release"]
-        #else
-        let configs = ["release", "debug"]
-        #endif
-        for c in configs {
-            let u = packageRoot.appendingPathComponent(".build/\(c)/spectralx")
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        return nil
-    }
-
     struct Result {
         var status: Int32
         var stdout: String
@@ -27,8 +13,8 @@ enum CLI {
     }
 
     static func run(_ args: [String]) throws -> Result {
-        guard let exe = executable else {
-            Issue.record("spectralx executable not built: run `swift build -c release` before `swift test -c release`")
+        guard let exe = BuiltExecutable.spectralx else {
+            Issue.record(Comment(rawValue: BuiltExecutable.missingMessage))
             return Result(status: -1, stdout: "", stderr: "")
         }
         let p = Process()

@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXLayers
 import SpectralXModel
+import SpectralXRaster
 import SpectralXTensor
 import SpectralXTestSupport
 
@@ -11,42 +12,23 @@ enum Fixtures {
     static var skipReason: String { SharedTestStore.skipReason }
 }
 
-/// Minimal little-endian `.npy` loader for fixture arrays (f4 and i8, C order).
+/// Fixture arrays through the project's own NumPy reader (`SpectralXRaster`).
 enum NpyFixture {
-    static func load(_ url: URL) throws -> (shape: [Int], data: Data, descr: String) {
-        let d = try Data(contentsOf: url)
-        let major = d[6]
-        let hlen = major == 1 ? Int(d[8]) | Int(d[9]) << 8 : Int(d[8]) | Int(d[9]) << 8 | Int(d[10]) << 16 | Int(d[11]) << 24
-        let start = major == 1 ? 10 : 12
-        let header = String(decoding: d[start..<(start + hlen)], as: UTF8.self)
-        let descr = header.components(separatedBy: "'descr': '")[1].components(separatedBy: "'")[0]
-        let shapeText = header.components(separatedBy: "'shape': (")[1].components(separatedBy: ")")[0]
-        let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        return (shape, d.subdata(in: (start + hlen)..<d.count), descr)
-    }
-
     /// Small upstream-made arrays copied into the repository so their tests always run.
     static let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data")
 
     static func tensor(_ name: String) throws -> Tensor { try tensor(at: Fixtures.url(name)!) }
 
     static func tensor(at url: URL) throws -> Tensor {
-        let (shape, data, descr) = try load(url)
-        precondition(descr == "<f4", "\(url.lastPathComponent): \(descr)")
-        let t = Tensor(zeros: shape)
-        data.withUnsafeBytes { raw in
-            t.mutablePointer.update(from: raw.bindMemory(to: Float.self).baseAddress!, count: t.count)
-        }
-        return t
+        let (shape, values) = try NumPy.readFloat32(path: url.path)
+        return Tensor(shape: shape, values: values)
     }
 
     static func int64(_ name: String) throws -> (shape: [Int], values: [Int]) { try int64(at: Fixtures.url(name)!) }
 
     static func int64(at url: URL) throws -> (shape: [Int], values: [Int]) {
-        let (shape, data, descr) = try load(url)
-        precondition(descr == "<i8")
-        let values = data.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map { Int($0) } }
-        return (shape, values)
+        let (shape, values) = try NumPy.readInt64(path: url.path)
+        return (shape, values.map { Int($0) })
     }
 }
 
