@@ -19,9 +19,9 @@ RUN swift build -c release --product spectralx --static-swift-stdlib \
  && install -D "$(swift build -c release --show-bin-path)/spectralx" /out/spectralx
 
 FROM debian:bookworm-slim
-# libopenblas0: the GEMM kernels; libssl3: TLS and SHA-256; zlib1g: Deflate GeoTIFFs; curl: HEALTHCHECK.
+# libopenblas0: the GEMM kernels; libssl3: TLS and SHA-256; zlib1g: Deflate GeoTIFFs.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0 libssl3 zlib1g ca-certificates curl \
+ && apt-get install -y --no-install-recommends libopenblas0 libssl3 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/spectralx spectralx
 COPY --from=build /out/spectralx /usr/local/bin/spectralx
@@ -36,8 +36,10 @@ ENV SPECTRALX_HOST=0.0.0.0 \
 EXPOSE 8080
 VOLUME ["/var/lib/spectralx"]
 # Liveness only; readiness (/readyz) belongs to the orchestrator. The demo store takes ~30 s on first start.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/healthz >/dev/null || exit 1
+# `spectralx healthcheck` reads SPECTRALX_HOST/PORT/TLS_CERT like `serve`, so `-e SPECTRALX_PORT=9000`
+# or TLS keep the check right (and the image needs no curl).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["/usr/local/bin/spectralx", "healthcheck", "--timeout", "3"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/spectralx"]
 CMD ["serve"]

@@ -63,7 +63,7 @@ let package = Package(
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
                 "SpectralXCheckpointImport",
-                "SpectralXLayers", "SpectralXHTTP",
+                "SpectralXLayers", "SpectralXHTTP", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -12,11 +12,29 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Int?
     public var headers: [(String, String)] = []
 
+    public init(_ status: HTTPStatus, _ code: APIErrorCode, _ message: String, retryAfter: Int? = nil) {
+        self.init(status, code.rawValue, message, retryAfter: retryAfter)
+    }
+
+    /// With a code as text: for codes passed through from the HTTP layer. New API codes belong in
+    /// `APIErrorCode` (a test checks that every code the sources use is listed in openapi.yaml).
     public init(_ status: HTTPStatus, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
-        self.message = message
+        self.message = APIError.bounded(message)
         self.retryAfter = retryAfter
+    }
+
+    /// Longest message an error body carries: messages name the problem, they do not echo input.
+    public static let maxMessageLength = 1024
+
+    /// `message` cut to `maxMessageLength` Unicode scalars (JSON Schema's `maxLength` unit), with a marker.
+    static func bounded(_ message: String) -> String {
+        let scalars = message.unicodeScalars
+        guard scalars.count > maxMessageLength else { return message }
+        var out = String.UnicodeScalarView(scalars.prefix(maxMessageLength - 21))
+        out.append(contentsOf: "… (message truncated)".unicodeScalars)
+        return String(out)
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -29,6 +47,37 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// The stable `code` strings of the API's own error answers (the HTTP layer's are in `HTTPServerError`).
+/// openapi.yaml lists the union of both as the `Error.error.code` enum; `ErrorCodeTests` keeps them equal.
+public enum APIErrorCode: String, CaseIterable, Sendable {
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case unknownDomain = "unknown_domain"
+    case unauthorized
+    case adminDisabled = "admin_disabled"
+    case unsupportedMediaType = "unsupported_media_type"
+    case unsupportedCompression = "unsupported_compression"
+    case unsupportedTiffFeature = "unsupported_tiff_feature"
+    case unsupportedNpyDtype = "unsupported_npy_dtype"
+    case unsupportedNpyFeature = "unsupported_npy_feature"
+    case unrecognizedFile = "unrecognized_file"
+    case malformedFile = "malformed_file"
+    case emptyBody = "empty_body"
+    case missingTilePart = "missing_tile_part"
+    case invalidParameter = "invalid_parameter"
+    case invalidDomainName = "invalid_domain_name"
+    case incompatibleTile = "incompatible_tile"
+    case rasterLimitExceeded = "raster_limit_exceeded"
+    case invalidDomain = "invalid_domain"
+    case invalidBackbone = "invalid_backbone"
+    case invalidModel = "invalid_model"
+    case queueFull = "queue_full"
+    case notReady = "not_ready"
+    case deadlineExceeded = "deadline_exceeded"
+    case shuttingDown = "shutting_down"
+    case internalError = "internal_error"
+}
+
 /// One place that turns engine, raster and checkpoint failures into statuses and stable codes.
 /// Only errors that indicate a bug become 500.
 enum ErrorMapping {
@@ -38,38 +87,41 @@ enum ErrorMapping {
         case let e as HTTPServerError: return APIError(e.status, e.code, e.message)
         case let e as EngineError: return map(e)
         case let e as RasterError: return map(e)
-        case let e as CheckpointError: return APIError(.unprocessableContent, "invalid_model", e.description)
-        default: return APIError(.internalServerError, "internal_error", "internal error: \(error)")
+        case let e as CheckpointError: return APIError(.unprocessableContent, .invalidModel, e.description)
+        default: return APIError(.internalServerError, .internalError, "internal error: \(error)")
         }
     }
 
     static func map(_ e: EngineError) -> APIError {
         switch e {
-        case .unknownDomain(let d): return APIError(.notFound, "unknown_domain", "no domain named '\(d)' is loaded")
-        case .notReady(let s): return APIError(.serviceUnavailable, "not_ready", "the service is not ready: \(s)", retryAfter: 5)
-        case .queueFull(let s): return APIError(.serviceUnavailable, "queue_full", e.description, retryAfter: s)
-        case .deadlineExceeded(let s): return APIError(.serviceUnavailable, "deadline_exceeded", e.description, retryAfter: s)
-        case .shuttingDown: return APIError(.serviceUnavailable, "shutting_down", e.description, retryAfter: 1)
-        case .incompatibleInput(let s): return APIError(.unprocessableContent, "incompatible_tile", s)
-        case .invalidArgument(let s): return APIError(.badRequest, "invalid_parameter", s)
-        case .invalidDomainName(let s): return APIError(.badRequest, "invalid_domain_name", s)
-        case .domainLoadFailed: return APIError(.unprocessableContent, "invalid_domain", e.description)
-        case .backboneLoadFailed: return APIError(.unprocessableContent, "invalid_backbone", e.description)
-        case .inferenceFailed: return APIError(.internalServerError, "internal_error", e.description)
+        case .unknownDomain(let d): return APIError(.notFound, .unknownDomain, "no domain named '\(d)' is loaded")
+        case .notReady(let s): return APIError(.serviceUnavailable, .notReady, "the service is not ready: \(s)", retryAfter: 5)
+        case .queueFull(let s): return APIError(.serviceUnavailable, .queueFull, e.description, retryAfter: s)
+        case .deadlineExceeded(let s): return APIError(.serviceUnavailable, .deadlineExceeded, e.description, retryAfter: s)
+        case .shuttingDown: return APIError(.serviceUnavailable, .shuttingDown, e.description, retryAfter: 1)
+        case .incompatibleInput(let s): return APIError(.unprocessableContent, .incompatibleTile, s)
+        case .invalidArgument(let s): return APIError(.badRequest, .invalidParameter, s)
+        case .invalidDomainName(let s): return APIError(.badRequest, .invalidDomainName, s)
+        case .domainLoadFailed: return APIError(.unprocessableContent, .invalidDomain, e.description)
+        case .backboneLoadFailed: return APIError(.unprocessableContent, .invalidBackbone, e.description)
+        case .inferenceFailed: return APIError(.internalServerError, .internalError, e.description)
         }
     }
 
     static func map(_ e: RasterError) -> APIError {
         switch e {
         case .unsupported(let s):
-            let code = s.lowercased().contains("compression") ? "unsupported_compression" : "unsupported_tiff_feature"
+            // The raster layer names the format first ("npy dtype '<f2'", "npy format version 9.0").
+            let l = s.lowercased()
+            let code: APIErrorCode = l.hasPrefix("npy") ? (l.contains("dtype") ? .unsupportedNpyDtype : .unsupportedNpyFeature)
+                : l.contains("compression") ? .unsupportedCompression : .unsupportedTiffFeature
             return APIError(.unsupportedMediaType, code, e.description)
-        case .npyObjectArray: return APIError(.unsupportedMediaType, "unsupported_npy_dtype", e.description)
-        case .limitExceeded: return APIError(.unprocessableContent, "raster_limit_exceeded", e.description)
-        case .notRecognized: return APIError(.badRequest, "unrecognized_file", e.description)
+        case .npyObjectArray: return APIError(.unsupportedMediaType, .unsupportedNpyDtype, e.description)
+        case .limitExceeded: return APIError(.unprocessableContent, .rasterLimitExceeded, e.description)
+        case .notRecognized: return APIError(.badRequest, .unrecognizedFile, e.description)
         case .truncated, .offsetOutOfRange, .ifdLoop, .malformed, .missingTag, .decompressionFailed, .invalidArgument:
-            return APIError(.badRequest, "malformed_file", e.description)
-        case .io: return APIError(.internalServerError, "internal_error", e.description)
+            return APIError(.badRequest, .malformedFile, e.description)
+        case .io: return APIError(.internalServerError, .internalError, e.description)
         }
     }
 }

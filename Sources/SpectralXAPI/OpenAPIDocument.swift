@@ -8,11 +8,8 @@ enum OpenAPIDocument {
       description: |
         HTTP/1.1 inference service for the SpectralX remote-sensing segmentation model.
         Every error body is JSON: {"error":{"status":415,"code":"unsupported_compression","message":"..."}}.
-        Stable error codes: not_found, method_not_allowed (with Allow), unknown_domain, unauthorized,
-        unsupported_media_type, unsupported_compression, unsupported_tiff_feature, unsupported_npy_dtype,
-        unrecognized_file, malformed_file, empty_body, missing_tile_part, invalid_multipart, invalid_parameter,
-        invalid_domain_name, incompatible_tile, raster_limit_exceeded, invalid_domain, payload_too_large,
-        request_timeout, length_required, queue_full, not_ready, deadline_exceeded, shutting_down, internal_error.
+        The `code` strings are stable API; the complete list is the enum of `components.schemas.Error`
+        (a test checks it against the server's error enums).
       license:
         name: see repository
     servers:
@@ -104,7 +101,9 @@ enum OpenAPIDocument {
           description: |
             Validates domain.json, the sha256 digests it lists, the safetensors framing, the tensor binding and
             the band/class counts before swapping the domain in; on failure the previously loaded version keeps serving.
-            Needs `Authorization: Bearer <admin token>` when the server has an admin token.
+            Needs `Authorization: Bearer <admin token>` when the server has an admin token. When the server has
+            API keys but no admin token, the admin routes are disabled (403 `admin_disabled`); without any
+            credential (local demo) they are open.
           operationId: loadDomain
           security: [{}, {adminToken: []}]
           responses:
@@ -121,6 +120,8 @@ enum OpenAPIDocument {
             "400":
               $ref: "#/components/responses/Error"
             "401":
+              $ref: "#/components/responses/Error"
+            "403":
               $ref: "#/components/responses/Error"
             "404":
               $ref: "#/components/responses/Error"
@@ -141,6 +142,8 @@ enum OpenAPIDocument {
                     properties:
                       unloaded: {type: string}
             "401":
+              $ref: "#/components/responses/Error"
+            "403":
               $ref: "#/components/responses/Error"
             "404":
               $ref: "#/components/responses/Error"
@@ -309,8 +312,51 @@ enum OpenAPIDocument {
               required: [status, code, message]
               properties:
                 status: {type: integer}
-                code: {type: string}
-                message: {type: string}
+                code:
+                  type: string
+                  # Generated from APIErrorCode and HTTPServerError; ErrorCodeTests keeps this list equal to the code.
+                  enum:
+                    - admin_disabled
+                    - bad_request
+                    - conflicting_framing
+                    - deadline_exceeded
+                    - empty_body
+                    - expectation_failed
+                    - header_fields_too_large
+                    - http_version_not_supported
+                    - incompatible_tile
+                    - internal_error
+                    - invalid_backbone
+                    - invalid_content_length
+                    - invalid_domain
+                    - invalid_domain_name
+                    - invalid_model
+                    - invalid_multipart
+                    - invalid_parameter
+                    - invalid_transfer_encoding
+                    - length_required
+                    - malformed_file
+                    - method_not_allowed
+                    - missing_tile_part
+                    - not_found
+                    - not_ready
+                    - payload_too_large
+                    - queue_full
+                    - raster_limit_exceeded
+                    - request_timeout
+                    - shutting_down
+                    - too_many_connections
+                    - unauthorized
+                    - unknown_domain
+                    - unrecognized_file
+                    - unsupported_compression
+                    - unsupported_media_type
+                    - unsupported_npy_dtype
+                    - unsupported_npy_feature
+                    - unsupported_tiff_feature
+                    - unsupported_transfer_coding
+                    - uri_too_long
+                message: {type: string, maxLength: 1024}
         Domain:
           type: object
           properties:

@@ -82,9 +82,9 @@ public final class SpectralXService: HTTPHandler {
 
     /// Everything that can be decided from the head alone.
     func check(_ head: HTTPRequestHead, route: Route?) -> APIError? {
-        guard let route else { return APIError(.notFound, "not_found", "no route for \(head.target.path)") }
+        guard let route else { return APIError(.notFound, .notFound, "no route for \(head.target.path)") }
         guard route.allowedMethods.contains(head.method) else {
-            var e = APIError(.methodNotAllowed, "method_not_allowed",
+            var e = APIError(.methodNotAllowed, .methodNotAllowed,
                              "\(head.method) is not allowed on \(route.label); allowed: \(route.allowedMethods.joined(separator: ", "))")
             e.headers = [("Allow", route.allowedMethods.joined(separator: ", "))]
             return e
@@ -93,23 +93,29 @@ public final class SpectralXService: HTTPHandler {
         case .domain where head.method == "PUT" || head.method == "DELETE":
             if let token = configuration.adminToken {
                 guard let presented = bearer(head.headers), ConstantTime.equals(presented, token) else {
-                    var e = APIError(.unauthorized, "unauthorized", "the admin routes need 'Authorization: Bearer <admin token>'")
+                    var e = APIError(.unauthorized, .unauthorized, "the admin routes need 'Authorization: Bearer <admin token>'")
                     e.headers = [("WWW-Authenticate", "Bearer realm=\"spectralx-admin\"")]
                     return e
                 }
+            } else if !configuration.apiKeys.isEmpty {
+                // API keys without an admin token: a key holder must not be able to unload domains, and
+                // an anonymous client even less. Open admin routes are only for the credential-less demo.
+                return APIError(.forbidden, .adminDisabled,
+                                "the admin routes are disabled because API keys are configured without an admin token; "
+                                    + "start the server with --admin-token (SPECTRALX_ADMIN_TOKEN) to enable them")
             }
         case .domain(let name), .segment(let name):
             if let e = checkAPIKey(head.headers) { return e }
             if case .segment = route {
                 if engine.store.domain(name) == nil {
                     if !engine.store.isReady {
-                        return APIError(.serviceUnavailable, "not_ready", "no domain is loaded yet", retryAfter: configuration.notReadyRetryAfter)
+                        return APIError(.serviceUnavailable, .notReady, "no domain is loaded yet", retryAfter: configuration.notReadyRetryAfter)
                     }
-                    return APIError(.notFound, "unknown_domain", "no domain named '\(name)' is loaded")
+                    return APIError(.notFound, .unknownDomain, "no domain named '\(name)' is loaded")
                 }
                 let type = head.headers["Content-Type"] ?? ""
                 if UploadKind(contentType: type) == nil {
-                    return APIError(.unsupportedMediaType, "unsupported_media_type",
+                    return APIError(.unsupportedMediaType, .unsupportedMediaType,
                                     "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part")
                 }
                 // A full queue is refused before the upload is transferred (and before 100-continue).
@@ -137,7 +143,7 @@ public final class SpectralXService: HTTPHandler {
             for key in configuration.apiKeys where ConstantTime.equals(presented, key) { ok = true }
             if ok { return nil }
         }
-        var e = APIError(.unauthorized, "unauthorized", "an API key is required ('X-API-Key: KEY' or 'Authorization: Bearer KEY')")
+        var e = APIError(.unauthorized, .unauthorized, "an API key is required ('X-API-Key: KEY' or 'Authorization: Bearer KEY')")
         e.headers = [("WWW-Authenticate", "Bearer realm=\"spectralx\"")]
         return e
     }
@@ -182,7 +188,7 @@ public final class SpectralXService: HTTPHandler {
             if engine.store.isReady {
                 return .json(JSON.encode(Readiness(status: "ready", domains: engine.store.domains.map(\.name))))
             }
-            throw APIError(.serviceUnavailable, "not_ready", "the backbone and at least one domain must be loaded",
+            throw APIError(.serviceUnavailable, .notReady, "the backbone and at least one domain must be loaded",
                            retryAfter: configuration.notReadyRetryAfter)
         case .metrics:
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",

@@ -99,8 +99,9 @@ struct SegmentRoute {
         case .multipart:
             let parts = try MultipartFormData.parse(request.body, contentType: type)
             guard let part = parts.first(where: { $0.name == "tile" }) else {
-                throw APIError(.badRequest, "missing_tile_part",
-                               "multipart body has no part named 'tile' (parts: \(parts.compactMap(\.name)))")
+                let names = parts.compactMap(\.name)
+                let listed = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? ", … (\(names.count) parts)" : "")
+                throw APIError(.badRequest, .missingTilePart, "multipart body has no part named 'tile' (parts: \(listed))")
             }
             guard let inner = UploadKind.sniff(contentType: part.contentType, filename: part.filename, bytes: part.body) else {
                 throw APIError(.unsupportedMediaType, "unsupported_media_type",

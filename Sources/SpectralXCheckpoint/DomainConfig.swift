@@ -97,17 +97,39 @@ public struct DomainConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// Checks the invariants the engine relies on; `path` only labels the error.
+    /// Band counts a domain may declare: the spectral table needs two bands to interpolate between,
+    /// and uploads are limited to 1024 bands anyway (4096 leaves room for a larger configured limit).
+    public static let bandRange = 2...4096
+    /// Class counts: labels are uint8 and 255 is the nodata label.
+    public static let classRange = 1...255
+    /// Band centres in µm that a remote-sensing sensor can have (UV to thermal infrared); anything
+    /// else is a unit mistake (nm, m) or garbage.
+    public static let plausibleWavelengths = 0.2...20.0
+
+    /// Checks the invariants the engine relies on (the server, `synth` and `import` all call it, so
+    /// none of them writes or accepts a domain another would refuse); `path` only labels the error.
     public func validate(path: String = "domain.json") throws(CheckpointError) {
         func bad(_ r: String) -> CheckpointError { .invalidDomainConfig(path: path, reason: r) }
         guard schemaVersion == Self.currentSchemaVersion else { throw bad("unsupported schema_version \(schemaVersion)") }
         do { try ModelStoreLayout.validateName(name) } catch { throw bad("name: \(error)") }
         do { try ModelStoreLayout.validateName(backbone) } catch { throw bad("backbone: \(error)") }
-        guard bands >= 1 else { throw bad("bands must be ≥ 1") }
-        guard classes >= 1 else { throw bad("classes must be ≥ 1") }
+        guard Self.bandRange.contains(bands) else {
+            throw bad("bands must be between \(Self.bandRange.lowerBound) and \(Self.bandRange.upperBound), got \(bands)")
+        }
+        guard Self.classRange.contains(classes) else {
+            throw bad("classes must be between 1 and 255 (uint8 labels, 255 is the nodata label), got \(classes)")
+        }
         guard classNames.count == classes else { throw bad("\(classNames.count) class names for \(classes) classes") }
-        guard !wavelengths.isEmpty, wavelengths.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw bad("wavelengths_um must be a non-empty list of positive numbers")
+        // The spectral position table interpolates between wavelengths: it needs at least two.
+        guard wavelengths.count >= 2 else {
+            throw bad("wavelengths_um must list at least two wavelengths (the spectral position table interpolates between them), got \(wavelengths.count)")
+        }
+        if let i = wavelengths.firstIndex(where: { !($0.isFinite && Self.plausibleWavelengths.contains($0)) }) {
+            throw bad("wavelengths_um[\(i)] = \(wavelengths[i]) is outside the plausible range "
+                + "\(Self.plausibleWavelengths.lowerBound)–\(Self.plausibleWavelengths.upperBound) µm")
+        }
+        guard wavelengths.count == bands else {
+            throw bad("wavelengths_um lists \(wavelengths.count) wavelengths for \(bands) bands (give one per band)")
         }
         guard inputSize == 224 else { throw bad("input_size must be 224 (the model is fixed to 224×224)") }
     }

@@ -50,8 +50,8 @@ public struct ImportResult: Sendable {
 /// `spectralx import`: an upstream Lightning checkpoint → one backbone file + one domain directory.
 public enum CheckpointImporter {
     public static let lightningPrefix = "model."
-    static let bandsKey = "vit_backbone.patch_embed.proj.proj.downsample_module.conv1.weight"
-    static let classesKey = "head.conv_seg.weight"
+    static let bandsKey = StateDictLayout.bandsKey
+    static let classesKey = StateDictLayout.classesKey
     static let vitHeadKey = "vit_backbone.head.weight"
 
     /// Strips `model.`, infers C, K and the backbone variant, and checks every key, shape and

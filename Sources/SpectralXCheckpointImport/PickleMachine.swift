@@ -25,16 +25,36 @@ public struct NoPickleHooks: PickleHooks {
 /// checkpoints from the internet must not run code. GLOBAL only names a class; REDUCE asks the
 /// hooks, which build values for the few callables torch uses and leave everything else opaque.
 /// Stack depth, MARK nesting and memo size are bounded, every length is checked against the
-/// remaining input, and values never nest (see `PickleRef`), so hostile input ends in an
-/// `ImportError`.
+/// remaining input, values never nest (see `PickleRef`), and what the machine builds is bounded in
+/// proportion to the input with a hard cap (`Limits.builtBytes(forInput:)`), so hostile input —
+/// e.g. megabytes of nested TUPLE1 opcodes, each one byte that makes a graph node — ends in an
+/// `ImportError` with small memory instead of gigabytes.
 public struct PickleMachine {
     public struct Limits: Sendable {
         public var maxStack = 1 << 22
         public var maxMarkDepth = 10_000
         public var maxMemo = 1 << 22
         public var maxGlobalLength = 1024
+        /// Hard cap on the estimated bytes the graph holds (nodes, container elements, string and
+        /// byte payloads), whatever the input size.
+        public var maxBuiltBytes = 1 << 30
+        /// Estimated built bytes allowed per input byte, plus `builtBytesSlack`. Torch checkpoint
+        /// pickles build about 3–6 bytes per input byte (≈100 input bytes and ≈8 nodes per tensor).
+        public var builtBytesPerInputByte = 24
+        public var builtBytesSlack = 16 << 20
         public init() {}
+
+        /// The budget for an input of `count` bytes.
+        public func builtBytes(forInput count: Int) -> Int {
+            let (scaled, o) = count.multipliedReportingOverflow(by: max(0, builtBytesPerInputByte))
+            return min(maxBuiltBytes, o ? Int.max : scaled &+ max(0, builtBytesSlack))
+        }
     }
+
+    /// Estimated bytes one graph node costs (arena slot plus the container's heap header).
+    static let nodeCost = MemoryLayout<PickleNode>.stride + 48
+    /// Estimated bytes one element of a container costs.
+    static let elementCost = MemoryLayout<PickleValue>.stride
 
     public var limits: Limits
 
@@ -65,11 +85,28 @@ public struct PickleMachine {
         var memo: [UInt64: PickleValue] = [:]
         var graph = PickleGraph()
         var stackTotal = 0  // items on the stack plus those parked under marks
+        /// Estimated bytes held by container elements and string/byte payloads (nodes are counted
+        /// from the arena), checked against `budget` after every opcode.
+        var builtBytes = 0
+        let budget: Int
 
         init(data: UnsafeRawBufferPointer, limits: Limits) {
             self.data = data
             self.limits = limits
+            self.budget = limits.builtBytes(forInput: data.count)
         }
+
+        /// Throws when what has been built exceeds the budget.
+        func checkBudget() throws(ImportError) {
+            let total = graph.nodes.count * PickleMachine.nodeCost + builtBytes
+            if total > budget {
+                throw .pickleLimitExceeded(what: "built size (estimated \(total) bytes for a \(data.count)-byte pickle)",
+                                           limit: budget, offset: opStart)
+            }
+        }
+
+        mutating func charge(elements n: Int) { builtBytes += n * PickleMachine.elementCost }
+        mutating func charge(bytes n: Int) { builtBytes += n }
 
         // MARK: input
 
@@ -134,13 +171,17 @@ public struct PickleMachine {
             let items = stack
             stack = below
             stackTotal -= items.count
+            charge(elements: items.count)  // popped items end up in a container (or are dropped)
             return items
         }
 
         mutating func memoPut(_ key: UInt64, _ op: PickleOpcode) throws(ImportError) {
             let v = try top(op)
-            if memo.updateValue(v, forKey: key) == nil, memo.count > limits.maxMemo {
-                throw .pickleLimitExceeded(what: "memo size", limit: limits.maxMemo, offset: opStart)
+            if memo.updateValue(v, forKey: key) == nil {
+                charge(elements: 2)  // key and value in the memo's hash table
+                if memo.count > limits.maxMemo {
+                    throw .pickleLimitExceeded(what: "memo size", limit: limits.maxMemo, offset: opStart)
+                }
             }
         }
 
@@ -200,6 +241,7 @@ public struct PickleMachine {
 
         mutating func execute(hooks: some PickleHooks) throws(ImportError) -> PickleGraph {
             while pos < data.count {
+                try checkBudget()
                 opStart = pos
                 let byte = data[pos]
                 pos += 1
@@ -234,6 +276,7 @@ public struct PickleMachine {
                 case .frozenSet: try push(graph.add(.set(try popMark(op))))
                 case .dict:
                     let items = try popMark(op)
+                    charge(elements: items.count * 2)  // items plus the key index
                     guard items.count % 2 == 0 else { throw .invalidPickle(reason: "DICT with an odd item count", offset: opStart) }
                     var d = PickleDict()
                     for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
@@ -244,12 +287,16 @@ public struct PickleMachine {
                     let n = Int(op.rawValue - PickleOpcode.tuple1.rawValue) + 1
                     var items = [PickleValue](repeating: .none, count: n)
                     for i in (0..<n).reversed() { items[i] = try pop(op) }
+                    charge(elements: n)
                     try push(graph.add(.tuple(items)))
                 case .setItem:
+                    charge(elements: 2)
                     let v = try pop(op), k = try pop(op)
                     try setItems([k, v], op: op)
                 case .setItems: try setItems(try popMark(op), op: op)
-                case .append: try appendItems([try pop(op)], op: op)
+                case .append:
+                    charge(elements: 1)
+                    try appendItems([try pop(op)], op: op)
                 case .appends: try appendItems(try popMark(op), op: op)
 
                 case .binput: try memoPut(try uint(1, "memo index"), op)
@@ -260,14 +307,17 @@ public struct PickleMachine {
 
                 case .binunicode, .shortBinunicode, .binunicode8:
                     let n = try length(op == .shortBinunicode ? 1 : op == .binunicode ? 4 : 8, "string")
+                    charge(bytes: n)
                     try push(.string(String(decoding: try take(n, "string"), as: UTF8.self)))
                 case .binstring, .shortBinstring:
                     // Python 2 str: decoded byte for byte (latin-1), so no input is rejected.
                     let n = try length(op == .shortBinstring ? 1 : 4, signed: true, "string")
+                    charge(bytes: 2 * n)  // latin-1 → UTF-8 may double
                     let b = try take(n, "string")
                     try push(.string(String(String.UnicodeScalarView(b.map { Unicode.Scalar($0) }))))
                 case .binbytes, .shortBinbytes, .binbytes8, .bytearray8:
                     let n = try length(op == .shortBinbytes ? 1 : op == .binbytes ? 4 : 8, "bytes")
+                    charge(bytes: n)
                     try push(.bytes(Array(try take(n, "bytes"))))
                 case .binint:
                     try push(.int(Int64(Int32(truncatingIfNeeded: try uint(4, "BININT")))))
@@ -275,6 +325,7 @@ public struct PickleMachine {
                 case .binint2: try push(.int(Int64(try uint(2, "BININT2"))))
                 case .long1, .long4:
                     let n = try length(op == .long1 ? 1 : 4, signed: true, "long")
+                    charge(bytes: n)
                     try push(Self.long(Array(try take(n, "long"))))
                 case .binfloat:
                     let b = try take(8, "BINFLOAT")

@@ -143,19 +143,20 @@ public final class ModelStore: Sendable {
         let config: DomainConfig
         do { config = try layout.loadDomainConfig(name) } catch { throw fail("\(error)") }
         guard config.name == name else { throw fail("domain.json names '\(config.name)', directory is '\(name)'") }
-        guard config.wavelengths.count == config.bands else {
-            throw fail("domain.json lists \(config.wavelengths.count) wavelengths for \(config.bands) bands")
-        }
         let adapterURL = layout.adapterURL(name)
+        // Header checks first (no tensor byte read): a domain.json that contradicts its weights is
+        // refused in milliseconds, before hashing, binding or any weight transformation.
+        let adapter: SafeTensorsFile
+        do { adapter = try SafeTensorsFile(url: adapterURL) } catch { throw fail("adapter.safetensors: \(error)") }
+        let expectedLayout = try Self.checkHeader(adapter.header, file: .domain, config: config, fail: fail)
         if let expected = config.adapterSHA256 {
             let actual = try FileDigest.sha256Hex(of: adapterURL)
             guard actual == expected.lowercased() else {
                 throw fail("adapter.safetensors sha256 \(actual) does not match domain.json's \(expected)")
             }
         }
-        let backbone = try backbone(named: config.backbone, expectedSHA256: config.backboneSHA256, domain: name)
-        let adapter: SafeTensorsFile
-        do { adapter = try SafeTensorsFile(url: adapterURL) } catch { throw fail("adapter.safetensors: \(error)") }
+        let backbone = try backbone(named: config.backbone, expectedSHA256: config.backboneSHA256, domain: name,
+                                    layout: expectedLayout)
         let bound: SpectralXDomain
         do {
             bound = try SpectralXDomain.load(adapter, wavelengths: config.wavelengths,
@@ -170,12 +171,49 @@ public final class ModelStore: Sendable {
                             loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
 
+    /// Compares a weight file's header with `domain.json` and the state-dict layout it implies.
+    private static func checkHeader(_ header: SafeTensorsHeader, file: WeightFile, config: DomainConfig,
+                                    fail: (String) -> EngineError) throws -> StateDictLayout {
+        let (bands, classes) = StateDictLayout.dimensions(of: header)
+        if file == .domain {
+            if let bands, bands != config.bands {
+                throw fail("band count mismatch: domain.json declares \(config.bands) bands but adapter.safetensors "
+                    + "takes \(bands) (\(StateDictLayout.bandsKey))")
+            }
+            if let classes, classes != config.classes {
+                throw fail("class count mismatch: domain.json declares \(config.classes) classes but adapter.safetensors "
+                    + "has \(classes) (\(StateDictLayout.classesKey))")
+            }
+        }
+        let layout: StateDictLayout
+        do {
+            layout = try StateDictLayout(bands: config.bands, classes: config.classes,
+                                         backbone: config.backboneVariant ?? .satMAEPP)
+        } catch { throw fail("\(error)") }
+        let problems = layout.headerProblems(header, file: file)
+        if !problems.isEmpty {
+            let what = file == .domain ? "adapter.safetensors" : "backbone \(config.backbone).safetensors"
+            throw fail("\(what) does not fit the model: " + problems.joined(separator: "; "))
+        }
+        return layout
+    }
+
     /// The shared backbone, mapped and bound once per process.
-    private func backbone(named bname: String, expectedSHA256: String?, domain: String) throws -> Backbone {
+    private func backbone(named bname: String, expectedSHA256: String?, domain: String,
+                          layout expected: StateDictLayout) throws -> Backbone {
         if let b = state.withLock({ $0.backbones[bname] }) { return b }
         let url = layout.backboneURL(bname)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw EngineError.domainLoadFailed(domain: domain, reason: "backbone '\(bname)' not found at \(url.path)")
+        }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(url: url) } catch {
+            throw EngineError.domainLoadFailed(domain: domain, reason: "backbone \(bname): \(error)")
+        }
+        let problems = expected.headerProblems(file.header, file: .backbone)
+        if !problems.isEmpty {
+            throw EngineError.domainLoadFailed(domain: domain,
+                reason: "backbone \(bname).safetensors does not fit the model: " + problems.joined(separator: "; "))
         }
         if let expectedSHA256 {
             let actual = try FileDigest.sha256Hex(of: url)
@@ -185,7 +223,6 @@ public final class ModelStore: Sendable {
             }
         }
         do {
-            let file = try SafeTensorsFile(url: url)
             let b = Backbone(network: try FrozenBackbone.load(file), parameters: file.entries.reduce(0) { $0 + $1.elementCount })
             state.withLock { $0.backbones[bname] = b }
             logger.info("backbone loaded", metadata: ["backbone": "\(bname)", "parameters": "\(b.parameters)"])

@@ -27,6 +27,15 @@ public struct SpectralXDomain: Sendable {
         }
         bands = conv1[1]
         classes = seg[0]
+        // Typed errors for what would otherwise stop the process in a kernel (the position table's
+        // precondition, zero-channel convolutions); DomainConfig.validate refuses these earlier.
+        guard bands >= 1, classes >= 1 else {
+            throw DomainMismatchError(description: "the weights declare \(bands) bands and \(classes) classes; both must be at least 1")
+        }
+        guard wavelengths.count >= 2, wavelengths.allSatisfy({ $0.isFinite }) else {
+            throw DomainMismatchError(description:
+                "the spectral position table needs at least two finite wavelengths, got \(wavelengths.count)")
+        }
         self.wavelengths = wavelengths
         tokenizer = HyperTokenizer(pe, bands: bands, wavelengths: wavelengths)
         blocks = (0..<ModelShape.depth).map { DomainBlock(root["vit_backbone"]["blocks"][$0], adapted: ModelShape.adaptedBlocks.contains($0)) }

@@ -131,6 +131,10 @@ public struct TIFFReader: Sendable {
 
         let bitsList = try d.uints(TIFFTag.bitsPerSample) ?? [1]
         guard let bits0 = bitsList.first else { throw RasterError.malformed("BitsPerSample has no value") }
+        // TIFF 6.0: one value per sample. Fewer is a broken writer; guessing the rest could misread the data.
+        guard bitsList.count >= spp else {
+            throw RasterError.malformed("BitsPerSample lists \(bitsList.count) values for \(spp) samples per pixel")
+        }
         guard bitsList.allSatisfy({ $0 == bits0 }) else { throw RasterError.unsupported("different BitsPerSample per band \(bitsList.prefix(8))") }
         if bits0 == 1 { throw RasterError.unsupported("1-bit (bilevel) samples") }
         guard [8, 16, 32, 64].contains(bits0) else { throw RasterError.unsupported("\(bits0)-bit samples") }

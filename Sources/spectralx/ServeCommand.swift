@@ -76,7 +76,13 @@ struct ServeCommand: ParsableCommand {
             let admin = adminToken ?? env["ADMIN_TOKEN"]
             let keys = (apiKeys ?? env["API_KEYS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             let api = APIConfiguration(adminToken: admin, apiKeys: keys, maxBodyBytes: bodyLimit)
-            if api.adminToken == nil { logger.warning("no admin token: PUT/DELETE /v1/domains/{name} are open to every client") }
+            if api.adminToken == nil {
+                if api.apiKeys.isEmpty {
+                    logger.warning("no credentials configured (local demo mode): PUT/DELETE /v1/domains/{name} are open to every client")
+                } else {
+                    logger.notice("API keys without an admin token: PUT/DELETE /v1/domains/{name} answer 403 (set --admin-token to enable them)")
+                }
+            }
 
             var http = HTTPServerConfiguration(host: host ?? env["HOST"] ?? "127.0.0.1", port: try port ?? env.int("PORT") ?? 8080)
             http.limits.maxBodySize = bodyLimit

@@ -8,7 +8,7 @@ struct SpectralXCommand: ParsableCommand {
         commandName: "spectralx",
         abstract: "SpectralX remote-sensing segmentation: HTTP inference service, offline prediction, parity and benchmark tools.",
         subcommands: [ServeCommand.self, PredictCommand.self, ForwardCommand.self, SynthCommand.self, BenchCommand.self,
-                      InspectCommand.self, ImportCommand.self])
+                      InspectCommand.self, ImportCommand.self, HealthcheckCommand.self])
 
     /// The contract's exit codes: 0 ok, 1 runtime failure, 2 usage error. The argument parser reports
     /// usage errors as EX_USAGE (64) on Linux, so they are mapped here.

@@ -32,8 +32,11 @@ struct SynthCommand: ParsableCommand {
     var manifest: String?
 
     func validate() throws {
-        guard (1...4096).contains(bands) else { throw ValidationError("--bands must be between 1 and 4096") }
-        guard (1...255).contains(classes) else { throw ValidationError("--classes must be between 1 and 255 (uint8 labels)") }
+        let b = DomainConfig.bandRange, k = DomainConfig.classRange
+        guard b.contains(bands) else {
+            throw ValidationError("--bands must be between \(b.lowerBound) and \(b.upperBound) (the spectral table needs two bands)")
+        }
+        guard k.contains(classes) else { throw ValidationError("--classes must be between 1 and 255 (uint8 labels)") }
     }
 
     func run() throws {

@@ -105,6 +105,36 @@ import Testing
         }
     }
 
+    /// Issue 10: megabytes of nested TUPLE1 (one byte → one graph node) made `import` use 4.3 GB.
+    /// What the machine builds is bounded in proportion to the input, with a hard cap.
+    @Test func builtSizeIsBoundedByTheInput() throws {
+        let nested = [0x80, 2, 0x4E] + [UInt8](repeating: 0x85, count: 200_000) + [0x2E]  // None, TUPLE1 × 200k, STOP
+        func refusal(_ bytes: [UInt8], _ limits: PickleMachine.Limits) -> (what: String, limit: Int, offset: Int)? {
+            do { _ = try load(bytes, limits: limits) } catch {
+                if case let .pickleLimitExceeded(what, limit, offset) = error, what.hasPrefix("built size") { return (what, limit, offset) }
+                Issue.record("unexpected error \(error)")
+            }
+            return nil
+        }
+        // Default limits: about 24 bytes per input byte (+16 MiB); 200k nested tuples need far more.
+        let byDefault = try #require(refusal(nested, .init()))
+        #expect(byDefault.limit == PickleMachine.Limits().builtBytes(forInput: nested.count))
+        // A low hard cap stops it early, whatever the proportional budget allows.
+        var low = PickleMachine.Limits()
+        low.maxBuiltBytes = 1 << 20
+        let capped = try #require(refusal(nested, low))
+        #expect(capped.limit == 1 << 20 && capped.offset < 20_000, "\(capped)")
+        // The same shape, shallow enough, loads under the same cap.
+        let shallow = [0x80, 2, 0x4E] + [UInt8](repeating: 0x85, count: 500) + [0x2E]
+        #expect(throws: Never.self) { _ = try self.load(shallow, limits: low) }
+        // Payload bytes count too: a 64 KiB string in a pickle capped at 32 KiB built bytes.
+        var tiny = PickleMachine.Limits()
+        tiny.maxBuiltBytes = 32 << 10
+        var p = PickleBuilder()
+        p.string(String(repeating: "x", count: 64 << 10)); p.stop()
+        #expect(refusal(p.bytes, tiny) != nil)
+    }
+
     @Test func nestingAndSizeLimits() throws {
         // A million MARKs: stopped by the MARK depth limit.
         #expect(throws: ImportError.pickleLimitExceeded(what: "MARK nesting", limit: 10_000, offset: 2 + 10_000)) {
