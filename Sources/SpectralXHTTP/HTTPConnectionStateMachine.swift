@@ -9,9 +9,9 @@ import Foundation
 ///
 /// Requests are strictly sequential: while one is being handled no further bytes are parsed (they
 /// stay buffered), which is what makes pipelined answers come back in order.
-struct HTTPConnectionStateMachine {
+public struct HTTPConnectionStateMachine: Sendable {
     /// What the driver must do, in order.
-    enum Action {
+    public enum Action: Sendable {
         /// Call `HTTPHandler.validateHead` and report the result with `headValidated`.
         case validateHead(HTTPRequestHead, requestID: String)
         /// Queue the interim `100 Continue`.
@@ -36,14 +36,14 @@ struct HTTPConnectionStateMachine {
         case close
     }
 
-    enum Mode: Equatable {
+    public enum Mode: Sendable, Equatable {
         case normal
         /// Accepted beyond `maxConnections` from the reserve: only a bodiless probe request
         /// (`priorityPaths`) is served (then closed); anything else is answered `503 too_many_connections`.
         case reserved
     }
 
-    enum State {
+    enum State: Sendable {
         /// Waiting for the first byte of a request (`first`: none served yet on this connection).
         case idle(first: Bool)
         case readingHead
@@ -55,7 +55,7 @@ struct HTTPConnectionStateMachine {
         case closed
     }
 
-    struct BodyProgress {
+    struct BodyProgress: Sendable {
         var head: HTTPRequestHead
         var requestID: String
         var lastRead: ContinuousClock.Instant
@@ -63,20 +63,20 @@ struct HTTPConnectionStateMachine {
         var windowBytes: Int64 = 0
     }
 
-    let configuration: HTTPServerConfiguration
-    private(set) var mode: Mode
+    public let configuration: HTTPServerConfiguration
+    public private(set) var mode: Mode
     private(set) var state: State = .idle(first: true)
     private var parser: HTTPRequestParser
     private let acceptedAt: ContinuousClock.Instant
     /// Deadline of the head being read (fixed when its first byte arrives, or from accept).
     private var headDeadline: ContinuousClock.Instant
     private var idleDeadline: ContinuousClock.Instant?
-    private(set) var isShuttingDown = false
-    private(set) var peerGone = false
+    public private(set) var isShuttingDown = false
+    public private(set) var peerGone = false
     /// Bytes discarded while lingering (bounded so a peer cannot keep us reading forever).
     private var discarded = 0
 
-    init(configuration: HTTPServerConfiguration, mode: Mode = .normal, now: ContinuousClock.Instant) {
+    public init(configuration: HTTPServerConfiguration, mode: Mode = .normal, now: ContinuousClock.Instant) {
         self.configuration = configuration
         self.mode = mode
         self.parser = HTTPRequestParser(limits: configuration.limits)
@@ -88,7 +88,7 @@ struct HTTPConnectionStateMachine {
     // MARK: What the driver asks
 
     /// When `tick` must be called next; nil while nothing is timed (a handler is running).
-    var deadline: ContinuousClock.Instant? {
+    public var deadline: ContinuousClock.Instant? {
         switch state {
         case .idle(let first): return first ? headDeadline : idleDeadline
         case .readingHead: return headDeadline
@@ -103,7 +103,7 @@ struct HTTPConnectionStateMachine {
 
     /// Whether the driver should read from the socket now (otherwise bytes stay in the kernel,
     /// which is the backpressure for pipelined requests).
-    var wantsInput: Bool {
+    public var wantsInput: Bool {
         switch state {
         case .idle, .readingHead, .readingBody, .lingering: return true
         case .validating, .handling, .closed: return false
@@ -111,17 +111,17 @@ struct HTTPConnectionStateMachine {
     }
 
     /// Whether a handler is running and the driver should watch the socket for hang-up only.
-    var isHandling: Bool { if case .handling = state { return true } else { return false } }
+    public var isHandling: Bool { if case .handling = state { return true } else { return false } }
 
-    var isClosed: Bool { if case .closed = state { return true } else { return false } }
+    public var isClosed: Bool { if case .closed = state { return true } else { return false } }
 
     /// True when nothing of a request has arrived (safe to close without an answer).
-    var isIdle: Bool { if case .idle = state { return parser.bufferedByteCount == 0 } else { return false } }
+    public var isIdle: Bool { if case .idle = state { return parser.bufferedByteCount == 0 } else { return false } }
 
     // MARK: Events
 
     /// Bytes read from the peer.
-    mutating func received(_ bytes: some Sequence<UInt8>, now: ContinuousClock.Instant) -> [Action] {
+    public mutating func received(_ bytes: some Sequence<UInt8>, now: ContinuousClock.Instant) -> [Action] {
         switch state {
         case .lingering:
             var n = 0
@@ -146,7 +146,7 @@ struct HTTPConnectionStateMachine {
     }
 
     /// The peer closed its side (EOF) or reset the connection.
-    mutating func peerClosed(now: ContinuousClock.Instant) -> [Action] {
+    public mutating func peerClosed(now: ContinuousClock.Instant) -> [Action] {
         switch state {
         case .handling:
             peerGone = true
@@ -166,7 +166,7 @@ struct HTTPConnectionStateMachine {
     }
 
     /// The answer to `.validateHead`: nil to read the body and dispatch, or a response to send instead.
-    mutating func headValidated(_ early: HTTPResponse?, now: ContinuousClock.Instant) -> [Action] {
+    public mutating func headValidated(_ early: HTTPResponse?, now: ContinuousClock.Instant) -> [Action] {
         guard case .validating(let head, let requestID) = state else { return [] }
         let bodyIsEmpty = Self.bodyIsEmpty(head.framing)
         if let early {
@@ -190,7 +190,7 @@ struct HTTPConnectionStateMachine {
 
     /// The handler's response has been written (`ok` false: the write failed; `closed`: the
     /// response ended the connection — it was sent with `Connection: close` or close-delimited).
-    mutating func responseWritten(ok: Bool, closed: Bool, now: ContinuousClock.Instant) -> [Action] {
+    public mutating func responseWritten(ok: Bool, closed: Bool, now: ContinuousClock.Instant) -> [Action] {
         guard isHandling else { return [] }
         if !ok || peerGone { state = .closed; return [.close] }
         if closed {
@@ -204,7 +204,7 @@ struct HTTPConnectionStateMachine {
     }
 
     /// A deadline may have passed.
-    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+    public mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         guard let deadline, now >= deadline else { return [] }
         switch state {
         case .idle(let first):
@@ -239,7 +239,7 @@ struct HTTPConnectionStateMachine {
 
     /// The server started draining: an idle connection closes now, a request in progress is
     /// finished and answered with `Connection: close`.
-    mutating func shutdown(now: ContinuousClock.Instant) -> [Action] {
+    public mutating func shutdown(now: ContinuousClock.Instant) -> [Action] {
         isShuttingDown = true
         if case .idle = state, parser.bufferedByteCount == 0 {
             state = .closed
@@ -249,7 +249,7 @@ struct HTTPConnectionStateMachine {
     }
 
     /// The driver could not store the body (spool file): answer 500 and close.
-    mutating func internalFailure(now: ContinuousClock.Instant) -> [Action] {
+    public mutating func internalFailure(now: ContinuousClock.Instant) -> [Action] {
         switch state {
         case .readingBody(let p): return fail(.internalError, head: p.head, requestID: p.requestID, now: now, abort: true)
         case .validating(let head, let id), .handling(let head, let id):
@@ -260,7 +260,7 @@ struct HTTPConnectionStateMachine {
     }
 
     /// Moves a reserved connection into a normal slot (one became free before its head arrived).
-    mutating func promote() {
+    public mutating func promote() {
         guard mode == .reserved else { return }
         mode = .normal
         if case .idle(true) = state { headDeadline = acceptedAt + configuration.headerReadTimeout }
@@ -352,6 +352,12 @@ struct HTTPConnectionStateMachine {
             return [.respond(response, head: head, requestID: requestID, close: true),
                     .linger(until: now + configuration.lingerTimeout)]
         }
+        // The body is empty: consume the parser's end of this request so the next one can follow.
+        do {
+            guard case .end = try parser.next() else { return fail(.internalError, head: head, requestID: requestID, now: now) }
+        } catch {
+            return fail(error, head: head, requestID: requestID, now: now)
+        }
         state = .idle(first: false)
         idleDeadline = now + configuration.keepAliveIdleTimeout
         return [.respond(response, head: head, requestID: requestID, close: false)] + advance(now: now)
@@ -368,10 +374,10 @@ struct HTTPConnectionStateMachine {
 }
 
 /// Decisions shared by the state machine and the thread that writes a handler's response.
-enum HTTPConnectionRules {
+public enum HTTPConnectionRules {
     /// Whether the connection closes after this response: the client asked (`Connection: close`,
     /// or HTTP/1.0 without keep-alive), the handler asked, the server is draining, or the peer is gone.
-    static func shouldClose(head: HTTPRequestHead, response: HTTPResponse, shuttingDown: Bool, peerGone: Bool) -> Bool {
+    public static func shouldClose(head: HTTPRequestHead, response: HTTPResponse, shuttingDown: Bool, peerGone: Bool) -> Bool {
         !head.keepAlive || response.requestsClose || shuttingDown || peerGone
     }
 }

@@ -108,7 +108,9 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
     static let tooManyConnections = HTTPServerError(
         .tooManyConnections, message: "the server is at its connection limit")
     static func bodyTooSlow(minRate: Int64, window: Duration) -> HTTPServerError {
-        HTTPServerError(.bodyTooSlow, message: "the request body arrived slower than \(minRate) bytes/s over \(Int(window.seconds.rounded())) s")
+        let w = window.seconds
+        let shown = w == w.rounded() ? "\(Int(w))" : String(format: "%.1f", w)
+        return HTTPServerError(.bodyTooSlow, message: "the request body arrived slower than \(minRate) bytes/s over \(shown) s")
     }
     static let versionNotSupported = HTTPServerError(
         .httpVersionNotSupported, message: "only HTTP/1.0 and HTTP/1.1 are supported")

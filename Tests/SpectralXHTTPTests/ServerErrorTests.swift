@@ -90,8 +90,9 @@ import SpectralXHTTP
                         errorResponse(505, "HTTP Version Not Supported", "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"))
     }
 
+    /// Without a reserve the refusal is immediate on accept (with one, see ServerConnectionModelTests).
     @Test func tooManyConnections503() throws {
-        let config = testConfiguration { $0.maxConnections = 1 }
+        let config = testConfiguration { $0.maxConnections = 1; $0.reservedConnections = 0 }
         try withServer(config) { server in
             let a = try RawClient(port: server.port)
             try a.send("GET /a HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\r\n")  // head not finished: A holds the slot
