@@ -73,9 +73,8 @@ public final class SpectralXService: HTTPHandler {
         let route = Route(path: head.target.path)
         if let error = check(head, route: route) {
             count(route: route, method: head.method, status: error.status.code)
-            var r = error.response
-            r.headers.replaceOrAdd(name: "Connection", value: "close")
-            return r
+            // No `Connection: close`: the HTTP layer keeps the connection when no body is left unread.
+            return error.response
         }
         return nil
     }

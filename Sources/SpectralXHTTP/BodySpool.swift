@@ -21,7 +21,6 @@ final class BodySpool {
     }
 
     private func openFile() throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let url = directory.appendingPathComponent("spectralx-body-\(HTTPRequest.generateRequestID())")
         guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])

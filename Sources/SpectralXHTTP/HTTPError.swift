@@ -13,6 +13,7 @@ import Foundation
 /// | 400    | `invalid_transfer_encoding`   | `chunked` missing, repeated, or not the final transfer coding |
 /// | 400    | `invalid_multipart`           | `MultipartFormData.parse`: malformed multipart body |
 /// | 408    | `request_timeout`             | headers or body not received within the configured timeouts |
+/// | 408    | `body_too_slow`               | the body arrived slower than `minBodyRate` bytes/s over a `bodyRateWindow` |
 /// | 411    | `length_required`             | a method configured to need a body arrived without `Content-Length`/chunked |
 /// | 413    | `payload_too_large`           | declared or received body larger than `maxBodySize` |
 /// | 414    | `uri_too_long`                | request line longer than `maxRequestLineLength` |
@@ -21,17 +22,40 @@ import Foundation
 /// | 431    | `header_fields_too_large`     | header (or trailer) section over `maxHeaderBytes` or `maxHeaderCount` |
 /// | 500    | `internal_error`              | the handler threw |
 /// | 501    | `unsupported_transfer_coding` | a transfer coding other than `chunked` (e.g. `gzip, chunked`) |
-/// | 503    | `too_many_connections`        | connection limit reached (answered on accept, then closed) |
+/// | 503    | `too_many_connections`        | connection limit reached (answered at once, then closed; probes still served) |
 /// | 505    | `http_version_not_supported`  | request version other than HTTP/1.x |
+///
+/// `HTTPErrorCode.allCases` lists these codes (for checking `openapi.yaml` against the code).
 public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     public let status: HTTPStatus
     public let code: String
     public let message: String
 
+    /// Longest message kept (UTF-8 bytes); longer ones are cut at a character boundary and end with `…`,
+    /// so an error that echoes client input stays small.
+    public static let maxMessageBytes = 512
+
     public init(status: HTTPStatus, code: String, message: String) {
         self.status = status
         self.code = code
-        self.message = message
+        self.message = Self.bounded(message)
+    }
+
+    init(_ code: HTTPErrorCode, message: String) {
+        self.init(status: code.status, code: code.rawValue, message: message)
+    }
+
+    static func bounded(_ message: String) -> String {
+        guard message.utf8.count > maxMessageBytes else { return message }
+        var out = ""
+        var bytes = 0
+        for ch in message {
+            let n = ch.utf8.count
+            if bytes + n > maxMessageBytes - 3 { break }
+            out.append(ch)
+            bytes += n
+        }
+        return out + "…"
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -47,44 +71,88 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
     }
 
     static func badRequest(_ message: String) -> HTTPServerError {
-        HTTPServerError(status: .badRequest, code: "bad_request", message: message)
+        HTTPServerError(.badRequest, message: message)
     }
     static func invalidContentLength(_ message: String) -> HTTPServerError {
-        HTTPServerError(status: .badRequest, code: "invalid_content_length", message: message)
+        HTTPServerError(.invalidContentLength, message: message)
     }
     static func conflictingFraming(_ message: String) -> HTTPServerError {
-        HTTPServerError(status: .badRequest, code: "conflicting_framing", message: message)
+        HTTPServerError(.conflictingFraming, message: message)
     }
     static func invalidTransferEncoding(_ message: String) -> HTTPServerError {
-        HTTPServerError(status: .badRequest, code: "invalid_transfer_encoding", message: message)
+        HTTPServerError(.invalidTransferEncoding, message: message)
     }
     static let requestTimeout = HTTPServerError(
-        status: .requestTimeout, code: "request_timeout", message: "the request was not received in time")
+        .requestTimeout, message: "the request was not received in time")
     static let lengthRequired = HTTPServerError(
-        status: .lengthRequired, code: "length_required", message: "a Content-Length or chunked body is required")
+        .lengthRequired, message: "a Content-Length or chunked body is required")
     static func payloadTooLarge(limit: Int64) -> HTTPServerError {
-        HTTPServerError(status: .payloadTooLarge, code: "payload_too_large",
+        HTTPServerError(.payloadTooLarge,
                         message: "the request body exceeds the limit of \(limit) bytes")
     }
     static func uriTooLong(limit: Int) -> HTTPServerError {
-        HTTPServerError(status: .uriTooLong, code: "uri_too_long",
+        HTTPServerError(.uriTooLong,
                         message: "the request line exceeds the limit of \(limit) bytes")
     }
     static let expectationFailed = HTTPServerError(
-        status: .expectationFailed, code: "expectation_failed", message: "only 'Expect: 100-continue' is supported")
+        .expectationFailed, message: "only 'Expect: 100-continue' is supported")
     static func headerFieldsTooLarge(_ message: String) -> HTTPServerError {
-        HTTPServerError(status: .requestHeaderFieldsTooLarge, code: "header_fields_too_large", message: message)
+        HTTPServerError(.headerFieldsTooLarge, message: message)
     }
     static let internalError = HTTPServerError(
-        status: .internalServerError, code: "internal_error", message: "internal server error")
+        .internalError, message: "internal server error")
     static func unsupportedTransferCoding(_ coding: String) -> HTTPServerError {
-        HTTPServerError(status: .notImplemented, code: "unsupported_transfer_coding",
+        HTTPServerError(.unsupportedTransferCoding,
                         message: "transfer coding '\(coding)' is not supported")
     }
     static let tooManyConnections = HTTPServerError(
-        status: .serviceUnavailable, code: "too_many_connections", message: "the server is at its connection limit")
+        .tooManyConnections, message: "the server is at its connection limit")
+    static func bodyTooSlow(minRate: Int64, window: Duration) -> HTTPServerError {
+        let w = window.seconds
+        let shown = w == w.rounded() ? "\(Int(w))" : String(format: "%.1f", w)
+        return HTTPServerError(.bodyTooSlow, message: "the request body arrived slower than \(minRate) bytes/s over \(shown) s")
+    }
     static let versionNotSupported = HTTPServerError(
-        status: .httpVersionNotSupported, code: "http_version_not_supported", message: "only HTTP/1.0 and HTTP/1.1 are supported")
+        .httpVersionNotSupported, message: "only HTTP/1.0 and HTTP/1.1 are supported")
+}
+
+/// The stable error codes of the HTTP layer itself, with their statuses (the table on
+/// `HTTPServerError`). `invalid_multipart` and `unsupported_media_type` come from `MultipartFormData`.
+public enum HTTPErrorCode: String, CaseIterable, Sendable {
+    case badRequest = "bad_request"
+    case invalidContentLength = "invalid_content_length"
+    case conflictingFraming = "conflicting_framing"
+    case invalidTransferEncoding = "invalid_transfer_encoding"
+    case invalidMultipart = "invalid_multipart"
+    case requestTimeout = "request_timeout"
+    case bodyTooSlow = "body_too_slow"
+    case lengthRequired = "length_required"
+    case payloadTooLarge = "payload_too_large"
+    case uriTooLong = "uri_too_long"
+    case unsupportedMediaType = "unsupported_media_type"
+    case expectationFailed = "expectation_failed"
+    case headerFieldsTooLarge = "header_fields_too_large"
+    case internalError = "internal_error"
+    case unsupportedTransferCoding = "unsupported_transfer_coding"
+    case tooManyConnections = "too_many_connections"
+    case httpVersionNotSupported = "http_version_not_supported"
+
+    public var status: HTTPStatus {
+        switch self {
+        case .badRequest, .invalidContentLength, .conflictingFraming, .invalidTransferEncoding, .invalidMultipart: .badRequest
+        case .requestTimeout, .bodyTooSlow: .requestTimeout
+        case .lengthRequired: .lengthRequired
+        case .payloadTooLarge: .payloadTooLarge
+        case .uriTooLong: .uriTooLong
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .expectationFailed: .expectationFailed
+        case .headerFieldsTooLarge: .requestHeaderFieldsTooLarge
+        case .internalError: .internalServerError
+        case .unsupportedTransferCoding: .notImplemented
+        case .tooManyConnections: .serviceUnavailable
+        case .httpVersionNotSupported: .httpVersionNotSupported
+        }
+    }
 }
 
 /// Minimal JSON string quoting, so error bodies need no encoder and stay byte-stable.

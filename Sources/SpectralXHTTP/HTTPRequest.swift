@@ -63,13 +63,18 @@ public struct HTTPRequestContext: Sendable {
     public var logger: Logger
     public var connectionID: UInt64
     public var isTLS: Bool
+    /// Becomes set when the client closes or resets the connection while its request is handled
+    /// (poll it, or subscribe with `onGone`): the answer will not be read, so work can be dropped.
+    public let clientGone: HTTPClientGoneSignal
     private let shuttingDown: @Sendable () -> Bool
 
     public init(logger: Logger, connectionID: UInt64 = 0, isTLS: Bool = false,
+                clientGone: HTTPClientGoneSignal = HTTPClientGoneSignal(),
                 isShuttingDown: @escaping @Sendable () -> Bool = { false }) {
         self.logger = logger
         self.connectionID = connectionID
         self.isTLS = isTLS
+        self.clientGone = clientGone
         self.shuttingDown = isShuttingDown
     }
 
@@ -77,8 +82,48 @@ public struct HTTPRequestContext: Sendable {
     public var isShuttingDown: Bool { shuttingDown() }
 }
 
-/// Answers requests. Called on the connection's own thread and may block (e.g. waiting for
-/// inference) without stalling other connections or the accept loop. A thrown error becomes
+/// "The client has gone": set once, never cleared, by the server's event loop when it sees the
+/// peer close (EOF, also a half-close after sending the request) or reset the connection while the
+/// request is being handled. Cheap to read from any thread (`isGone`); `onGone` callbacks run once,
+/// on the event loop thread (keep them short, e.g. cancel a token), or at once if already gone.
+public final class HTTPClientGoneSignal: Sendable {
+    private struct State {
+        var gone = false
+        var callbacks: [@Sendable () -> Void] = []
+    }
+    private let state = Locked(State())
+
+    public init() {}
+
+    /// True once the client closed or reset its connection.
+    public var isGone: Bool { state.withLock { $0.gone } }
+
+    /// Runs `callback` once when the client goes (immediately if it already has).
+    public func onGone(_ callback: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            if s.gone { return true }
+            s.callbacks.append(callback)
+            return false
+        }
+        if now { callback() }
+    }
+
+    /// Marks the client gone and runs the callbacks (the first call only). Public so tests and
+    /// in-process callers can simulate a disconnect.
+    public func signal() {
+        let callbacks = state.withLock { s -> [@Sendable () -> Void] in
+            if s.gone { return [] }
+            s.gone = true
+            defer { s.callbacks = [] }
+            return s.callbacks
+        }
+        for c in callbacks { c() }
+    }
+}
+
+/// Answers requests. `handle` is called on a handler thread and may block (e.g. waiting for
+/// inference) without stalling other connections or the event loop; `validateHead` runs on the
+/// event loop itself and must be quick (no I/O, no waiting). A thrown error becomes
 /// `500 internal_error`, except an `HTTPServerError`, which is answered as is.
 public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse
@@ -86,7 +131,8 @@ public protocol HTTPHandler: Sendable {
     /// Called with the head alone, before `100 Continue` is sent and before any body byte is read,
     /// so a request that is bound to fail (unknown route, wrong media type, missing token) is
     /// answered without receiving a large upload. Return nil to proceed. A response returned here
-    /// is sent instead of reading the body, and the connection is then closed. Default: nil.
+    /// is sent instead of reading the body; the connection stays open when the request has no body
+    /// (and neither side asked to close), otherwise it is closed. Default: nil.
     func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse?
 }
 

@@ -4,80 +4,63 @@ import Logging
 import Glibc
 #endif
 
-/// What every connection of one server shares.
+/// What the event loop and the handler threads of one server share.
 final class ServerCore: Sendable {
     let configuration: HTTPServerConfiguration
     let handler: any HTTPHandler
     let logger: Logger
     let tls: TLSContext?
-    /// Read end of a pipe that becomes readable (for good) when shutdown starts; idle waits poll it.
-    let wakeFD: Int32
-    let wakeWriteFD: Int32
     private let shuttingDown = Locked(false)
+    /// Requests whose client went away while they were handled.
+    let abandoned = Locked(0)
+    /// Connections answered `503 too_many_connections` (or evicted from the reserve).
+    let refused = Locked(0)
 
     init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger) throws {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
         self.tls = try configuration.tls.map { try TLSContext(configuration: $0) }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw Socket.errnoError("pipe") }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        wakeFD = fds[0]
-        wakeWriteFD = fds[1]
-    }
-
-    deinit {
-        Glibc.close(wakeFD)
-        Glibc.close(wakeWriteFD)
     }
 
     var isShuttingDown: Bool { shuttingDown.current }
 
-    /// Marks the server as draining and wakes every idle wait; returns false if it already was.
+    /// Marks the server as draining; returns false if it already was.
     func beginShutdown() -> Bool {
-        let first = shuttingDown.withLock { flag in defer { flag = true }; return !flag }
-        if first {
-            var byte: UInt8 = 1
-            _ = Glibc.write(wakeWriteFD, &byte, 1)
-        }
-        return first
+        shuttingDown.withLock { flag in defer { flag = true }; return !flag }
     }
 
-    func makeTransport(fd: Int32, deadline: ContinuousClock.Instant) throws -> any Transport {
-        if let tls { return try TLSTransport(fd: fd, context: tls, handshakeDeadline: deadline) }
+    func makeTransport(fd: Int32) throws -> any Transport {
+        if let tls { return try TLSTransport(fd: fd, context: tls) }
         return PlainTransport(fd: fd)
     }
 }
 
 /// An HTTP/1.1 server on plain sockets.
 ///
-/// Threading: one accept loop on its own dispatch queue, and one serial dispatch queue per
-/// connection (an overcommitting queue, so a handler blocked for seconds in inference holds only
-/// its own thread: other connections and the accept loop keep running). Connections are bounded
-/// by `maxConnections`; beyond it a new connection is answered `503 too_many_connections` and
-/// closed immediately rather than queued.
+/// Threading: one event loop thread (`poll`) accepts, reads every request head and body, answers
+/// what the connection rules answer themselves (errors, timeouts, refusals, `validateHead`) and
+/// watches handled connections for hang-up; handlers run on a pool of at most
+/// `maxHandlerThreads` threads (probe paths on a small pool of their own) and write their own
+/// responses. So idle, slow and uploading clients hold no thread, `maxConnections` can be as large
+/// as the file-descriptor limit allows (raised to the hard limit at start), and `/healthz` keeps
+/// answering when every slot is taken (see `reservedConnections`).
 ///
 /// Lifecycle: `start()` binds and returns (read `port`), `waitUntilStopped()` blocks until a
 /// `shutdown()` (or SIGTERM/SIGINT when `installSignalHandlers`) has drained: no more accepts,
-/// idle keep-alive connections closed, in-flight requests answered (with `Connection: close`).
-/// `run()` is `start()` + `waitUntilStopped()`. SIGPIPE is ignored process-wide once started
-/// (TLS writes cannot pass `MSG_NOSIGNAL`).
+/// idle keep-alive connections closed, in-flight requests answered (with `Connection: close`),
+/// and after `drainTimeout` whatever remains closed. `run()` is `start()` + `waitUntilStopped()`.
+/// SIGPIPE is ignored process-wide once started (TLS writes cannot pass `MSG_NOSIGNAL`).
 public final class HTTPServer: Sendable {
     private struct State {
-        var listenFD: Int32 = -1
         var port: Int = 0
         var started = false
-        var connections = 0
-        var nextConnectionID: UInt64 = 0
+        var loop: HTTPEventLoop?
         var signalSources: [any DispatchSourceSignal] = []
     }
 
     private let core: ServerCore
     private let state = Locked(State())
-    private let group = DispatchGroup()
-    private let acceptQueue = DispatchQueue(label: "spectralx.http.accept")
 
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler,
                 logger: Logger = Logger(label: "spectralx.http")) throws {
@@ -95,30 +78,61 @@ public final class HTTPServer: Sendable {
     /// The bound port (the real one when configured with 0); 0 before `start()`.
     public var port: Int { state.current.port }
 
-    /// Connections currently being served.
-    public var connectionCount: Int { state.current.connections }
+    /// Connections currently open (including reserved ones).
+    public var connectionCount: Int { state.current.loop?.connectionCount ?? 0 }
+
+    /// Requests whose client closed or reset the connection while they were being handled.
+    public var abandonedRequestCount: Int { core.abandoned.current }
+
+    /// Connections refused with `503 too_many_connections` since start.
+    public var refusedConnectionCount: Int { core.refused.current }
+
+    /// The directory this server spools request bodies to (nil before `start()`).
+    public var spoolDirectory: URL? { state.current.loop?.spool.url }
 
     public var isShuttingDown: Bool { core.isShuttingDown }
 
-    /// Binds, listens and starts accepting in the background. Throws if binding fails.
+    /// Binds, listens and starts the event loop. Throws if binding or the spool directory fails.
     public func start() throws {
         let config = core.configuration
         let alreadyStarted = state.withLock { s in defer { s.started = true }; return s.started }
         precondition(!alreadyStarted, "HTTPServer.start() called twice")
         signal(SIGPIPE, SIG_IGN)
-        let (fd, port) = try Socket.listen(host: config.host, port: config.port, backlog: config.backlog)
+        let limit = Self.raiseFileLimit()
+        let needed = config.maxConnections + config.reservedConnections + 64
+        if limit < needed {
+            core.logger.warning("file descriptor limit below what maxConnections needs; accepts will fail beyond it", metadata: [
+                "limit": "\(limit)", "needed": "\(needed)", "max_connections": "\(config.maxConnections)",
+            ])
+        }
+        let spool = try SpoolDirectory(root: config.spoolDirectory)
+        if spool.sweptFiles > 0 {
+            core.logger.notice("removed stale spool files", metadata: [
+                "files": "\(spool.sweptFiles)", "bytes": "\(spool.sweptBytes)", "directory": "\(config.spoolDirectory.path)",
+            ])
+        }
+        let fd: Int32, port: Int
+        do {
+            (fd, port) = try Socket.listen(host: config.host, port: config.port, backlog: config.backlog)
+        } catch {
+            spool.remove()
+            throw error
+        }
+        let loop = try HTTPEventLoop(core: core, listenFD: fd, spool: spool)
         state.withLock { s in
-            s.listenFD = fd
             s.port = port
+            s.loop = loop
         }
         if config.installSignalHandlers { installSignalHandlers() }
         core.logger.info("listening", metadata: [
             "host": "\(config.host)", "port": "\(port)", "tls": "\(config.tls != nil)",
+            "max_connections": "\(config.maxConnections)",
         ])
-        group.enter()
-        acceptQueue.async { [self] in
-            acceptLoop(listenFD: fd)
-            group.leave()
+        loop.start { [weak self] in
+            self?.state.withLock { s in
+                for source in s.signalSources { source.cancel() }
+                s.signalSources = []
+            }
         }
     }
 
@@ -130,15 +144,16 @@ public final class HTTPServer: Sendable {
 
     /// Blocks until shutdown has completed (returns at once if never started).
     public func waitUntilStopped() {
-        group.wait()
+        state.current.loop?.waitUntilStopped()
     }
 
-    /// Stops accepting, closes idle connections and lets in-flight requests finish. Returns at
-    /// once; pair with `waitUntilStopped()`.
+    /// Stops accepting, closes idle connections and lets in-flight requests finish (for at most
+    /// `drainTimeout`). Returns at once; pair with `waitUntilStopped()`.
     public func shutdown() {
         if core.beginShutdown() {
-            core.logger.info("shutting down")
+            core.logger.info("shutting down", metadata: ["drain_timeout_s": "\(core.configuration.drainTimeout.seconds)"])
         }
+        state.current.loop?.wake()
     }
 
     private func installSignalHandlers() {
@@ -153,67 +168,22 @@ public final class HTTPServer: Sendable {
         state.withLock { $0.signalSources = sources }
     }
 
-    private func acceptLoop(listenFD: Int32) {
-        defer {
-            Glibc.close(listenFD)
-            state.withLock { s in
-                for source in s.signalSources { source.cancel() }
-                s.signalSources = []
-            }
+    /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit in force.
+    static func raiseFileLimit() -> Int {
+        var rl = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return Int.max }
+        if rl.rlim_cur < rl.rlim_max {
+            var raised = rl
+            raised.rlim_cur = rl.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { rl = raised }
         }
-        let forever = ContinuousClock.now + .seconds(100 * 365 * 24 * 3600)
-        while !core.isShuttingDown {
-            let ready: Int32
-            do {
-                ready = try Socket.wait(fd: listenFD, events: Int16(POLLIN), deadline: forever, wakeFD: core.wakeFD)
-            } catch {
-                core.logger.error("accept loop failed", metadata: ["error": "\(error)"])
-                return
-            }
-            if ready < 0 { return }
-            while !core.isShuttingDown {
-                let fd: Int32?
-                do {
-                    fd = try Socket.accept(listenFD)
-                } catch {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    core.logger.warning("accept failed", metadata: ["error": "\(error)"])
-                    usleep(50_000)
-                    break
-                }
-                guard let fd else { break }
-                dispatch(fd)
-            }
-        }
-    }
-
-    private func dispatch(_ fd: Int32) {
-        let max = core.configuration.maxConnections
-        let (admitted, id) = state.withLock { s -> (Bool, UInt64) in
-            s.nextConnectionID += 1
-            guard s.connections < max else { return (false, s.nextConnectionID) }
-            s.connections += 1
-            return (true, s.nextConnectionID)
-        }
-        let connection = HTTPConnection(id: id, fd: fd, core: core)
-        // Sendable transfer: the connection object is only ever used by the one queue it is handed to.
-        let box = UncheckedBox(connection)
-        if !admitted {
-            core.logger.warning("connection limit reached, rejecting", metadata: ["limit": "\(max)"])
-            DispatchQueue.global().async { box.value.reject(.tooManyConnections) }
-            return
-        }
-        group.enter()
-        DispatchQueue(label: "spectralx.http.connection.\(id)").async { [self] in
-            box.value.run()
-            state.withLock { $0.connections -= 1 }
-            group.leave()
-        }
+        return Int(clamping: rl.rlim_cur)
     }
 }
 
-/// Moves a non-Sendable value to another queue that becomes its only user.
-// @unchecked Sendable: used only to hand an object over to exactly one other thread, never shared.
+/// Moves a non-Sendable value to another thread that becomes its only user.
+// @unchecked Sendable: used only to hand an object over to exactly one other thread at a time
+// (the event loop hands a connection to a handler thread and gets it back through `complete`).
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

@@ -49,12 +49,33 @@ public struct HTTPServerConfiguration: Sendable {
     /// `503 too_many_connections` and closed at once (no queueing: a client can retry, and a
     /// waiting queue would hide overload from load balancers).
     public var maxConnections: Int = 256
+    /// Connections accepted beyond `maxConnections` only to read one request head (within
+    /// `reservedHeaderTimeout`): a bodiless GET/HEAD of a `priorityPaths` path is answered (then the
+    /// connection closes), anything else gets `503 too_many_connections` at once. When the reserve
+    /// is full its oldest connection is refused to make room, so a probe always gets in.
+    public var reservedConnections: Int = 32
+    /// Head deadline of a reserved connection.
+    public var reservedHeaderTimeout: Duration = .seconds(2)
+    /// Paths (exact, percent-decoded) of health and metrics probes: served from the reserve when
+    /// the server is full, and run on their own handler threads so they never wait behind others.
+    public var priorityPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]
+    /// Most handler threads running at once (requests beyond wait in order); probes have their own.
+    /// Reading heads and bodies and idle keep-alive connections hold no thread.
+    public var maxHandlerThreads: Int = 256
 
     /// Time allowed for a complete request head, counted from its first byte (or from accept for
     /// a fresh connection). Expiry → 408 and close (slowloris defence).
     public var headerReadTimeout: Duration = .seconds(10)
     /// Longest pause allowed between two reads of a body. Expiry → 408 and close.
     public var bodyReadTimeout: Duration = .seconds(30)
+    /// Minimum average upload rate in bytes/s, checked over each `bodyRateWindow` of a body;
+    /// slower → `408 body_too_slow` and close. 0 disables (then only `bodyReadTimeout` applies).
+    public var minBodyRate: Int64 = 4096
+    /// The window over which `minBodyRate` is averaged (the first check is one window after the head).
+    public var bodyRateWindow: Duration = .seconds(20)
+    /// After `shutdown()`, how long in-flight requests may take; then every remaining connection is
+    /// closed and `waitUntilStopped()` returns (handlers still running are abandoned).
+    public var drainTimeout: Duration = .seconds(30)
     /// How long a kept-alive connection may wait for the next request before being closed silently.
     public var keepAliveIdleTimeout: Duration = .seconds(15)
     /// Longest pause allowed while the peer does not accept response bytes; expiry closes.
@@ -66,8 +87,12 @@ public struct HTTPServerConfiguration: Sendable {
     /// Bodies larger than this (declared, or reached while de-chunking) are written to a temporary
     /// file instead of memory.
     public var bodyMemoryThreshold: Int64 = 8 * 1024 * 1024
-    /// Where request bodies are spooled; each file is removed once its request is answered.
-    public var temporaryDirectory: URL = FileManager.default.temporaryDirectory
+    /// Where request bodies are spooled: a directory owned by this user (created mode 0700; start-up
+    /// fails if it belongs to someone else or is a symlink). Each server takes a locked subdirectory
+    /// and removes the subdirectories of servers that are gone (e.g. killed during an upload) at
+    /// start-up; each file is removed once its request ends, answered or not.
+    /// Default: `<temporary directory>/spectralx-spool-<uid>`.
+    public var spoolDirectory: URL = SpoolDirectory.defaultRoot
 
     /// Methods that must declare a body (`Content-Length` or chunked); otherwise 411.
     public var methodsRequiringLength: Set<String> = ["POST"]

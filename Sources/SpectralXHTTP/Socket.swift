@@ -22,10 +22,28 @@ enum ReadResult: Equatable {
     case woken
 }
 
-/// A connection's byte stream: plain TCP or TLS over it. Used from one thread at a time
-/// (the connection's), except `shutdownRead` which may be called from anywhere.
+/// Result of one non-blocking transport step.
+enum IOStep: Equatable {
+    /// Bytes moved (0 for a completed handshake).
+    case done(Int)
+    /// Nothing possible until the socket is readable / writable.
+    case wantRead, wantWrite
+    /// The peer closed (or reset) the connection.
+    case eof
+}
+
+/// A connection's byte stream: plain TCP or TLS over it. Used from one thread at a time: the
+/// event loop (non-blocking steps) or, while a handler runs, that handler's thread (blocking writes).
 protocol Transport: AnyObject {
     var fd: Int32 { get }
+    /// Advances the handshake without blocking (plain TCP: done at once).
+    func handshakeStep() throws -> IOStep
+    /// Reads what is available without blocking.
+    func readNow(into buffer: UnsafeMutableRawBufferPointer) throws -> IOStep
+    /// Writes what the socket accepts without blocking.
+    func writeNow(_ bytes: UnsafeRawBufferPointer) throws -> IOStep
+    /// Decrypted bytes already buffered inside the transport (poll cannot see them).
+    var hasBufferedInput: Bool { get }
     /// Reads available bytes, waiting until `deadline`; if `wakeFD` is given and becomes readable
     /// while no input is available, returns `.woken`.
     func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant, wakeFD: Int32?) throws -> ReadResult
@@ -187,6 +205,38 @@ final class PlainTransport: Transport {
     private let closed = Locked(false)
 
     init(fd: Int32) { self.fd = fd }
+
+    func handshakeStep() throws -> IOStep { .done(0) }
+
+    var hasBufferedInput: Bool { false }
+
+    func readNow(into buffer: UnsafeMutableRawBufferPointer) throws -> IOStep {
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
+            if n > 0 { return .done(n) }
+            if n == 0 { return .eof }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wantRead
+            case ECONNRESET, ENOTCONN, ETIMEDOUT: return .eof
+            default: throw Socket.errnoError("recv")
+            }
+        }
+    }
+
+    func writeNow(_ bytes: UnsafeRawBufferPointer) throws -> IOStep {
+        guard bytes.count > 0 else { return .done(0) }
+        while true {
+            let n = send(fd, bytes.baseAddress!, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if n >= 0 { return .done(n) }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wantWrite
+            case EPIPE, ECONNRESET, ENOTCONN: return .eof
+            default: throw Socket.errnoError("send")
+            }
+        }
+    }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant, wakeFD: Int32?) throws -> ReadResult {
         while true {

@@ -50,28 +50,60 @@ final class TLSTransport: Transport {
     let fd: Int32
     private let ssl: OpaquePointer
     private var closed = false
-    private var ownsFD = true
+    private var ownsFD = false
 
-    /// Wraps the socket and runs the server handshake. On failure the socket is left open (its
-    /// owner closes it) and the SSL object is freed.
-    init(fd: Int32, context: TLSContext, handshakeDeadline: ContinuousClock.Instant) throws {
+    /// Wraps the socket; the handshake is driven by `handshakeStep()`.
+    init(fd: Int32, context: TLSContext) throws {
         guard let ssl = SSL_new(context.ctx) else { throw TLSContext.lastError("SSL_new") }
         self.fd = fd
         self.ssl = ssl
+        self.ownsFD = true  // close() frees the SSL and closes the socket
         SSL_set_fd(ssl, fd)
-        do {
-            while true {
-                ERR_clear_error()
-                let r = SSL_accept(ssl)
-                if r == 1 { break }
-                if try waitForRetry(r, deadline: handshakeDeadline, wakeFD: nil) != nil {
-                    throw TransportError.timeout
-                }
-            }
-        } catch {
-            // deinit still runs for a fully initialised object: free the SSL there, keep the fd.
-            ownsFD = false
-            throw error
+    }
+
+    /// Maps a failed SSL call to a non-blocking step, or nil to retry (EINTR).
+    private func step(_ result: Int32) throws -> IOStep? {
+        let err = SSL_get_error(ssl, result)
+        switch err {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN: return .eof
+        case SSL_ERROR_SYSCALL:
+            if errno == EINTR { return nil }
+            ERR_clear_error()
+            return .eof
+        default:
+            throw TLSContext.lastError("TLS error \(err)")
+        }
+    }
+
+    func handshakeStep() throws -> IOStep {
+        while true {
+            ERR_clear_error()
+            let r = SSL_accept(ssl)
+            if r == 1 { return .done(0) }
+            if let s = try step(r) { return s }
+        }
+    }
+
+    var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }
+
+    func readNow(into buffer: UnsafeMutableRawBufferPointer) throws -> IOStep {
+        while true {
+            ERR_clear_error()
+            let n = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
+            if n > 0 { return .done(Int(n)) }
+            if let s = try step(n) { return s }
+        }
+    }
+
+    func writeNow(_ bytes: UnsafeRawBufferPointer) throws -> IOStep {
+        guard bytes.count > 0 else { return .done(0) }
+        while true {
+            ERR_clear_error()
+            let n = SSL_write(ssl, bytes.baseAddress!, Int32(clamping: bytes.count))
+            if n > 0 { return .done(Int(n)) }
+            if let s = try step(n) { return s }
         }
     }
 

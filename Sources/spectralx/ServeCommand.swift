@@ -26,7 +26,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds to receive a request body (SPECTRALX_BODY_TIMEOUT; default 60).") var bodyTimeout: Double?
     @Option(help: "Seconds an idle keep-alive connection is kept (SPECTRALX_IDLE_TIMEOUT; default 15).") var idleTimeout: Double?
     @Option(help: "Largest request body in bytes, suffixes k/m/g (SPECTRALX_MAX_BODY; default 256m).") var maxBody: String?
-    @Option(help: "Concurrent connections (SPECTRALX_MAX_CONNECTIONS; default 256).") var maxConnections: Int?
+    @Option(help: "Concurrent connections (SPECTRALX_MAX_CONNECTIONS; default 256; probes are still served beyond it).") var maxConnections: Int?
+    @Option(help: "Slowest upload accepted, bytes/s averaged over 20 s, 0 = off (SPECTRALX_MIN_BODY_RATE; default 4096).") var minBodyRate: Int?
+    @Option(help: "Seconds in-flight requests get after SIGTERM before the process exits (SPECTRALX_DRAIN_TIMEOUT; default 30).") var drainTimeout: Double?
+    @Option(help: "Directory for spooled uploads, owned by this user (SPECTRALX_SPOOL_DIR; default <tmp>/spectralx-spool-<uid>).") var spoolDir: String?
     @Option(help: "Bearer token for PUT/DELETE /v1/domains/{name} (SPECTRALX_ADMIN_TOKEN).") var adminToken: String?
     @Option(help: "Comma-separated API keys for inference routes (SPECTRALX_API_KEYS).") var apiKeys: String?
     @Option(help: "PEM certificate chain for TLS (SPECTRALX_TLS_CERT).") var tlsCert: String?
@@ -90,6 +93,12 @@ struct ServeCommand: ParsableCommand {
             http.headerReadTimeout = .milliseconds(Int64((try headerTimeout ?? env.double("HEADER_TIMEOUT") ?? 10) * 1000))
             http.bodyReadTimeout = .milliseconds(Int64((try bodyTimeout ?? env.double("BODY_TIMEOUT") ?? 60) * 1000))
             http.keepAliveIdleTimeout = .milliseconds(Int64((try idleTimeout ?? env.double("IDLE_TIMEOUT") ?? 15) * 1000))
+            http.minBodyRate = Int64(try minBodyRate ?? env.int("MIN_BODY_RATE") ?? 4096)
+            http.drainTimeout = .milliseconds(Int64((try drainTimeout ?? env.double("DRAIN_TIMEOUT") ?? 30) * 1000))
+            if let dir = spoolDir ?? env["SPOOL_DIR"] { http.spoolDirectory = URL(fileURLWithPath: dir, isDirectory: true) }
+            guard http.maxConnections >= 1, http.minBodyRate >= 0, http.drainTimeout >= .zero else {
+                throw CLIError("--max-connections must be >= 1, --min-body-rate and --drain-timeout >= 0")
+            }
             http.installSignalHandlers = true
             let cert = tlsCert ?? env["TLS_CERT"], key = tlsKey ?? env["TLS_KEY"]
             if cert != nil || key != nil {

@@ -8,6 +8,12 @@ func makeTempDir() throws -> URL {
     return url
 }
 
+/// Files in the server's own spool subdirectory (its lock file aside).
+func spoolFiles(_ server: HTTPServer) -> [String] {
+    guard let dir = server.spoolDirectory else { return [] }
+    return contents(of: dir).filter { $0 != ".lock" }
+}
+
 func contents(of dir: URL) -> [String] {
     (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
 }
@@ -66,20 +72,20 @@ func contents(of dir: URL) -> [String] {
     @Test func largeBodiesAreSpooledToATemporaryFileAndRemoved() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let config = testConfiguration { $0.bodyMemoryThreshold = 1024; $0.temporaryDirectory = dir }
+        let config = testConfiguration { $0.bodyMemoryThreshold = 1024; $0.spoolDirectory = dir }
         let payload = String(repeating: "0123456789abcdef", count: 1000)  // 16000 bytes
         try withServer(config, handler: { req, _ in
             guard let url = req.body.fileURL else { return .text("memory \(req.body.count)") }
             let onDisk = try Data(contentsOf: url)
             let viaAPI = try req.body.readData()
             let same = onDisk == Data(payload.utf8) && viaAPI == onDisk
-            return .text("file \(req.body.count) \(same) \(url.deletingLastPathComponent().standardizedFileURL.path == dir.standardizedFileURL.path)")
+            return .text("file \(req.body.count) \(same) \(url.deletingLastPathComponent().deletingLastPathComponent().standardizedFileURL.path == dir.standardizedFileURL.path)")
         }) { server in
             let c = try RawClient(port: server.port)
             try c.send("POST /f HTTP/1.1\r\nHost: x\r\nX-Request-Id: f1\r\nContent-Length: \(payload.utf8.count)\r\n\r\n" + payload)
             var expected = echoResponse("file 16000 true true", id: "f1")
             #expect(c.read(count: expected.utf8.count).text == expected)
-            #expect(eventually { contents(of: dir).isEmpty })
+            #expect(eventually { spoolFiles(server).isEmpty })
             // Chunked: starts in memory, moves to a file when it crosses the threshold.
             let chunks = stride(from: 0, to: payload.utf8.count, by: 4000).map { i -> String in
                 let part = String(payload.dropFirst(i).prefix(4000))
@@ -88,7 +94,7 @@ func contents(of dir: URL) -> [String] {
             try c.send("POST /f HTTP/1.1\r\nHost: x\r\nX-Request-Id: f2\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + "0\r\n\r\n")
             expected = echoResponse("file 16000 true true", id: "f2")
             #expect(c.read(count: expected.utf8.count).text == expected)
-            #expect(eventually { contents(of: dir).isEmpty })
+            #expect(eventually { spoolFiles(server).isEmpty })
             // Small bodies stay in memory.
             try c.send("POST /f HTTP/1.1\r\nHost: x\r\nX-Request-Id: f3\r\nContent-Length: 4\r\n\r\nabcd")
             expected = echoResponse("memory 4", id: "f3")
@@ -128,7 +134,7 @@ func contents(of dir: URL) -> [String] {
     @Test func multipartUploadSpooledToFile() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let config = testConfiguration { $0.bodyMemoryThreshold = 256; $0.temporaryDirectory = dir }
+        let config = testConfiguration { $0.bodyMemoryThreshold = 256; $0.spoolDirectory = dir }
         let tile = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
         var body = Data("--XyZ\r\nContent-Disposition: form-data; name=\"output\"\r\n\r\npng\r\n".utf8)
         body.append(Data("--XyZ\r\nContent-Disposition: form-data; name=\"tile\"; filename=\"x.tif\"\r\nContent-Type: image/tiff\r\n\r\n".utf8))
@@ -145,7 +151,7 @@ func contents(of dir: URL) -> [String] {
             try c.send(request)
             let expected = echoResponse("true 2 png x.tif image/tiff true", id: "mp")
             #expect(c.read(count: expected.utf8.count).text == expected)
-            #expect(eventually { contents(of: dir).isEmpty })
+            #expect(eventually { spoolFiles(server).isEmpty })
         }
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import SpectralXHTTP
 
-/// Every status the server produces itself, over a real socket, byte for byte; each must close.
+/// Every status the server produces itself, over a real socket, byte for byte; each must close
+/// (except where no body is left unread: 411).
 @Suite struct ServerErrorTests {
     func expectError(_ request: String, _ expected: String, config: HTTPServerConfiguration = testConfiguration()) throws {
         try withServer(config) { server in
@@ -24,9 +25,17 @@ import SpectralXHTTP
                         errorResponse(400, "Bad Request", "bad_request", "obsolete line folding is not allowed"))
     }
 
-    @Test func lengthRequired411() throws {
-        try expectError("POST /v1/x HTTP/1.1\r\nHost: x\r\nX-Request-Id: l1\r\n\r\n",
-                        errorResponse(411, "Length Required", "length_required", "a Content-Length or chunked body is required", id: "l1"))
+    /// A POST without framing has an empty body (RFC 9112 §6.3): nothing is left unread, so the
+    /// 411 keeps the connection and a pipelined request behind it is still answered.
+    @Test func lengthRequired411KeepsTheConnection() throws {
+        try withServer { server in
+            let c = try RawClient(port: server.port)
+            try c.send("POST /v1/x HTTP/1.1\r\nHost: x\r\nX-Request-Id: l1\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\r\n\r\n")
+            let error = errorResponse(411, "Length Required", "length_required", "a Content-Length or chunked body is required", id: "l1")
+                .replacingOccurrences(of: "Connection: close\r\n", with: "")
+            let expected = error + echoResponse("GET /after", id: "a")
+            #expect(c.read(count: expected.utf8.count).text == expected)
+        }
     }
 
     @Test func payloadTooLarge413DecidedFromHeadersAlone() throws {
@@ -81,8 +90,9 @@ import SpectralXHTTP
                         errorResponse(505, "HTTP Version Not Supported", "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"))
     }
 
+    /// Without a reserve the refusal is immediate on accept (with one, see ServerConnectionModelTests).
     @Test func tooManyConnections503() throws {
-        let config = testConfiguration { $0.maxConnections = 1 }
+        let config = testConfiguration { $0.maxConnections = 1; $0.reservedConnections = 0 }
         try withServer(config) { server in
             let a = try RawClient(port: server.port)
             try a.send("GET /a HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\r\n")  // head not finished: A holds the slot
