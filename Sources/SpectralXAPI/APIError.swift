@@ -75,6 +75,7 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case notReady = "not_ready"
     case deadlineExceeded = "deadline_exceeded"
     case shuttingDown = "shutting_down"
+    case cancelled
     case internalError = "internal_error"
 }
 
@@ -105,6 +106,8 @@ enum ErrorMapping {
         case .domainLoadFailed: return APIError(.unprocessableContent, .invalidDomain, e.description)
         case .backboneLoadFailed: return APIError(.unprocessableContent, .invalidBackbone, e.description)
         case .inferenceFailed: return APIError(.internalServerError, .internalError, e.description)
+        // Nobody reads the answer of a cancelled request; 499-style "client closed" is not a standard status.
+        case .cancelled: return APIError(.serviceUnavailable, .cancelled, e.description)
         }
     }
 
