@@ -69,9 +69,9 @@ struct DINOv3LayoutTests {
         #expect(vit == .vitL && vit.tokensPerImage == 197 && vit.prefixTokens == 1)
         let dino = try BackboneConfiguration(inferringFrom: shapes(.dinov3))
         #expect(dino == .dinov3 && dino.tokensPerImage == 201 && dino.prefixTokens == 5)
-        // A recorded configuration supplies what shapes cannot show (heads, RoPE dtype), and round-trips.
+        // A recorded configuration supplies what shapes cannot show (RoPE dtype, eps), and round-trips.
         var recorded = BackboneConfiguration.dinov3
-        recorded.heads = 8
+        recorded.finalNormEps = 1e-5
         recorded.rope?.dtype = "f32"
         let again = try BackboneConfiguration(inferringFrom: shapes(.dinov3),
                                               metadata: [BackboneConfiguration.metadataKey: recorded.jsonString()])

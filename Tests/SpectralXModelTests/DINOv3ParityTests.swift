@@ -27,7 +27,10 @@ struct DINOv3ParityTests {
             synthesis = s
             network = try SpectralXNetwork.load(store: ModelStoreLayout(root: SharedTestStore.root), domain: "D")
             let input = try NpyFixture.tensor("inputB.npy")
-            let t = ForwardTrace(keep: { $0.hasPrefix("rope.b0.") || !$0.hasPrefix("rope.") && !$0.hasPrefix("mmoe.") })
+            let tie = DINOv3ParityTests.mixtureNearTie
+            let t = ForwardTrace(keep: { $0.hasPrefix("rope.b0.") || $0 == "\(tie.adapter).in.\(tie.task)"
+                                         || !$0.hasPrefix("rope.") && !$0.hasPrefix("mmoe.") })
+            t.routeOverrides = ["\(tie.adapter).\(tie.task)": [tie.row: tie.upstream]]
             logits = network(input, trace: t)
             trace = TraceSnapshot(tensors: t.tensors, indices: t.indices)
         }
@@ -48,6 +51,14 @@ struct DINOv3ParityTests {
     }
 
     static func fixture(_ name: String) throws -> Tensor { try NpyFixture.tensor("dinov3/" + name) }
+
+    /// The one MMoE routing near-tie of this fixture (not listed in its README): block 11, fc2 adapter,
+    /// spectral task, image 1 token 92 (row 201 + 92). Our gate logits for experts 2 and 1 are
+    /// −0.410853 and −0.410806 (gap 4.7e-5, below the float32 noise the bf16 RoPE amplifies, D2), so we
+    /// pick (3, 2) where upstream picks (3, 1); that one token then differs by 0.17 and the logits by
+    /// 1.2e-2. As for Are near-ties (spec §12 step 3) the reference choice is substituted; the test
+    /// checks that the tie is genuine (gap < 1e-4 in our own logits).
+    static let mixtureNearTie = (adapter: "mmoe.b11.fc2", task: 1, row: 293, ours: (3, 2), upstream: (3, 1))
 
     @Test("fixture weights regenerate bit for bit, constants equal constants-D.safetensors")
     func regeneration() throws {
@@ -90,13 +101,24 @@ struct DINOv3ParityTests {
             } } }
             #expect(differing == 0, "\(part): \(differing) of \(ref.count) elements differ after RoPE")
         }
-        // In the network: block 0's q/k before and after RoPE (float32 noise can flip a bf16 rounding).
+        // In the network: block 0's q/k before RoPE within float32 noise; after it, every element is
+        // upstream's bf16 value or (where that noise straddles a rounding boundary, D2) one bf16 step away.
         for name in ["q_in", "k_in", "q_out", "k_out"] {
             let mine = try #require(r.trace.tensors["rope.b0.\(name)"]), ref = try Self.fixture("ropeD_b00_\(name).npy")
             let c = Comparison(mine, ref)
-            let flips = (0..<ref.count).filter { mine.pointer[$0] != ref.pointer[$0] }.count
-            print("  rope.b0.\(name)  \(c), \(flips) elements not bit-identical")
-            #expect(c.maxAbs <= (name.hasSuffix("out") ? 3e-2 : 2e-5), "\(name): \(c)")
+            let differing = (0..<ref.count).filter { mine.pointer[$0] != ref.pointer[$0] }
+            print("  rope.b0.\(name)  \(c), \(differing.count) of \(ref.count) elements not bit-identical")
+            if name.hasSuffix("in") {
+                #expect(c.maxAbs <= 1e-5, "\(name): \(c)")
+            } else {
+                let beyondOneStep = differing.filter { i in
+                    let a = mine.pointer[i], b = ref.pointer[i]
+                    let step = Float(sign: .plus, exponent: max(a.magnitude, b.magnitude).exponent - 7, significand: 1)
+                    return BFloat16.round(a) != a || abs(a - b) > step
+                }
+                #expect(beyondOneStep.isEmpty, "\(name): \(beyondOneStep.count) elements off by more than one bf16 step")
+                #expect(differing.count * 1000 < ref.count, "\(name): \(differing.count) bf16 flips")
+            }
         }
     }
 
@@ -113,27 +135,42 @@ struct DINOv3ParityTests {
             }
         }
         #expect(flips == 0, "\(flips) Are index decisions differ from upstream")
+        // The substituted MMoE decision is a genuine near-tie of our own gate logits.
+        let tie = Self.mixtureNearTie
+        let adapter = try SafeTensorsFile(url: ModelStoreLayout(root: SharedTestStore.root).adapterURL("D"))
+        let gate = try adapter.float32Buffer("vit_backbone.blocks.11.mlp.fc2.blocks_MoA.MoA.w_gate")   // (2, 512, 4)
+        let x = try #require(r.trace.tensors["mmoe.b11.fc2.in.\(tie.task)"])
+        let width = x.shape[1]
+        var l = [Double](repeating: 0, count: 4)
+        for f in 0..<width { for e in 0..<4 { l[e] += Double(x.pointer[tie.row * width + f]) * Double(gate[(tie.task * width + f) * 4 + e]) } }
+        let order = (0..<4).sorted { l[$0] > l[$1] }
+        print(String(format: "MMoE near-tie %@ task %d row %d: gate logits %@, gap %.2g", tie.adapter, tie.task, tie.row,
+                     l.map { String(format: "%.6f", $0) }.joined(separator: " "), l[tie.ours.1] - l[tie.upstream.1]))
+        #expect(order[0] == tie.ours.0 && order[1] == tie.ours.1 && order[2] == tie.upstream.1)
+        #expect(abs(l[tie.ours.1] - l[tie.upstream.1]) < 1e-4)
         let logits = Comparison(r.logits, try Self.fixture("logitsD.npy"))
         print("domain D logits: \(logits)  (upstream's own 1-vs-2-thread spread: 8.8e-5)")
         #expect(logits.maxAbs <= 1e-4)
+        // Measured with the substitution: 2.1e-6, 1.9e-4 … 4.3e-4, 3.6e-4, 2.4e-4 … 2.9e-4 (upstream's own
+        // 1-vs-2-thread spread of the block-23 stream: 4.1e-4); tolerances ≈2× that.
         let stages: [(trace: String, fixture: String, tolerance: Float)] = [
-            ("hypert.tokens", "hypertD_tokens.npy", 2e-5),
-            ("stream.b04", "streamD_b04.npy", 2e-3),
-            ("stream.b05.pre", "streamD_b05_preAre.npy", 3e-3),
-            ("stream.b05.post", "streamD_b05_postAre.npy", 3e-3),
-            ("stream.b11.pre", "streamD_b11_preAre.npy", 5e-3),
-            ("stream.b11.post", "streamD_b11_postAre.npy", 5e-3),
-            ("stream.b17.pre", "streamD_b17_preAre.npy", 5e-3),
-            ("stream.b17.post", "streamD_b17_postAre.npy", 5e-3),
-            ("stream.b23.pre", "streamD_b23_preAre.npy", 5e-3),
-            ("stream.b23.post", "streamD_b23_postAre.npy", 5e-3),
-            ("feat.b05", "featD_b05.npy", 5e-3),
-            ("feat.b11", "featD_b11.npy", 5e-3),
-            ("feat.b17", "featD_b17.npy", 5e-3),
-            ("feat.b23", "featD_b23.npy", 5e-3),
-            ("neck.N1", "neckD_N1.npy", 1e-3),
-            ("neck.N2", "neckD_N2.npy", 1e-3),
-            ("neck.N3", "neckD_N3.npy", 1e-3),
+            ("hypert.tokens", "hypertD_tokens.npy", 1e-5),
+            ("stream.b04", "streamD_b04.npy", 5e-4),
+            ("stream.b05.pre", "streamD_b05_preAre.npy", 5e-4),
+            ("stream.b05.post", "streamD_b05_postAre.npy", 5e-4),
+            ("stream.b11.pre", "streamD_b11_preAre.npy", 6e-4),
+            ("stream.b11.post", "streamD_b11_postAre.npy", 6e-4),
+            ("stream.b17.pre", "streamD_b17_preAre.npy", 8e-4),
+            ("stream.b17.post", "streamD_b17_postAre.npy", 8e-4),
+            ("stream.b23.pre", "streamD_b23_preAre.npy", 1e-3),
+            ("stream.b23.post", "streamD_b23_postAre.npy", 1e-3),
+            ("feat.b05", "featD_b05.npy", 1e-3),
+            ("feat.b11", "featD_b11.npy", 1e-3),
+            ("feat.b17", "featD_b17.npy", 1e-3),
+            ("feat.b23", "featD_b23.npy", 1e-3),
+            ("neck.N1", "neckD_N1.npy", 8e-4),
+            ("neck.N2", "neckD_N2.npy", 8e-4),
+            ("neck.N3", "neckD_N3.npy", 8e-4),
         ]
         for s in stages {
             let mine = try #require(r.trace.tensors[s.trace], "no intermediate \(s.trace)")
