@@ -8,6 +8,8 @@ struct DomainDescription: Codable, Sendable {
     var name: String
     var state: String
     var backbone: String
+    /// `vit-l` or `dinov3`.
+    var backboneKind: String
     var bands: Int
     var classes: [ClassInfo]
     var wavelengthsUm: [Double]
@@ -22,6 +24,7 @@ struct DomainDescription: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name, state, backbone, bands, classes, preprocessing, parameters, description
+        case backboneKind = "backbone_kind"
         case wavelengthsUm = "wavelengths_um", inputSize = "input_size", adapterBytes = "adapter_bytes"
         case loadedAt = "loaded_at", loadSeconds = "load_seconds", activeRequests = "active_requests"
     }
@@ -30,6 +33,7 @@ struct DomainDescription: Codable, Sendable {
         name = d.name
         state = "ready"
         backbone = d.config.backbone
+        backboneKind = d.backboneKind.rawValue
         bands = d.bands
         classes = d.config.classNames.enumerated().map { ClassInfo(index: $0.offset, name: $0.element) }
         wavelengthsUm = d.config.wavelengths

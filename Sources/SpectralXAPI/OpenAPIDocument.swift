@@ -384,7 +384,8 @@ enum OpenAPIDocument {
           properties:
             name: {type: string}
             state: {type: string, enum: [ready]}
-            backbone: {type: string}
+            backbone: {type: string, description: Name of the shared backbone file the domain runs on}
+            backbone_kind: {type: string, enum: [vit-l, dinov3], description: "Backbone architecture: SatMAE++/Scale-MAE ViT-L/16 or DINOv3 ViT-L/16"}
             bands: {type: integer}
             classes:
               type: array

@@ -23,29 +23,40 @@ public struct SynthesisResult: Sendable {
 /// `fixtures/make_weights.py` writes (`backbone.safetensors`, `domain.safetensors`).
 public enum ModelStoreSynthesizer {
     public static let defaultBackboneName = "sat_mae_pp-synthetic"
+    /// The synthetic backbone file name for a variant (`dinov3-synthetic` for DINOv3).
+    public static func defaultBackboneName(for variant: BackboneVariant) -> String {
+        variant == .dinov3 ? "dinov3-synthetic" : defaultBackboneName
+    }
     /// The backbone-level config keys make_weights.py copies into the backbone file's metadata
-    /// (so that the file is identical for every domain).
+    /// (so that the file is identical for every domain); the DINOv3 keys exist only in DINOv3 configs.
     public static let backboneConfigKeys = ["backbone", "img_size", "patch_size", "embed_dim", "depth", "num_heads",
+                                            "n_storage_tokens", "layerscale", "rope_base", "rope_dtype",
                                             "adapted_blocks"]
 
     /// Synthesises a domain of any band count C and class count K from `StateDictLayout` (no
     /// manifest needed). The backbone is written only if no identical file exists.
     public static func synthesizeStore(at root: URL, domainName: String, bands: Int, classes: Int,
                                        wavelengths: [Double]? = nil, classNames: [String]? = nil,
-                                       backboneName: String = defaultBackboneName,
+                                       backboneName: String? = nil,
                                        backbone: BackboneVariant = .satMAEPP,
                                        seeds: WeightSeeds = .fixture, description: String? = nil,
                                        recordFileDigests: Bool = false) throws -> SynthesisResult
     {
         let layout = try StateDictLayout(bands: bands, classes: classes, backbone: backbone)
-        let domain = DomainConfig(name: domainName, backbone: backboneName, backboneVariant: backbone, bands: bands,
+        let dino = backbone == .dinov3
+        let domain = DomainConfig(name: domainName, backbone: backboneName ?? defaultBackboneName(for: backbone),
+                                  backboneVariant: backbone, bands: bands,
                                   classes: classes, classNames: classNames, wavelengths: wavelengths,
                                   description: description ?? "synthetic weights (\(WeightGenerator.name))")
         try domain.validate()
+        let dinoKeys: [(String, JSONValue)] = dino
+            ? [("n_storage_tokens", .number("4")), ("layerscale", .bool(true)), ("rope_base", .number("100.0")),
+               ("rope_dtype", .string("bf16"))]
+            : []
         let config = JSONValue.object([
             ("domain", .string(domainName)),
             ("backbone", .string(backbone.rawValue)),
-            ("segmentation_model", .string("upernetSpectralX")),
+            ("segmentation_model", .string(dino ? "upernetSpectralX-DINOv3" : "upernetSpectralX")),
             ("in_channels", .number(String(bands))),
             ("num_classes", .number(String(classes))),
             ("wavelength", .array(domain.wavelengths.map { .number(pythonFloatRepr($0)) })),
@@ -54,6 +65,7 @@ public enum ModelStoreSynthesizer {
             ("embed_dim", .number("1024")),
             ("depth", .number("24")),
             ("num_heads", .number("16")),
+        ] + dinoKeys + [
             ("adapted_blocks", .array(StateDictLayout.adaptedBlocks.map { .number(String($0)) })),
             ("feature_map_indices", .array(StateDictLayout.adaptedBlocks.map { .number(String($0)) })),
             ("adapter_hidden_dim", .number("16")),
@@ -67,7 +79,7 @@ public enum ModelStoreSynthesizer {
     /// Synthesises a domain exactly as a weight manifest describes it (tensors, seeds, metadata),
     /// verifying every tensor's SHA-256 against the manifest on the way.
     public static func synthesizeFromManifest(_ manifestURL: URL, at root: URL, domainName: String? = nil,
-                                              backboneName: String = defaultBackboneName,
+                                              backboneName: String? = nil,
                                               classNames: [String]? = nil, description: String? = nil,
                                               recordFileDigests: Bool = false) throws -> SynthesisResult
     {
@@ -79,12 +91,13 @@ public enum ModelStoreSynthesizer {
             throw CheckpointError.invalidManifest(reason: "config lacks in_channels / num_classes")
         }
         let name = domainName ?? manifest.domainName.map { "domain-\($0)" } ?? "domain"
-        let domain = DomainConfig(name: name, backbone: backboneName, backboneVariant: manifest.backbone ?? .satMAEPP,
+        let variant = manifest.backbone ?? .satMAEPP
+        let domain = DomainConfig(name: name, backbone: backboneName ?? defaultBackboneName(for: variant), backboneVariant: variant,
                                   bands: bands, classes: classes, classNames: classNames,
                                   wavelengths: manifest.wavelengths,
                                   description: description ?? "synthetic fixture weights (\(manifestURL.lastPathComponent))")
         try domain.validate()
-        let plan = manifest.tensors.map { (entry: $0.entry, seed: $0.seed, expected: Optional($0.sha256)) }
+        let plan = manifest.stateDict.map { (entry: $0.entry, seed: $0.seed ?? 0, expected: Optional($0.sha256)) }
         return try write(root: root, domain: domain, plan: plan, seeds: manifest.seeds, config: manifest.config,
                          recordFileDigests: recordFileDigests)
     }
@@ -94,13 +107,20 @@ public enum ModelStoreSynthesizer {
     typealias Plan = [(entry: StateDictEntry, seed: UInt64, expected: String?)]
 
     /// safetensors `__metadata__` as make_weights.py writes it.
-    static func metadata(file: WeightFile, seed: UInt64, config: JSONValue) -> [(key: String, value: String)] {
+    /// A DINOv3 backbone file also records its ``BackboneConfiguration`` (`spectralx_backbone`); ViT-L
+    /// files stay byte-identical to make_weights.py's and are recognised from their tensors.
+    static func metadata(file: WeightFile, seed: UInt64, config: JSONValue,
+                         backbone: BackboneConfiguration? = nil) -> [(key: String, value: String)] {
         var cfg = config
         if file == .backbone, case let .object(members) = config {
             cfg = .object(backboneConfigKeys.compactMap { k in members.first { $0.0 == k } })
         }
-        return [("format", "pt"), ("generator", WeightGenerator.name), ("file", file.rawValue),
-                ("seed", String(seed)), ("config", cfg.pythonCompactJSON())]
+        var m: [(key: String, value: String)] = [("format", "pt"), ("generator", WeightGenerator.name), ("file", file.rawValue),
+                                                 ("seed", String(seed)), ("config", cfg.pythonCompactJSON())]
+        if file == .backbone, let backbone, backbone.kind != .vitL {
+            m.append((BackboneConfiguration.metadataKey, backbone.jsonString()))
+        }
+        return m
     }
 
     static func write(root: URL, domain: DomainConfig, plan: Plan, seeds: WeightSeeds, config: JSONValue,
@@ -120,8 +140,12 @@ public enum ModelStoreSynthesizer {
             let tensors = try part.map { p throws(CheckpointError) in
                 try SafeTensorsWriter.Tensor(name: p.entry.key, dtype: p.entry.dtype, shape: p.entry.shape)
             }
+            var shapes: [String: [Int]] = [:]
+            for p in part { shapes[p.entry.key] = p.entry.shape }
+            let backboneConfig = file == .backbone ? try? BackboneConfiguration(inferringFrom: shapes) : nil
             let writer = try SafeTensorsWriter(tensors: tensors,
-                                               metadata: metadata(file: file, seed: seeds.seed(for: file), config: config))
+                                               metadata: metadata(file: file, seed: seeds.seed(for: file), config: config,
+                                                                  backbone: backboneConfig))
             let url = file == .backbone ? store.backboneURL(domain.backbone) : store.adapterURL(domain.name)
             if file == .backbone, fm.fileExists(atPath: url.path) {
                 if try existingFile(at: url, matches: writer) { continue }
@@ -129,8 +153,13 @@ public enum ModelStoreSynthesizer {
                     "backbone '\(domain.backbone)' already exists with different contents; choose another backbone name")
             }
             let seedsK = part.map { WeightGenerator.tensorSeed(key: $0.entry.key, seed: $0.seed) }
+            let constants = part.map { DINOv3Constants.bytes(rule: $0.entry.rule, shape: $0.entry.shape) }
             let result = try writer.write(to: url) { i, offset, buffer in
                 let e = part[i].entry
+                if let c = constants[i] {
+                    for j in 0..<buffer.count { buffer[j] = c[offset + j] }
+                    return
+                }
                 WeightGenerator.fillBytes(buffer, dtype: e.dtype, tensorSeed: seedsK[i], lo: e.lo, hi: e.hi,
                                           byteOffset: offset)
             }

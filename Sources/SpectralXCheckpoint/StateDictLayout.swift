@@ -17,12 +17,17 @@ public enum WeightFile: String, Sendable, Codable, CaseIterable {
     case domain
 }
 
-/// The ViT backbone family; only the unused classifier head differs in shape.
+/// The upstream `model.backbone` choice. The two ViT-L variants differ only in the unused
+/// classifier head; `dinov3` is the other backbone kind (spec `spectralx-dinov3.md`).
 public enum BackboneVariant: String, Sendable, Codable, CaseIterable {
     /// SatMAE++ ViT-L: `vit_backbone.head` keeps 1000 ImageNet classes.
     case satMAEPP = "sat_mae_pp"
     /// Scale-MAE ViT-L: `vit_backbone.head` has K classes.
     case scaleMAE = "scale_mae"
+    /// DINOv3 ViT-L/16 (`upernetSpectralX-DINOv3`): storage tokens, LayerScale, RoPE, final norm.
+    case dinov3 = "dinov3"
+
+    public var kind: BackboneKind { self == .dinov3 ? .dinov3 : .vitL }
 }
 
 /// The role rule that chooses a synthetic tensor's uniform range (fixtures/README.md §2.2).
@@ -44,6 +49,14 @@ public enum WeightRule: String, Sendable, Codable, CaseIterable {
     case posEmbed = "pos-embed"
     case clsToken = "cls-token"
     case hypertQuery = "hypert-query"
+    // DINOv3 (fixtures/dinov3 README §1).
+    case storageTokens = "storage-tokens"
+    case maskToken = "mask-token"
+    case layerscaleGamma = "layerscale-gamma"
+    case finalNormWeight = "final-norm-weight"
+    /// Constants (not generated): their contents come from `DINOv3Constants`.
+    case constKBiasMask = "const-k-bias-mask"
+    case constRopePeriods = "const-rope-periods"
 
     /// (lo, hi) for a tensor of `shape`, computed in Double exactly as the manifest's generator
     /// did: ±(s·√3)/√fan_in with fan_in = product(shape[1...]) (s = 1, or 2.5 for the Are
@@ -67,8 +80,16 @@ public enum WeightRule: String, Sendable, Codable, CaseIterable {
         case .mmoeWNoise: return (-0.01, 0.01)
         case .posEmbed: return (-2.5, 2.5)
         case .hypertQuery: return (-3.0.squareRoot(), 3.0.squareRoot())
+        case .storageTokens: return (-1, 1)
+        case .maskToken: return (-0.1, 0.1)
+        case .layerscaleGamma: return (0.3, 0.9)
+        case .finalNormWeight: return (2.5, 5.0)
+        case .constKBiasMask, .constRopePeriods: return (0, 0)
         }
     }
+
+    /// Constants are written from their definition, not from the generator.
+    public var isConstant: Bool { self == .constKBiasMask || self == .constRopePeriods }
 }
 
 /// One state-dict tensor: name, shape, type, role, destination file and synthetic range.
@@ -98,10 +119,13 @@ public struct StateDictEntry: Sendable, Hashable {
 
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { elementCount * dtype.byteSize }
+    /// Not generated: a fixed buffer (DINOv3 `bias_mask`, `rope_embed.periods`).
+    public var isConstant: Bool { WeightRule(rawValue: rule)?.isConstant ?? false }
 }
 
 /// The upstream `UPerNetWrapperSpectralX` state dict for the ViT-L SpectralX configuration
-/// (spec §7.2), for any band count C and class count K, in upstream state-dict order.
+/// (spec §7.2), or `UPerNetWrapperSpectralX_DINOv3` for `backbone: .dinov3` (spec dinov3 §5),
+/// for any band count C and class count K, in upstream state-dict order.
 ///
 /// This is what lets `spectralx synth` build demo models of any C and K without a manifest.
 public struct StateDictLayout: Sendable {
@@ -138,6 +162,12 @@ public struct StateDictLayout: Sendable {
             let (lo, hi) = rule.range(shape: shape)
             entries.append(StateDictEntry(key: key, shape: shape, dtype: rule == .intZero ? .i64 : .f32, role: role,
                                           file: role.file, rule: rule.rawValue, lo: lo, hi: hi))
+        }
+
+        /// A fixed buffer of the backbone (FROZEN-BACKBONE, stored in the backbone file).
+        mutating func constant(_ key: String, _ shape: [Int], _ dtype: SafeTensorsDType, _ rule: WeightRule) {
+            entries.append(StateDictEntry(key: key, shape: shape, dtype: dtype, role: .frozenBackbone, file: .backbone,
+                                          rule: rule.rawValue, lo: 0, hi: 0))
         }
 
         mutating func linear(_ p: String, out: Int, in inner: [Int], bias: Bool = true, _ role: TensorRole,
@@ -199,8 +229,14 @@ public struct StateDictLayout: Sendable {
         mutating func build(bands c: Int, classes k: Int, backbone: BackboneVariant) {
             let d = StateDictLayout.embedDim
             let vb = "vit_backbone"
+            let dino = backbone == .dinov3
             add(vb + ".cls_token", [1, 1, d], .clsToken, .frozenBackbone)
-            add(vb + ".pos_embed", [1, 197, d], .posEmbed, .frozenBackbone)
+            if dino {
+                add(vb + ".storage_tokens", [1, 4, d], .storageTokens, .frozenBackbone)
+                add(vb + ".mask_token", [1, d], .maskToken, .frozenBackbone)
+            } else {
+                add(vb + ".pos_embed", [1, 197, d], .posEmbed, .frozenBackbone)
+            }
 
             // HyperT tokenizer + low-rank path (§4.1).
             let pe = vb + ".patch_embed.proj"
@@ -229,13 +265,16 @@ public struct StateDictLayout: Sendable {
             linear(ht + ".match_ff.3", out: d, in: [4 * d], bias: false, f)
             linear(pe + ".down", out: 16, in: [c, 4, 4], .perDomain)
             linear(pe + ".up", out: d, in: [16, 4, 4], .perDomain)
+            if dino { constant(vb + ".rope_embed.periods", [16], .bf16, .constRopePeriods) }
 
             // ViT-L blocks; AoMoA wraps the MLP linears of the adapted blocks.
             for i in 0..<StateDictLayout.depth {
                 let blk = vb + ".blocks.\(i)"
                 layerNorm(blk + ".norm1", d, .perDomain)
                 linear(blk + ".attn.qkv", out: 3 * d, in: [d], .frozenBackbone)
+                if dino { constant(blk + ".attn.qkv.bias_mask", [3 * d], .f32, .constKBiasMask) }
                 linear(blk + ".attn.proj", out: d, in: [d], .frozenBackbone)
+                if dino { add(blk + ".ls1.gamma", [d], .layerscaleGamma, .frozenBackbone) }
                 layerNorm(blk + ".norm2", d, .perDomain)
                 if StateDictLayout.adaptedBlocks.contains(i) {
                     add(blk + ".mlp.fc1.scaler", [4 * d], .scaler, .perDomain)
@@ -248,9 +287,17 @@ public struct StateDictLayout: Sendable {
                     linear(blk + ".mlp.fc1", out: 4 * d, in: [d], .frozenBackbone)
                     linear(blk + ".mlp.fc2", out: d, in: [4 * d], .frozenBackbone)
                 }
+                if dino { add(blk + ".ls2.gamma", [d], .layerscaleGamma, .frozenBackbone) }
             }
-            layerNorm(vb + ".norm", d, .unused)
-            linear(vb + ".head", out: backbone == .satMAEPP ? 1000 : k, in: [d], .unused)
+            if dino {
+                // The final norm is applied to every feature map (spec dinov3 §3.6).
+                add(vb + ".norm.weight", [d], .finalNormWeight, .perDomain)
+                add(vb + ".norm.bias", [d], .normBias, .perDomain)
+                layerNorm(vb + ".local_cls_norm", d, .unused)
+            } else {
+                layerNorm(vb + ".norm", d, .unused)
+                linear(vb + ".head", out: backbone == .satMAEPP ? 1000 : k, in: [d], .unused)
+            }
 
             // MultiLevelNeck.
             for j in 0..<4 { linear("neck.lateral_convs.\(j).conv", out: d, in: [d, 1, 1], .perDomain) }

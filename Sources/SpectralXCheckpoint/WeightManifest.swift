@@ -26,6 +26,14 @@ public struct ManifestTensor: Sendable, Hashable {
     public let first4: [Double]
 }
 
+/// A constant of a manifest: a buffer whose contents are defined, not generated.
+public struct ManifestConstant: Sendable, Hashable {
+    /// Position in the full state dict.
+    public let index: Int
+    public let entry: StateDictEntry
+    public let sha256: String
+}
+
 /// A parsed `weights-manifest*.json` (fixtures/README.md §2.1).
 ///
 /// Parsed with the order-preserving JSON reader: lo/hi come out as the correctly rounded IEEE
@@ -39,6 +47,9 @@ public struct WeightManifest: Sendable {
     /// The `config` object verbatim (key order and number text preserved).
     public let config: JSONValue
     public let tensors: [ManifestTensor]
+    /// Non-generated entries (DINOv3 `bias_mask`, `rope_embed.periods`), with their position in the
+    /// full state dict; empty for ViT-L manifests.
+    public let constants: [ManifestConstant]
     public let declaredElementCount: Int?
 
     public init(contentsOf url: URL) throws(CheckpointError) {
@@ -101,6 +112,30 @@ public struct WeightManifest: Sendable {
             out.append(ManifestTensor(entry: entry, seed: seed, sha256: sha, first4: first4))
         }
         tensors = out
+
+        var consts: [ManifestConstant] = []
+        for (i, t) in (root["constants"]?.arrayValue ?? []).enumerated() {
+            guard let key = t["key"]?.stringValue else { throw .invalidManifest(reason: "constant \(i): missing key") }
+            func bad(_ what: String) -> CheckpointError { .invalidManifest(reason: "constant '\(key)': \(what)") }
+            guard let index = t["index"]?.intValue, index >= 0 else { throw bad("invalid index") }
+            guard let shape = t["shape"]?.arrayValue?.compactMap(\.intValue) else { throw bad("missing shape") }
+            guard let dt = t["dtype"]?.stringValue, let dtype = SafeTensorsDType(rawValue: dt) else { throw bad("invalid dtype") }
+            guard let rule = t["rule"]?.stringValue, WeightRule(rawValue: rule)?.isConstant == true else { throw bad("unknown constant rule") }
+            guard let r = t["role"]?.stringValue, let role = TensorRole(rawValue: r) else { throw bad("invalid role") }
+            guard let sha = t["sha256"]?.stringValue else { throw bad("missing sha256") }
+            let entry = StateDictEntry(key: key, shape: shape, dtype: dtype, role: role, file: role.file, rule: rule, lo: 0, hi: 0)
+            consts.append(ManifestConstant(index: index, entry: entry, sha256: sha))
+        }
+        constants = consts
+    }
+
+    /// Generated tensors and constants merged in full state-dict order (constants at their `index`).
+    public var stateDict: [(entry: StateDictEntry, seed: UInt64?, sha256: String)] {
+        var out: [(entry: StateDictEntry, seed: UInt64?, sha256: String)] = tensors.map { ($0.entry, $0.seed, $0.sha256) }
+        for c in constants.sorted(by: { $0.index < $1.index }) {
+            out.insert((c.entry, nil, c.sha256), at: min(c.index, out.count))
+        }
+        return out
     }
 
     /// The state-dict entries in manifest (= state-dict) order.

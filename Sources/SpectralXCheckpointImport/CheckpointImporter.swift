@@ -85,6 +85,8 @@ public enum CheckpointImporter {
         let named = ckpt.graph.find(key: "model", in: hp)?.stringValue.flatMap(BackboneVariant.init(rawValue:))
         var variant = named ?? .satMAEPP
         if let head = byKey[vitHeadKey], let rows = head.shape.first, rows != 1000 { variant = .scaleMAE }
+        // DINOv3 (upernetSpectralX-DINOv3) is recognised from its register tokens / RoPE buffer.
+        if byKey["vit_backbone.storage_tokens"] != nil || byKey["vit_backbone.rope_embed.periods"] != nil { variant = .dinov3 }
 
         let layout: StateDictLayout
         do { layout = try StateDictLayout(bands: bands, classes: classes, backbone: variant) } catch {
@@ -94,7 +96,8 @@ public enum CheckpointImporter {
         var tensors: [(entry: StateDictEntry, source: TorchTensor)] = []
         for e in layout.entries {
             guard let t = byKey[e.key] else { missing.append(e.key); continue }
-            let typeOK = e.dtype == .f32 ? t.dtype.isFloatingPoint : !t.dtype.isFloatingPoint
+            let floatEntry = e.dtype == .f32 || e.dtype == .bf16 || e.dtype == .f16 || e.dtype == .f64
+            let typeOK = floatEntry ? t.dtype.isFloatingPoint : !t.dtype.isFloatingPoint
             if t.shape != e.shape || !typeOK {
                 mismatched.append(KeyMismatch(key: e.key, expected: "\(e.dtype.rawValue) \(e.shape)",
                                               actual: "\(t.dtype.rawValue) \(t.shape)"))
@@ -188,9 +191,12 @@ public enum CheckpointImporter {
         if fm.fileExists(atPath: backboneURL.path) {
             try requireIdentical(backboneURL, backboneName: backboneName, part: backbonePart, ckpt: ckpt)
         } else {
-            try write(backbonePart, to: backboneURL, ckpt: ckpt,
-                      metadata: [("format", "pt"), ("file", WeightFile.backbone.rawValue),
-                                 ("backbone", layout.backbone.rawValue), ("source", "spectralx import")])
+            var metadata: [(key: String, value: String)] = [("format", "pt"), ("file", WeightFile.backbone.rawValue),
+                                                            ("backbone", layout.backbone.rawValue), ("source", "spectralx import")]
+            if layout.backbone.kind != .vitL {
+                metadata.append((BackboneConfiguration.metadataKey, BackboneConfiguration.standard(layout.backbone.kind).jsonString()))
+            }
+            try write(backbonePart, to: backboneURL, ckpt: ckpt, metadata: metadata)
             backboneWritten = true
         }
         var adapterMetadata: [(key: String, value: String)] = [

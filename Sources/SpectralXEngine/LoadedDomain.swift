@@ -10,6 +10,8 @@ public final class LoadedDomain: Sendable, Hashable {
     public let name: String
     public let config: DomainConfig
     public let network: SpectralXNetwork
+    /// The backbone file this domain runs on (`models/backbones/<name>.safetensors`).
+    public let backboneName: String
     public let loadedAt: Date
     /// Elements in the adapter file (per-domain parameters).
     public let adapterParameters: Int
@@ -20,17 +22,25 @@ public final class LoadedDomain: Sendable, Hashable {
     public let loadSeconds: Double
     private let leases = Mutex(0)
 
-    init(name: String, config: DomainConfig, network: SpectralXNetwork, adapterParameters: Int,
+    init(name: String, config: DomainConfig, network: SpectralXNetwork, backboneName: String, adapterParameters: Int,
          backboneParameters: Int, adapterBytes: Int, loadSeconds: Double) {
         self.name = name
         self.config = config
         self.network = network
+        self.backboneName = backboneName
         self.loadedAt = Date()
         self.adapterParameters = adapterParameters
         self.backboneParameters = backboneParameters
         self.adapterBytes = adapterBytes
         self.loadSeconds = loadSeconds
     }
+
+    /// `vit-l` or `dinov3`.
+    public var backboneKind: BackboneKind { network.backbone.configuration.kind }
+
+    /// What cross-domain batching must key on: domains share the frozen backbone's GEMMs only when
+    /// this is equal (same backbone file, hence same kind and token layout). Never batch across it.
+    public var backboneIdentity: BackboneIdentity { BackboneIdentity(name: backboneName, kind: backboneKind) }
 
     public var bands: Int { network.domain.bands }
     public var classes: Int { network.domain.classes }
@@ -43,6 +53,13 @@ public final class LoadedDomain: Sendable, Hashable {
 
     public static func == (a: LoadedDomain, b: LoadedDomain) -> Bool { a === b }
     public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
+}
+
+/// The shared backbone a loaded domain runs on (file name and kind).
+public struct BackboneIdentity: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    public let kind: BackboneKind
+    public var description: String { "\(name) (\(kind.rawValue))" }
 }
 
 /// A request's hold on a domain: while any lease is open, `unload` waits before returning, so

@@ -143,6 +143,8 @@ public final class ModelStore: Sendable {
         let config: DomainConfig
         do { config = try layout.loadDomainConfig(name) } catch { throw fail("\(error)") }
         guard config.name == name else { throw fail("domain.json names '\(config.name)', directory is '\(name)'") }
+        // The wavelength list need not have one entry per band: upstream's DFC2020 configs pass the 32
+        // WHU-OHS values for 13-band data (spec Q9), and the fixture domains B and D do the same.
         let adapterURL = layout.adapterURL(name)
         // Header checks first (no tensor byte read): a domain.json that contradicts its weights is
         // refused in milliseconds, before hashing, binding or any weight transformation.
@@ -164,8 +166,18 @@ public final class ModelStore: Sendable {
         } catch {
             throw fail("adapter.safetensors does not bind: \(error)")
         }
+        do {
+            try SpectralXNetwork.checkCompatible(backbone: backbone.network, domain: bound, backboneName: "backbone '\(config.backbone)'")
+        } catch {
+            throw fail("\(error)")
+        }
+        if let variant = config.backboneVariant, variant.kind != backbone.network.configuration.kind {
+            throw fail("domain.json declares backbone_variant \(variant.rawValue) but backbone '\(config.backbone)' is "
+                       + backbone.network.configuration.kind.rawValue)
+        }
         let params = adapter.entries.reduce(0) { $0 + $1.elementCount }
         return LoadedDomain(name: name, config: config, network: SpectralXNetwork(backbone: backbone.network, domain: bound),
+                            backboneName: config.backbone,
                             adapterParameters: params, backboneParameters: backbone.parameters,
                             adapterBytes: adapter.fileSize,
                             loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
@@ -225,7 +237,8 @@ public final class ModelStore: Sendable {
         do {
             let b = Backbone(network: try FrozenBackbone.load(file), parameters: file.entries.reduce(0) { $0 + $1.elementCount })
             state.withLock { $0.backbones[bname] = b }
-            logger.info("backbone loaded", metadata: ["backbone": "\(bname)", "parameters": "\(b.parameters)"])
+            logger.info("backbone loaded", metadata: ["backbone": "\(bname)", "parameters": "\(b.parameters)",
+                                                      "kind": "\(b.network.configuration.kind.rawValue)"])
             return b
         } catch {
             throw EngineError.domainLoadFailed(domain: domain, reason: "backbone \(bname): \(error)")

@@ -55,13 +55,14 @@ struct AreAdapter: Sendable {
         return best
     }
 
-    /// Refines the stream `x` (`B·197 × 1024`) in place. `call` is 0…3 (after blocks 5, 11, 17, 23).
-    func apply(_ x: Tensor, images: Int, context: Context, call: Int, trace: ForwardTrace?,
+    /// Refines the patch tokens of the stream `x` (`B·T × 1024`, T = `prefix` + 196 rows per image) in
+    /// place; the `prefix` tokens (class, storage) pass unchanged. `call` is 0…3 (after blocks 5, 11, 17, 23).
+    func apply(_ x: Tensor, images: Int, prefix: Int = 1, context: Context, call: Int, trace: ForwardTrace?,
                overrideIndices: ((_ call: Int, _ image: Int) -> (spatial: [Int], spectral: [Int])?)? = nil) {
-        let t = ModelShape.tokens + 1, n = ModelShape.tokens, d = ModelShape.width, h = ModelShape.hyperWidth
+        let n = ModelShape.tokens, t = prefix + n, d = ModelShape.width, h = ModelShape.hyperWidth
         let p = ModelShape.hyperPositions
         for b in 0..<images {
-            let z = x.mutablePointer + (b * t + 1) * d          // 196 patch rows, stride 1024
+            let z = x.mutablePointer + (b * t + prefix) * d     // 196 patch rows, stride 1024
             var idxS = Self.argmaxOverLatents(spatialMatch.probabilities(
                 queries: spatialMatch.queries(latents: z, rows: n, stride: d), keysValues: context.spatialKeys[b]))
             var idxP = Self.argmaxOverLatents(spectralMatch.probabilities(

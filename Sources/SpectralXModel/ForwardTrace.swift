@@ -10,6 +10,11 @@ public final class ForwardTrace {
     public private(set) var indices: [String: [Int]] = [:]
     public private(set) var stageSeconds: [(stage: String, seconds: Double)] = []
 
+    /// Tests only: MMoE expert pairs to use instead of the computed top-2, by adapter
+    /// (`"mmoe.b11.fc2.1"` = block 11, fc2, task 1) and row (image·T + token). For documented gate
+    /// near-ties, where float32 noise legitimately picks the other expert (cf. Are index substitution).
+    public var routeOverrides: [String: [Int: (Int, Int)]] = [:]
+
     public init(keep: ((String) -> Bool)? = nil) { self.keep = keep }
 
     func record(_ name: String, _ t: @autoclosure () -> Tensor) {

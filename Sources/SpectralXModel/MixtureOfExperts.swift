@@ -69,10 +69,21 @@ public struct MixtureOfExperts: Sendable {
         return (logits, routes)
     }
 
-    /// `(rows × r)` → `(rows × r)`.
-    public func callAsFunction(_ x: Tensor, task: Int) -> Tensor {
+    /// `(rows × r)` → `(rows × r)`. `overrides` (tests only) replaces the chosen expert pair of some rows,
+    /// with the gates recomputed from that pair's logits — the MMoE analogue of substituting a reference
+    /// Are index at a documented near-tie.
+    public func callAsFunction(_ x: Tensor, task: Int, overrides: [Int: (Int, Int)] = [:]) -> Tensor {
         let rows = x.count / width
-        let (_, routes) = route(x.pointer, rows: rows, task: task)
+        let (logits, computed) = route(x.pointer, rows: rows, task: task)
+        var routes = computed
+        for (r, pair) in overrides where r < rows {
+            let l = logits.pointer + r * 4
+            let x2 = expf(l[pair.1] - l[pair.0]), sum = 1 + x2
+            var g1 = 1 / sum, g2 = x2 / sum
+            if g1 <= Self.gateThreshold { g1 = 0 }
+            if g2 <= Self.gateThreshold { g2 = 0 }
+            routes[r] = Route(experts: pair, gates: (g1, g2))
+        }
         let sum = Tensor(zeros: [rows, width])
         for (e, expert) in experts.enumerated() {
             var members: [(row: Int, gate: Float)] = []
@@ -123,7 +134,7 @@ struct MixtureOfAdapters: Sendable {
         norm1.apply(x, rows: rows, inStride: stride, into: a.mutablePointer)
         let reduced = norm2(reduce(a))
         trace?.record("\(name).in.\(task)", reduced)
-        let mixed = mixture(reduced, task: task)
+        let mixed = mixture(reduced, task: task, overrides: trace?.routeOverrides["\(name).\(task)"] ?? [:])
         trace?.record("\(name).out.\(task)", mixed)
         return increase(mixed)
     }

@@ -1,3 +1,4 @@
+import SpectralXCheckpoint
 import SpectralXLayers
 import SpectralXTensor
 
@@ -8,7 +9,13 @@ public struct SpectralXDomain: Sendable {
     public let bands: Int
     public let classes: Int
     public let wavelengths: [Double]
+    /// The backbone kind these weights were trained with: a DINOv3 domain carries the final norm
+    /// applied to its feature maps (`vit_backbone.norm`) and `local_cls_norm`; a ViT-L domain the
+    /// unused `vit_backbone.head`.
+    public let backboneKind: BackboneKind
     let tokenizer: HyperTokenizer
+    /// `vit_backbone.norm` where it is used (DINOv3, spec dinov3 §3.6).
+    let finalNorm: LayerNorm?
     let blocks: [DomainBlock]
     let are: AreAdapter
     let neck: MultiLevelNeck
@@ -42,9 +49,18 @@ public struct SpectralXDomain: Sendable {
         are = AreAdapter(root["AreApt"])
         neck = MultiLevelNeck(root["neck"])
         head = UPerHead(root["head"], classes: classes)
-        // Present upstream, no influence on inference (spec Q15).
-        root["vit_backbone"].ignore("norm")
-        root["vit_backbone"].ignore("head")
+        let vb = root["vit_backbone"]
+        if vb["local_cls_norm"].shape(of: "weight") != nil {
+            backboneKind = .dinov3
+            finalNorm = LayerNorm(vb["norm"], dim: ModelShape.width, eps: Float(BackboneConfiguration.dinov3.finalNormEps))
+            vb.ignore("local_cls_norm")   // training-only (spec dinov3 D7)
+        } else {
+            backboneKind = .vitL
+            finalNorm = nil
+            // Present upstream, no influence on inference (spec Q15).
+            vb.ignore("norm")
+            vb.ignore("head")
+        }
         root.ignore("norm")
     }
 }
@@ -54,7 +70,11 @@ public struct SpectralXNetwork: Sendable {
     public let backbone: FrozenBackbone
     public let domain: SpectralXDomain
 
+    /// `domain.backboneKind` must equal `backbone.configuration.kind` (checked by the loaders, which
+    /// report it as an error; see ``checkCompatible(backbone:domain:)``).
     public init(backbone: FrozenBackbone, domain: SpectralXDomain) {
+        precondition(backbone.configuration.kind == domain.backboneKind,
+                     "a \(domain.backboneKind.rawValue) domain cannot run on a \(backbone.configuration.kind.rawValue) backbone")
         self.backbone = backbone
         self.domain = domain
     }
@@ -67,7 +87,9 @@ public struct SpectralXNetwork: Sendable {
         let size = ModelShape.imageSize
         precondition(x.shape.count == 4 && x.shape[1] == domain.bands && x.shape[2] == size && x.shape[3] == size,
                      "input \(x.shape) does not match (B, \(domain.bands), \(size), \(size))")
-        let b = x.shape[0], t = ModelShape.tokens + 1, n = ModelShape.tokens, d = ModelShape.width
+        if let parts = backbone.dinov3 { return forwardDINOv3(x, parts: parts, trace: trace, areOverride: areOverride) }
+        let b = x.shape[0], t = backbone.configuration.tokensPerImage, n = ModelShape.tokens, d = ModelShape.width
+        let prefix = backbone.configuration.prefixTokens
         let (tokens, side) = trace.time("hypert") { domain.tokenizer(x, trace: trace) }
 
         let stream = Tensor(zeros: [b * t, d])
@@ -92,15 +114,21 @@ public struct SpectralXNetwork: Sendable {
             guard let call = ModelShape.adaptedBlocks.firstIndex(of: i) else { continue }
             trace?.record(String(format: "stream.b%02d.pre", i), stream.reshaped([b, t, d]))
             trace.time("are") {
-                domain.are.apply(stream, images: b, context: context, call: call, trace: trace, overrideIndices: areOverride)
+                domain.are.apply(stream, images: b, prefix: prefix, context: context, call: call, trace: trace, overrideIndices: areOverride)
             }
             trace?.record(String(format: "stream.b%02d.post", i), stream.reshaped([b, t, d]))
             let map = Tensor(zeros: [b, d, ModelShape.grid, ModelShape.grid])
             for k in 0..<b {
-                Elementwise.transpose(stream.pointer + (k * t + 1) * d, rows: n, cols: d, into: map.mutablePointer + k * d * n)
+                Elementwise.transpose(stream.pointer + (k * t + prefix) * d, rows: n, cols: d, into: map.mutablePointer + k * d * n)
             }
             features.append(map)
         }
+        return decode(features, trace: trace)
+    }
+
+    /// Neck, head and the final resize to the input size (spec §4.6–§4.8), shared by both backbones.
+    func decode(_ features: [Tensor], trace: ForwardTrace?) -> Tensor {
+        let size = ModelShape.imageSize
         let levels = trace.time("neck") { domain.neck(features) }
         for (k, level) in levels.enumerated() { trace?.record("neck.N\(k)", level) }
         let out = trace.time("head") { domain.head(levels, trace: trace) }

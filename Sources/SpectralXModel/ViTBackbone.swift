@@ -1,19 +1,28 @@
+import SpectralXCheckpoint
 import SpectralXLayers
 import SpectralXTensor
 
 /// The frozen, shareable part of the ViT-L/16: class token, absolute position table and every block's
 /// attention and MLP linears. One instance serves every domain (it lives in the backbone file).
+/// A DINOv3 backbone (`configuration.kind == .dinov3`) has the same blocks plus the parts in
+/// ``DINOv3Parts`` and runs its own forward (DINOv3Backbone.swift).
 public struct FrozenBackbone: Sendable {
     public struct Block: Sendable {
         let attention: MultiHeadSelfAttention
         let fc1: Linear, fc2: Linear
     }
+    /// Token layout, kind and block structure, read from the weights.
+    public let configuration: BackboneConfiguration
     let classToken: Tensor   // (1024)
-    let positions: Tensor    // (197, 1024)
+    let positions: Tensor    // (197, 1024); empty for DINOv3 (no absolute positions)
     let blocks: [Block]
+    /// Storage tokens, RoPE and LayerScale of a DINOv3 backbone; nil for ViT-L.
+    let dinov3: DINOv3Parts?
 
     /// `s` is the `vit_backbone` scope.
     public init(_ s: WeightScope) {
+        configuration = .vitL
+        dinov3 = nil
         let d = ModelShape.width
         classToken = s.tensor("cls_token", [1, 1, d]).reshaped([d])
         positions = s.tensor("pos_embed", [1, ModelShape.tokens + 1, d]).reshaped([ModelShape.tokens + 1, d])
@@ -60,7 +69,7 @@ struct StreamSegment {
 extension FrozenBackbone.Block {
     /// One pre-norm transformer block on the stream `x` (`images·197 × 1024`), in place.
     func forward(_ x: Tensor, images: Int, segments: [StreamSegment], trace: ForwardTrace?, index: Int) {
-        let t = ModelShape.tokens + 1, d = ModelShape.width, f = ModelShape.mlpHidden
+        let t = x.shape[0] / images, d = ModelShape.width, f = ModelShape.mlpHidden
         let rows = images * t
         let u = Tensor(zeros: [rows, d])
         for s in segments {

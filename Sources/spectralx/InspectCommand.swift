@@ -46,7 +46,15 @@ struct InspectCommand: ParsableCommand {
         let file = try SafeTensorsFile(url: url)
         let elements = file.entries.reduce(0) { $0 + $1.elementCount }
         print("\(url.path): \(file.entries.count) tensors, \(elements) elements, \(file.fileSize) bytes — header valid")
-        for (k, v) in file.metadata.sorted(by: { $0.key < $1.key }) where k != "config" { print("  metadata \(k) = \(v)") }
+        if let backbone = try? FrozenBackbone.configuration(of: file) {
+            print("  backbone kind \(backbone.kind.rawValue): depth \(backbone.depth), width \(backbone.width), \(backbone.heads) heads, "
+                  + "\(backbone.tokensPerImage) tokens (\(backbone.prefixTokens) prefix + \(backbone.patchTokens) patches)"
+                  + (backbone.layerScale ? ", LayerScale" : "") + (backbone.rope.map { ", RoPE \($0.dtype)" } ?? "")
+                  + (backbone.finalNormOnFeatures ? ", final norm on features" : ""))
+        }
+        for (k, v) in file.metadata.sorted(by: { $0.key < $1.key }) where k != "config" && k != BackboneConfiguration.metadataKey {
+            print("  metadata \(k) = \(v)")
+        }
         if tensors {
             for e in file.entries { print("  \(e.name)  \(e.dtype.rawValue)  \(e.shape)") }
         }
@@ -57,6 +65,7 @@ struct InspectCommand: ParsableCommand {
         print("domain \(name): backbone \(config.backbone), \(config.bands) bands, \(config.classes) classes, \(config.wavelengths.count) wavelengths")
         try inspectFile(store.adapterURL(name))
         let net = try SpectralXNetwork.load(store: store, domain: name)
-        print("domain \(name): OK — weights bind to the network (C=\(net.domain.bands), K=\(net.domain.classes))")
+        print("domain \(name): OK — weights bind to the network (C=\(net.domain.bands), K=\(net.domain.classes), "
+              + "backbone kind \(net.backbone.configuration.kind.rawValue))")
     }
 }

@@ -28,8 +28,14 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Comma-separated band centre wavelengths in µm (default: evenly spaced 0.4–2.5 µm).")
     var wavelengths: String?
 
-    @Option(help: "Weight manifest (e.g. ../shared/fixtures/weights-manifest.json) to reproduce exactly.")
+    @Option(help: "Weight manifest (e.g. ../shared/fixtures/weights-manifest.json or dinov3/weights-manifest-D.json) to reproduce exactly.")
     var manifest: String?
+
+    @Option(help: "Backbone without --manifest: vit-l (= sat_mae_pp), scale_mae or dinov3.")
+    var backbone: BackboneVariant = .satMAEPP
+
+    @Option(help: "Backbone file name in the store (default: sat_mae_pp-synthetic / dinov3-synthetic).")
+    var backboneName: String?
 
     func validate() throws {
         let b = DomainConfig.bandRange, k = DomainConfig.classRange
@@ -44,7 +50,8 @@ struct SynthCommand: ParsableCommand {
             let root = URL(fileURLWithPath: out)
             let result: SynthesisResult
             if let manifest {
-                result = try ModelStoreSynthesizer.synthesizeFromManifest(URL(fileURLWithPath: manifest), at: root, domainName: domain)
+                result = try ModelStoreSynthesizer.synthesizeFromManifest(URL(fileURLWithPath: manifest), at: root, domainName: domain,
+                                                                          backboneName: backboneName)
                 guard result.mismatchedTensors.isEmpty else {
                     throw CLIError("sha256 mismatch for \(result.mismatchedTensors.count) tensors: \(result.mismatchedTensors.prefix(5))")
                 }
@@ -56,12 +63,23 @@ struct SynthCommand: ParsableCommand {
                     list = parsed.map { $0! }
                 }
                 result = try ModelStoreSynthesizer.synthesizeStore(at: root, domainName: domain ?? "demo", bands: bands,
-                                                                   classes: classes, wavelengths: list)
+                                                                   classes: classes, wavelengths: list,
+                                                                   backboneName: backboneName, backbone: backbone)
             }
             let c = result.domainConfig
             print("domain \(c.name): \(c.bands) bands, \(c.classes) classes → \(result.adapterURL.path)")
-            print("backbone \(c.backbone): \(result.backboneWritten ? "written" : "already present") → \(result.backboneURL.path)")
+            print("backbone \(c.backbone) (\((c.backboneVariant ?? .satMAEPP).kind.rawValue)): "
+                  + "\(result.backboneWritten ? "written" : "already present") → \(result.backboneURL.path)")
             print(String(format: "%.1f s", result.seconds))
         }
     }
+}
+
+extension BackboneVariant: ExpressibleByArgument {
+    public init?(argument: String) {
+        if argument == "vit-l" { self = .satMAEPP; return }
+        self.init(rawValue: argument)
+    }
+
+    public static var allValueStrings: [String] { ["vit-l"] + allCases.map(\.rawValue) }
 }

@@ -40,6 +40,25 @@ public enum SharedTestStore {
         return Contents(root: dir, syntheses: results)
     }()
 
+    /// The DINOv3 fixture domain `D` (`fixtures/dinov3/weights-manifest-D.json`: its own backbone
+    /// file `dinov3-synthetic` with the 25 constants, plus the adapter), synthesised into the shared
+    /// store on first use only — ViT-L-only test processes never pay for its 1.2 GB backbone.
+    /// nil without the fixtures.
+    public static var dinov3Synthesis: SynthesisResult? { dinov3Contents }
+
+    /// `fixtures/dinov3`, when present.
+    public static var dinov3FixturesDirectory: URL? {
+        guard let f = fixturesDirectory?.appendingPathComponent("dinov3"),
+              FileManager.default.fileExists(atPath: f.appendingPathComponent("weights-manifest-D.json").path) else { return nil }
+        return f
+    }
+
+    private static let dinov3Contents: SynthesisResult? = {
+        guard let d = dinov3FixturesDirectory else { return nil }
+        return try! ModelStoreSynthesizer.synthesizeFromManifest(d.appendingPathComponent("weights-manifest-D.json"),
+                                                                 at: root, domainName: "D")
+    }()
+
     /// `$SPECTRALX_SHARED/fixtures` or `../shared/fixtures` found upwards from this file, if present.
     public static let fixturesDirectory: URL? = {
         let fm = FileManager.default
