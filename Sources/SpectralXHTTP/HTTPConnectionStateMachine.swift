@@ -207,6 +207,9 @@ public struct HTTPConnectionStateMachine: Sendable {
     public mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         guard let deadline, now >= deadline else { return [] }
         switch state {
+        case .idle where mode == .reserved, .readingHead where mode == .reserved:
+            // Beyond the connection limit and no probe arrived in time.
+            return fail(.tooManyConnections, head: nil, requestID: HTTPRequest.requestID(from: parser.partialHeaders), now: now)
         case .idle(let first):
             if first && !isShuttingDown {
                 return fail(.requestTimeout, head: nil, requestID: HTTPRequest.generateRequestID(), now: now)

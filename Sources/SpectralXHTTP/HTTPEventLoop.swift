@@ -268,10 +268,13 @@ final class HTTPEventLoop: Sendable {
         if st.normalCount >= config.maxConnections {
             mode = .reserved
             if st.reserve.count >= config.reservedConnections {
-                // The reserve is full: refuse its oldest member so the newcomer (maybe a probe) gets in.
-                if let oldest = st.reserve.first, let victim = st.connections[oldest] {
+                // The reserve is full: refuse its oldest member that has sent nothing (else the oldest
+                // not being answered) so the newcomer — maybe a probe — gets its chance.
+                let members = st.reserve.compactMap { st.connections[$0] }
+                if let victim = members.first(where: { $0.machine.isIdle && !$0.inHandler && $0.out.isEmpty })
+                    ?? members.first(where: { !$0.inHandler && $0.pendingDispatch == nil }) {
                     refuse(victim, st)
-                } else if config.reservedConnections == 0 {
+                } else {
                     refuseRaw(fd)
                     return
                 }

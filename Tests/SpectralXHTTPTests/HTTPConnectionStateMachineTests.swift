@@ -240,13 +240,16 @@ extension Duration {
     @Test func reservedConnectionServesOnlyProbes() {
         let config = EmbeddedConnection.config()
         var probe = EmbeddedConnection(config, mode: .reserved)
-        #expect(probe.deadline() == 2)  // reservedHeaderTimeout
+        #expect(probe.deadline() == 1)  // reservedHeaderTimeout
         #expect(probe.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == ["validate GET /healthz", "dispatch GET /healthz priority close"])
         var other = EmbeddedConnection(config, mode: .reserved)
         #expect(other.send("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
                 == ["respond 503 too_many_connections close", "linger 2.0"])
+        // A probe with a body is not a probe.
+        var withBody = EmbeddedConnection(config, mode: .reserved)
+        #expect(withBody.send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n").first == "respond 503 too_many_connections close")
         var silent = EmbeddedConnection(config, mode: .reserved)
-        #expect(silent.tick(2).first == "respond 408 request_timeout close")
+        #expect(silent.tick(1) == ["respond 503 too_many_connections close", "linger 2.0"])  // linger ≤ 1 s when reserved
         var promoted = EmbeddedConnection(config, mode: .reserved)
         promoted.machine.promote()
         #expect(promoted.deadline() == 10)
