@@ -30,6 +30,8 @@ final class LoopConnection {
     var closePending = false
     var head: HTTPRequestHead?
     var requestStarted = ContinuousClock.now
+    /// Holds one of the `maxConnections` places (else it is in the reserve, or a reclaimed victim).
+    var holdsSlot = false
 
     init(id: UInt64, fd: Int32, transport: any Transport, machine: HTTPConnectionStateMachine, logger: Logger, isTLS: Bool) {
         self.id = id
@@ -43,7 +45,6 @@ final class LoopConnection {
         self.handshakeDone = !isTLS
     }
 
-    var isReserved: Bool { machine.mode == .reserved }
 }
 
 /// The server's single I/O thread: a `poll` loop over the listening socket, a wake-up pipe and
@@ -292,7 +293,7 @@ final class HTTPEventLoop: Sendable {
                                   machine: HTTPConnectionStateMachine(configuration: config, mode: mode, now: now),
                                   logger: core.logger, isTLS: core.tls != nil)
         st.connections[conn.id] = conn
-        if mode == .reserved { st.reserve.append(conn.id) } else { st.normalCount += 1 }
+        if mode == .reserved { st.reserve.append(conn.id) } else { st.normalCount += 1; conn.holdsSlot = true }
         shared.withLock { $0.connectionCount = st.connections.count }
         if core.isShuttingDown { perform(conn.machine.shutdown(now: now), on: conn, st) }
     }
@@ -431,11 +432,11 @@ final class HTTPEventLoop: Sendable {
         } else {
             conn.transport.close()
         }
-        if conn.isReserved {
-            st.reserve.removeAll { $0 == conn.id }
-        } else {
+        if conn.holdsSlot {
             st.normalCount -= 1
             promoteReserved(st)
+        } else {
+            st.reserve.removeAll { $0 == conn.id }
         }
         shared.withLock { $0.connectionCount = st.connections.count }
     }
@@ -449,8 +450,38 @@ final class HTTPEventLoop: Sendable {
             conn.machine.promote()
             st.reserve.remove(at: i)
             st.normalCount += 1
+            conn.holdsSlot = true
             return
         }
+    }
+
+    /// The server is full and a reserved connection sent a real request: take the place of the
+    /// connection that makes the least progress (`reclaimRank`), if any.
+    private func reclaimSlot(for conn: LoopConnection, _ st: LoopState, now: ContinuousClock.Instant) -> Bool {
+        if st.normalCount < config.maxConnections {
+            grantSlot(conn, st)
+            return true
+        }
+        var best: (rank: Int, conn: LoopConnection)? = nil
+        for c in st.connections.values where c.holdsSlot && !c.inHandler && c.pendingDispatch == nil {
+            guard let rank = c.machine.reclaimRank(now: now) else { continue }
+            if best == nil || rank < best!.rank { best = (rank, c) }
+            if rank == 0 { break }
+        }
+        guard let victim = best?.conn else { return false }
+        victim.holdsSlot = false
+        st.normalCount -= 1
+        victim.logger.debug("slot reclaimed for a new request")
+        perform(victim.machine.reclaim(now: now), on: victim, st)
+        service(victim, st)
+        grantSlot(conn, st)
+        return true
+    }
+
+    private func grantSlot(_ conn: LoopConnection, _ st: LoopState) {
+        st.reserve.removeAll { $0 == conn.id }
+        st.normalCount += 1
+        conn.holdsSlot = true
     }
 
     private func stop(_ st: LoopState) {
@@ -476,6 +507,9 @@ final class HTTPEventLoop: Sendable {
                 conn.gone = HTTPClientGoneSignal()
                 let early = core.handler.validateHead(head, context: context(conn, requestID: requestID))
                 queue = conn.machine.headValidated(early, now: now)[...] + queue
+            case .requestSlot:
+                let granted = reclaimSlot(for: conn, st, now: now)
+                queue = conn.machine.slotDecided(granted, now: now)[...] + queue
             case .sendContinue:
                 conn.out.append(HTTPResponseSerializer.continueLine)
             case .startBody(let expected):
@@ -508,7 +542,7 @@ final class HTTPEventLoop: Sendable {
                 if !flush(conn) { finishAbruptly(conn, st); return }
                 if conn.out.isEmpty { afterFlush(conn, st) }
             case .respond(let response, let head, let requestID, let close):
-                let refusal = conn.isReserved && response.status == .serviceUnavailable
+                let refusal = !conn.holdsSlot && response.status == .serviceUnavailable
                 if refusal {
                     core.refused.withLock { $0 += 1 }
                     refusals.record(["limit": "\(config.maxConnections)", "reserve": "\(config.reservedConnections)"])

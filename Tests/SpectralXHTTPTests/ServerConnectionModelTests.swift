@@ -21,9 +21,16 @@ final class Shared<T>: @unchecked Sendable {
     @Test func probesAreAnsweredWhenEveryConnectionSlotIsTaken() throws {
         let config = testConfiguration { $0.maxConnections = 4; $0.reservedConnections = 2; $0.headerReadTimeout = .seconds(30) }
         try withServer(config) { server in
-            // Fill every slot, and the reserve too, with silent connections.
+            // Fill every slot with connections that are mid-head (so no slot can be reclaimed), and
+            // the reserve with silent ones.
             var idle: [RawClient] = []
-            for _ in 0..<8 { idle.append(try RawClient(port: server.port)) }
+            for _ in 0..<4 {
+                let c = try RawClient(port: server.port)
+                try c.send("GET /slow HTTP/1.1\r\n")
+                idle.append(c)
+            }
+            #expect(eventually { server.connectionCount == 4 })
+            for _ in 0..<4 { idle.append(try RawClient(port: server.port)) }
             #expect(eventually { server.connectionCount >= 6 })
             for i in 0..<3 {
                 let probe = try RawClient(port: server.port)
@@ -55,6 +62,22 @@ final class Shared<T>: @unchecked Sendable {
             let expected = echoResponse("GET /work", id: "w")
             #expect(waiting.read(count: expected.utf8.count).text == expected)
             withExtendedLifetime(first) {}
+        }
+    }
+
+    @Test func aRealRequestTakesTheSlotOfASilentConnectionWhenFull() throws {
+        let config = testConfiguration { $0.maxConnections = 2; $0.headerReadTimeout = .seconds(30) }
+        try withServer(config) { server in
+            let silent = [try RawClient(port: server.port), try RawClient(port: server.port)]
+            #expect(eventually { server.connectionCount == 2 })
+            usleep(1_100_000)  // silent for over a second: reclaimable
+            let c = try RawClient(port: server.port)
+            try c.send("POST /up HTTP/1.1\r\nHost: x\r\nX-Request-Id: up\r\nContent-Length: 2\r\n\r\nhi")
+            let expected = echoResponse("POST /up hi", id: "up")
+            #expect(c.read(count: expected.utf8.count).text == expected)
+            // One silent connection was given 503 to make room.
+            let answers = silent.map { $0.readUntilClose(timeout: 0.5).data.text }
+            #expect(answers.filter { $0.contains("too_many_connections") }.count == 1)
         }
     }
 
