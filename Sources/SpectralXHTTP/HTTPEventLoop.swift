@@ -32,6 +32,8 @@ final class LoopConnection {
     var requestStarted = ContinuousClock.now
     /// Holds one of the `maxConnections` places (else it is in the reserve, or a reclaimed victim).
     var holdsSlot = false
+    /// Its slot was taken for another request: its answer is logged at a bounded rate, not per request.
+    var reclaimed = false
 
     init(id: UInt64, fd: Int32, transport: any Transport, machine: HTTPConnectionStateMachine, logger: Logger, isTLS: Bool) {
         self.id = id
@@ -67,6 +69,7 @@ final class HTTPEventLoop: Sendable {
     private let probes: HandlerPool
     private let refusals: RateLimitedWarning
     private let acceptFailures: RateLimitedWarning
+    private let reclaims: RateLimitedWarning
 
     init(core: ServerCore, listenFD: Int32, spool: SpoolDirectory) throws {
         self.core = core
@@ -84,6 +87,7 @@ final class HTTPEventLoop: Sendable {
         probes = HandlerPool(name: "spectralx.http.probe", maxThreads: 4)
         refusals = RateLimitedWarning("connection limit reached, refusing connections", logger: core.logger)
         acceptFailures = RateLimitedWarning("accept failed", logger: core.logger)
+        reclaims = RateLimitedWarning("connection limit reached, slots taken from connections making no progress", logger: core.logger)
     }
 
     var connectionCount: Int { shared.current.connectionCount }
@@ -470,6 +474,8 @@ final class HTTPEventLoop: Sendable {
         }
         guard let victim = best?.conn else { return false }
         victim.holdsSlot = false
+        victim.reclaimed = true
+        reclaims.record(["limit": "\(config.maxConnections)", "rank": "\(best!.rank)"])
         st.normalCount -= 1
         victim.logger.debug("slot reclaimed for a new request")
         perform(victim.machine.reclaim(now: now), on: victim, st)
@@ -549,7 +555,7 @@ final class HTTPEventLoop: Sendable {
                 }
                 if let bytes = HTTPResponseWriter.encode(response, head: head, requestID: requestID, close: close, configuration: config) {
                     conn.out.append(bytes)
-                    if let head, !refusal {
+                    if let head, !refusal, !conn.reclaimed {
                         HTTPResponseWriter.access(requestLogger(conn, requestID), head, status: response.status.code,
                                                   bytes: Int64(bytes.count), started: conn.requestStarted, remote: conn.remoteAddress)
                     } else {
