@@ -13,7 +13,8 @@ public struct HTTPConnectionStateMachine: Sendable {
     /// What the driver must do, in order.
     public enum Action: Sendable {
         /// A reserved connection sent a request that is not a probe: find it a normal slot (reclaim one
-        /// from a connection that makes no progress, see `reclaimRank`) and report with `slotDecided`.
+        /// from a connection that makes no progress, see `reclaimRank`) and report with `slotDecided`,
+        /// now or, waiting in order, before `deadline` (then `tick` answers 503).
         case requestSlot
         /// Call `HTTPHandler.validateHead` and report the result with `headValidated`.
         case validateHead(HTTPRequestHead, requestID: String)
@@ -50,7 +51,7 @@ public struct HTTPConnectionStateMachine: Sendable {
         /// Waiting for the first byte of a request (`first`: none served yet on this connection).
         case idle(first: Bool)
         case readingHead
-        case awaitingSlot(HTTPRequestHead, requestID: String)
+        case awaitingSlot(HTTPRequestHead, requestID: String, until: ContinuousClock.Instant)
         case validating(HTTPRequestHead, requestID: String)
         case readingBody(BodyProgress)
         case handling(HTTPRequestHead, requestID: String)
@@ -102,8 +103,8 @@ public struct HTTPConnectionStateMachine: Sendable {
             var d = p.lastRead + configuration.bodyReadTimeout
             if configuration.minBodyRate > 0 { d = min(d, p.windowStart + configuration.bodyRateWindow) }
             return d
-        case .lingering(let until): return until
-        case .awaitingSlot, .validating, .handling, .closed: return nil
+        case .lingering(let until), .awaitingSlot(_, _, let until): return until
+        case .validating, .handling, .closed: return nil
         }
     }
 
@@ -242,14 +243,19 @@ public struct HTTPConnectionStateMachine: Sendable {
         case .lingering:
             state = .closed
             return [.close]
-        case .awaitingSlot, .validating, .handling, .closed:
+        case .awaitingSlot(let head, let requestID, _):
+            return finish(with: HTTPServerError.tooManyConnections.response, head: head, requestID: requestID, close: true, now: now)
+        case .validating, .handling, .closed:
             return []
         }
     }
 
+    /// Whether a `.requestSlot` is still unanswered.
+    public var isAwaitingSlot: Bool { if case .awaitingSlot = state { return true } else { return false } }
+
     /// The answer to `.requestSlot`: granted → served as on a normal connection; refused → 503.
     public mutating func slotDecided(_ granted: Bool, now: ContinuousClock.Instant) -> [Action] {
-        guard case .awaitingSlot(let head, let requestID) = state else { return [] }
+        guard case .awaitingSlot(let head, let requestID, _) = state else { return [] }
         if !granted || peerGone {
             return finish(with: HTTPServerError.tooManyConnections.response, head: head, requestID: requestID, close: true, now: now)
         }
@@ -307,7 +313,7 @@ public struct HTTPConnectionStateMachine: Sendable {
     public mutating func internalFailure(now: ContinuousClock.Instant) -> [Action] {
         switch state {
         case .readingBody(let p): return fail(.internalError, head: p.head, requestID: p.requestID, now: now, abort: true)
-        case .validating(let head, let id), .handling(let head, let id), .awaitingSlot(let head, let id):
+        case .validating(let head, let id), .handling(let head, let id), .awaitingSlot(let head, let id, _):
             return fail(.internalError, head: head, requestID: id, now: now, abort: true)
         case .closed, .lingering: return []
         default: return fail(.internalError, head: nil, requestID: HTTPRequest.generateRequestID(), now: now, abort: true)
@@ -378,7 +384,7 @@ public struct HTTPConnectionStateMachine: Sendable {
     private mutating func headArrived(_ head: HTTPRequestHead, now: ContinuousClock.Instant) -> [Action] {
         let requestID = HTTPRequest.requestID(from: head.headers)
         if mode == .reserved && !(isPriority(head) && Self.bodyIsEmpty(head.framing)) {
-            state = .awaitingSlot(head, requestID: requestID)
+            state = .awaitingSlot(head, requestID: requestID, until: now + configuration.reservedHeaderTimeout)
             return [.requestSlot]
         }
         return admitHead(head, requestID: requestID, now: now)

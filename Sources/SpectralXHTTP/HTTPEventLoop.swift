@@ -136,6 +136,8 @@ final class HTTPEventLoop: Sendable {
         var normalCount = 0
         /// Reserved connections, oldest first.
         var reserve: [UInt64] = []
+        /// Reserved connections with a request waiting for a slot, oldest first.
+        var waiting: [UInt64] = []
         var nextID: UInt64 = 0
         var acceptPausedUntil: ContinuousClock.Instant? = nil
         var listening = true
@@ -178,6 +180,9 @@ final class HTTPEventLoop: Sendable {
                 return
             }
 
+            // Requests waiting for a slot, in order.
+            serveWaiting(st, now: now)
+
             // Poll set.
             fds.removeAll(keepingCapacity: true)
             order.removeAll(keepingCapacity: true)
@@ -189,6 +194,8 @@ final class HTTPEventLoop: Sendable {
                 fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)); order.append(nil)
             }
             var timeout: ContinuousClock.Instant? = st.drainDeadline
+            // Slots become reclaimable with time: look again soon while requests wait.
+            if !st.waiting.isEmpty { timeout = min(timeout ?? now + .milliseconds(20), now + .milliseconds(20)) }
             if let p = st.acceptPausedUntil { timeout = min(timeout ?? p, p) }
             var immediate = false
             for conn in st.connections.values {
@@ -277,7 +284,7 @@ final class HTTPEventLoop: Sendable {
                 // not being answered) so the newcomer — maybe a probe — gets its chance.
                 let members = st.reserve.compactMap { st.connections[$0] }
                 if let victim = members.first(where: { $0.machine.isIdle && !$0.inHandler && $0.out.isEmpty })
-                    ?? members.first(where: { !$0.inHandler && $0.pendingDispatch == nil }) {
+                    ?? members.first(where: { !$0.inHandler && $0.pendingDispatch == nil && !$0.machine.isAwaitingSlot }) {
                     refuse(victim, st)
                 } else {
                     refuseRaw(fd)
@@ -441,13 +448,26 @@ final class HTTPEventLoop: Sendable {
             promoteReserved(st)
         } else {
             st.reserve.removeAll { $0 == conn.id }
+            st.waiting.removeAll { $0 == conn.id }
         }
         shared.withLock { $0.connectionCount = st.connections.count }
     }
 
-    /// A normal place became free: give it to the oldest reserved connection still before its head.
+    /// Gives free or reclaimable slots to waiting requests, oldest first.
+    private func serveWaiting(_ st: LoopState, now: ContinuousClock.Instant) {
+        while let id = st.waiting.first {
+            guard let conn = st.connections[id], conn.machine.isAwaitingSlot else { st.waiting.removeFirst(); continue }
+            guard reclaimSlot(for: conn, st, now: now) else { return }
+            st.waiting.removeFirst()
+            perform(conn.machine.slotDecided(true, now: now), on: conn, st)
+            service(conn, st)
+        }
+    }
+
+    /// A normal place became free: give it to the oldest reserved connection still before its head
+    /// (unless requests wait for one: they come first).
     private func promoteReserved(_ st: LoopState) {
-        guard st.normalCount < config.maxConnections else { return }
+        guard st.normalCount < config.maxConnections, st.waiting.isEmpty else { return }
         for (i, id) in st.reserve.enumerated() {
             guard let conn = st.connections[id] else { continue }
             if case .idle = conn.machine.state {} else if case .readingHead = conn.machine.state {} else { continue }
@@ -486,6 +506,7 @@ final class HTTPEventLoop: Sendable {
 
     private func grantSlot(_ conn: LoopConnection, _ st: LoopState) {
         st.reserve.removeAll { $0 == conn.id }
+        st.waiting.removeAll { $0 == conn.id }
         st.normalCount += 1
         conn.holdsSlot = true
     }
@@ -514,8 +535,12 @@ final class HTTPEventLoop: Sendable {
                 let early = core.handler.validateHead(head, context: context(conn, requestID: requestID))
                 queue = conn.machine.headValidated(early, now: now)[...] + queue
             case .requestSlot:
-                let granted = reclaimSlot(for: conn, st, now: now)
-                queue = conn.machine.slotDecided(granted, now: now)[...] + queue
+                // First come, first served: only when nobody waits ahead may it take a slot now.
+                if st.waiting.isEmpty && reclaimSlot(for: conn, st, now: now) {
+                    queue = conn.machine.slotDecided(true, now: now)[...] + queue
+                } else {
+                    st.waiting.append(conn.id)
+                }
             case .sendContinue:
                 conn.out.append(HTTPResponseSerializer.continueLine)
             case .startBody(let expected):

@@ -265,6 +265,21 @@ extension Duration {
         #expect(promoted.send(get) == ["validate GET /a", "dispatch GET /a"])
     }
 
+    @Test func aRequestWaitingForASlotGets503AtItsDeadline() {
+        var c = EmbeddedConnection(EmbeddedConnection.config(), mode: .reserved)
+        let actions = c.machine.received(Array("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n".utf8), now: c.at(0.5))
+        #expect(c.run(actions, now: c.at(0.5)) == ["request-slot", "respond 503 too_many_connections close", "linger 2.0"])
+        var w = EmbeddedConnection(EmbeddedConnection.config(), mode: .reserved)
+        _ = w.machine.received(Array("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n".utf8), now: w.at(0.5))
+        #expect(w.machine.isAwaitingSlot)  // the driver did not answer yet: it waits in line
+        #expect(w.deadline() == 1.5)
+        #expect(w.tick(1.4) == [])
+        #expect(w.tick(1.5) == ["respond 503 too_many_connections close", "linger 3.0"])
+        var g = EmbeddedConnection(EmbeddedConnection.config(), mode: .reserved)
+        _ = g.machine.received(Array("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".utf8), now: g.at(0))
+        #expect(g.run(g.machine.slotDecided(true, now: g.at(0.2)), now: g.at(0.2)) == ["validate POST /v1/x", "startBody 3", "body abc", "dispatch POST /v1/x"])
+    }
+
     @Test func slotsAreReclaimedOnlyFromConnectionsThatMakeNoProgress() {
         var silent = EmbeddedConnection()
         #expect(silent.machine.reclaimRank(now: silent.at(0.5)) == nil)  // too new to judge
