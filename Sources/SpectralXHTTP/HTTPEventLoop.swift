@@ -457,8 +457,7 @@ final class HTTPEventLoop: Sendable {
     private func serveWaiting(_ st: LoopState, now: ContinuousClock.Instant) {
         while let id = st.waiting.first {
             guard let conn = st.connections[id], conn.machine.isAwaitingSlot else { st.waiting.removeFirst(); continue }
-            guard reclaimSlot(for: conn, st, now: now) else { return }
-            st.waiting.removeFirst()
+            guard reclaimSlot(for: conn, st, now: now) else { return }  // (granting removes it from `waiting`)
             perform(conn.machine.slotDecided(true, now: now), on: conn, st)
             service(conn, st)
         }

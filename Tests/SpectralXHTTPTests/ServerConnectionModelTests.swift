@@ -81,6 +81,31 @@ final class Shared<T>: @unchecked Sendable {
         }
     }
 
+    @Test func aRequestWaitsInLineForASlotFreedFromATrickleUpload() throws {
+        let config = testConfiguration { $0.maxConnections = 2; $0.minBodyRate = 100_000; $0.bodyRateWindow = .seconds(30)
+                                         $0.reservedHeaderTimeout = .seconds(5) }
+        try withServer(config) { server in
+            var trickle: [RawClient] = []
+            for _ in 0..<2 {
+                let c = try RawClient(port: server.port)
+                try c.send("POST /t HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx")
+                trickle.append(c)
+            }
+            #expect(eventually { server.connectionCount == 2 })
+            // Two requests arrive while neither upload is old enough to judge: both wait, in order.
+            let a = try RawClient(port: server.port)
+            try a.send("GET /first HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\r\n\r\n")
+            usleep(100_000)
+            let b = try RawClient(port: server.port)
+            try b.send("GET /second HTTP/1.1\r\nHost: x\r\nX-Request-Id: b\r\n\r\n")
+            let ea = echoResponse("GET /first", id: "a"), eb = echoResponse("GET /second", id: "b")
+            #expect(a.read(count: ea.utf8.count).text == ea)
+            #expect(b.read(count: eb.utf8.count).text == eb)
+            let answers = trickle.map { $0.readUntilClose(timeout: 2).data.text }
+            #expect(answers.allSatisfy { $0.contains("body_too_slow") })
+        }
+    }
+
     @Test func threePipelinedRequestsWithA404InTheMiddleOnOneConnection() throws {
         let server = try HTTPServer(configuration: testConfiguration(), handler: HTTPHandlerFunction(validateHead: { head, _ in
             head.target.path == "/missing" ? .error(.notFound, code: "not_found", message: "no route") : nil
