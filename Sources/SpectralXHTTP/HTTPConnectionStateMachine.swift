@@ -12,6 +12,10 @@ import Foundation
 public struct HTTPConnectionStateMachine: Sendable {
     /// What the driver must do, in order.
     public enum Action: Sendable {
+        /// A reserved connection sent a request that is not a probe: find it a normal slot (reclaim one
+        /// from a connection that makes no progress, see `reclaimRank`) and report with `slotDecided`,
+        /// now or, waiting in order, before `deadline` (then `tick` answers 503).
+        case requestSlot
         /// Call `HTTPHandler.validateHead` and report the result with `headValidated`.
         case validateHead(HTTPRequestHead, requestID: String)
         /// Queue the interim `100 Continue`.
@@ -47,6 +51,7 @@ public struct HTTPConnectionStateMachine: Sendable {
         /// Waiting for the first byte of a request (`first`: none served yet on this connection).
         case idle(first: Bool)
         case readingHead
+        case awaitingSlot(HTTPRequestHead, requestID: String, until: ContinuousClock.Instant)
         case validating(HTTPRequestHead, requestID: String)
         case readingBody(BodyProgress)
         case handling(HTTPRequestHead, requestID: String)
@@ -61,6 +66,8 @@ public struct HTTPConnectionStateMachine: Sendable {
         var lastRead: ContinuousClock.Instant
         var windowStart: ContinuousClock.Instant
         var windowBytes: Int64 = 0
+        var started: ContinuousClock.Instant
+        var total: Int64 = 0
     }
 
     public let configuration: HTTPServerConfiguration
@@ -96,7 +103,7 @@ public struct HTTPConnectionStateMachine: Sendable {
             var d = p.lastRead + configuration.bodyReadTimeout
             if configuration.minBodyRate > 0 { d = min(d, p.windowStart + configuration.bodyRateWindow) }
             return d
-        case .lingering(let until): return until
+        case .lingering(let until), .awaitingSlot(_, _, let until): return until
         case .validating, .handling, .closed: return nil
         }
     }
@@ -106,7 +113,7 @@ public struct HTTPConnectionStateMachine: Sendable {
     public var wantsInput: Bool {
         switch state {
         case .idle, .readingHead, .readingBody, .lingering: return true
-        case .validating, .handling, .closed: return false
+        case .awaitingSlot, .validating, .handling, .closed: return false
         }
     }
 
@@ -136,6 +143,7 @@ public struct HTTPConnectionStateMachine: Sendable {
             for _ in bytes { n += 1 }
             p.lastRead = now
             p.windowBytes += n
+            p.total += n
             state = .readingBody(p)
             parser.append(bytes)
             return advance(now: now)
@@ -154,7 +162,7 @@ public struct HTTPConnectionStateMachine: Sendable {
         case .readingBody:
             state = .closed
             return [.abortRequest, .close]
-        case .validating:
+        case .validating, .awaitingSlot:
             peerGone = true
             return []
         case .closed:
@@ -184,7 +192,7 @@ public struct HTTPConnectionStateMachine: Sendable {
             actions.append(.startBody(expectedLength: expected))
             if head.expectsContinue && parser.bufferedByteCount == 0 { actions.append(.sendContinue) }
         }
-        state = .readingBody(BodyProgress(head: head, requestID: requestID, lastRead: now, windowStart: now))
+        state = .readingBody(BodyProgress(head: head, requestID: requestID, lastRead: now, windowStart: now, started: now))
         return actions + advance(now: now)
     }
 
@@ -207,6 +215,9 @@ public struct HTTPConnectionStateMachine: Sendable {
     public mutating func tick(now: ContinuousClock.Instant) -> [Action] {
         guard let deadline, now >= deadline else { return [] }
         switch state {
+        case .idle where mode == .reserved, .readingHead where mode == .reserved:
+            // Beyond the connection limit and no probe arrived in time.
+            return fail(.tooManyConnections, head: nil, requestID: HTTPRequest.requestID(from: parser.partialHeaders), now: now)
         case .idle(let first):
             if first && !isShuttingDown {
                 return fail(.requestTimeout, head: nil, requestID: HTTPRequest.generateRequestID(), now: now)
@@ -232,7 +243,57 @@ public struct HTTPConnectionStateMachine: Sendable {
         case .lingering:
             state = .closed
             return [.close]
+        case .awaitingSlot(let head, let requestID, _):
+            return finish(with: HTTPServerError.tooManyConnections.response, head: head, requestID: requestID, close: true, now: now)
         case .validating, .handling, .closed:
+            return []
+        }
+    }
+
+    /// Whether a `.requestSlot` is still unanswered.
+    public var isAwaitingSlot: Bool { if case .awaitingSlot = state { return true } else { return false } }
+
+    /// The answer to `.requestSlot`: granted → served as on a normal connection; refused → 503.
+    public mutating func slotDecided(_ granted: Bool, now: ContinuousClock.Instant) -> [Action] {
+        guard case .awaitingSlot(let head, let requestID, _) = state else { return [] }
+        if !granted || peerGone {
+            return finish(with: HTTPServerError.tooManyConnections.response, head: head, requestID: requestID, close: true, now: now)
+        }
+        mode = .normal
+        return admitHead(head, requestID: requestID, now: now)
+    }
+
+    /// How cheaply this connection's slot can be taken for a new request when the server is full
+    /// (lower first), nil when it is making progress: 0 idle keep-alive, 1 silent for a second since
+    /// accept, 2 a body slower than `minBodyRate` on average for at least 2 s.
+    public func reclaimRank(now: ContinuousClock.Instant) -> Int? {
+        guard mode == .normal else { return nil }
+        switch state {
+        case .idle(let first):
+            guard parser.bufferedByteCount == 0 else { return nil }
+            if !first { return 0 }
+            return now - acceptedAt >= .seconds(1) ? 1 : nil
+        case .readingBody(let p):
+            guard configuration.minBodyRate > 0 else { return nil }
+            let elapsed = now - p.started
+            guard elapsed >= .seconds(2) else { return nil }
+            return Double(p.total) / elapsed.seconds < Double(configuration.minBodyRate) ? 2 : nil
+        default:
+            return nil
+        }
+    }
+
+    /// Gives up this connection's slot (see `reclaimRank`): idle keep-alive closes silently, a silent
+    /// new connection gets 503, a too-slow body 408 `body_too_slow`.
+    public mutating func reclaim(now: ContinuousClock.Instant) -> [Action] {
+        switch state {
+        case .idle(let first):
+            if !first { state = .closed; return [.close] }
+            return fail(.tooManyConnections, head: nil, requestID: HTTPRequest.generateRequestID(), now: now)
+        case .readingBody(let p):
+            return fail(.bodyTooSlow(minRate: configuration.minBodyRate, window: configuration.bodyRateWindow),
+                        head: p.head, requestID: p.requestID, now: now, abort: true)
+        default:
             return []
         }
     }
@@ -252,7 +313,7 @@ public struct HTTPConnectionStateMachine: Sendable {
     public mutating func internalFailure(now: ContinuousClock.Instant) -> [Action] {
         switch state {
         case .readingBody(let p): return fail(.internalError, head: p.head, requestID: p.requestID, now: now, abort: true)
-        case .validating(let head, let id), .handling(let head, let id):
+        case .validating(let head, let id), .handling(let head, let id), .awaitingSlot(let head, let id, _):
             return fail(.internalError, head: head, requestID: id, now: now, abort: true)
         case .closed, .lingering: return []
         default: return fail(.internalError, head: nil, requestID: HTTPRequest.generateRequestID(), now: now, abort: true)
@@ -322,10 +383,15 @@ public struct HTTPConnectionStateMachine: Sendable {
     /// The decisions the head alone allows.
     private mutating func headArrived(_ head: HTTPRequestHead, now: ContinuousClock.Instant) -> [Action] {
         let requestID = HTTPRequest.requestID(from: head.headers)
-        let empty = Self.bodyIsEmpty(head.framing)
-        if mode == .reserved && !(isPriority(head) && empty) {
-            return finish(with: HTTPServerError.tooManyConnections.response, head: head, requestID: requestID, close: true, now: now)
+        if mode == .reserved && !(isPriority(head) && Self.bodyIsEmpty(head.framing)) {
+            state = .awaitingSlot(head, requestID: requestID, until: now + configuration.reservedHeaderTimeout)
+            return [.requestSlot]
         }
+        return admitHead(head, requestID: requestID, now: now)
+    }
+
+    private mutating func admitHead(_ head: HTTPRequestHead, requestID: String, now: ContinuousClock.Instant) -> [Action] {
+        let empty = Self.bodyIsEmpty(head.framing)
         let expectations = head.headers.tokens(for: "Expect")
         if !expectations.isEmpty && expectations != ["100-continue"] {
             return finish(with: HTTPServerError.expectationFailed.response, head: head, requestID: requestID,

@@ -30,6 +30,10 @@ final class LoopConnection {
     var closePending = false
     var head: HTTPRequestHead?
     var requestStarted = ContinuousClock.now
+    /// Holds one of the `maxConnections` places (else it is in the reserve, or a reclaimed victim).
+    var holdsSlot = false
+    /// Its slot was taken for another request: its answer is logged at a bounded rate, not per request.
+    var reclaimed = false
 
     init(id: UInt64, fd: Int32, transport: any Transport, machine: HTTPConnectionStateMachine, logger: Logger, isTLS: Bool) {
         self.id = id
@@ -43,7 +47,6 @@ final class LoopConnection {
         self.handshakeDone = !isTLS
     }
 
-    var isReserved: Bool { machine.mode == .reserved }
 }
 
 /// The server's single I/O thread: a `poll` loop over the listening socket, a wake-up pipe and
@@ -66,6 +69,7 @@ final class HTTPEventLoop: Sendable {
     private let probes: HandlerPool
     private let refusals: RateLimitedWarning
     private let acceptFailures: RateLimitedWarning
+    private let reclaims: RateLimitedWarning
 
     init(core: ServerCore, listenFD: Int32, spool: SpoolDirectory) throws {
         self.core = core
@@ -83,6 +87,7 @@ final class HTTPEventLoop: Sendable {
         probes = HandlerPool(name: "spectralx.http.probe", maxThreads: 4)
         refusals = RateLimitedWarning("connection limit reached, refusing connections", logger: core.logger)
         acceptFailures = RateLimitedWarning("accept failed", logger: core.logger)
+        reclaims = RateLimitedWarning("connection limit reached, slots taken from connections making no progress", logger: core.logger)
     }
 
     var connectionCount: Int { shared.current.connectionCount }
@@ -131,6 +136,8 @@ final class HTTPEventLoop: Sendable {
         var normalCount = 0
         /// Reserved connections, oldest first.
         var reserve: [UInt64] = []
+        /// Reserved connections with a request waiting for a slot, oldest first.
+        var waiting: [UInt64] = []
         var nextID: UInt64 = 0
         var acceptPausedUntil: ContinuousClock.Instant? = nil
         var listening = true
@@ -173,6 +180,9 @@ final class HTTPEventLoop: Sendable {
                 return
             }
 
+            // Requests waiting for a slot, in order.
+            serveWaiting(st, now: now)
+
             // Poll set.
             fds.removeAll(keepingCapacity: true)
             order.removeAll(keepingCapacity: true)
@@ -184,6 +194,8 @@ final class HTTPEventLoop: Sendable {
                 fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)); order.append(nil)
             }
             var timeout: ContinuousClock.Instant? = st.drainDeadline
+            // Slots become reclaimable with time: look again soon while requests wait.
+            if !st.waiting.isEmpty { timeout = min(timeout ?? now + .milliseconds(20), now + .milliseconds(20)) }
             if let p = st.acceptPausedUntil { timeout = min(timeout ?? p, p) }
             var immediate = false
             for conn in st.connections.values {
@@ -268,10 +280,13 @@ final class HTTPEventLoop: Sendable {
         if st.normalCount >= config.maxConnections {
             mode = .reserved
             if st.reserve.count >= config.reservedConnections {
-                // The reserve is full: refuse its oldest member so the newcomer (maybe a probe) gets in.
-                if let oldest = st.reserve.first, let victim = st.connections[oldest] {
+                // The reserve is full: refuse its oldest member that has sent nothing (else the oldest
+                // not being answered) so the newcomer — maybe a probe — gets its chance.
+                let members = st.reserve.compactMap { st.connections[$0] }
+                if let victim = members.first(where: { $0.machine.isIdle && !$0.inHandler && $0.out.isEmpty })
+                    ?? members.first(where: { !$0.inHandler && $0.pendingDispatch == nil && !$0.machine.isAwaitingSlot }) {
                     refuse(victim, st)
-                } else if config.reservedConnections == 0 {
+                } else {
                     refuseRaw(fd)
                     return
                 }
@@ -289,7 +304,7 @@ final class HTTPEventLoop: Sendable {
                                   machine: HTTPConnectionStateMachine(configuration: config, mode: mode, now: now),
                                   logger: core.logger, isTLS: core.tls != nil)
         st.connections[conn.id] = conn
-        if mode == .reserved { st.reserve.append(conn.id) } else { st.normalCount += 1 }
+        if mode == .reserved { st.reserve.append(conn.id) } else { st.normalCount += 1; conn.holdsSlot = true }
         shared.withLock { $0.connectionCount = st.connections.count }
         if core.isShuttingDown { perform(conn.machine.shutdown(now: now), on: conn, st) }
     }
@@ -428,26 +443,71 @@ final class HTTPEventLoop: Sendable {
         } else {
             conn.transport.close()
         }
-        if conn.isReserved {
-            st.reserve.removeAll { $0 == conn.id }
-        } else {
+        if conn.holdsSlot {
             st.normalCount -= 1
             promoteReserved(st)
+        } else {
+            st.reserve.removeAll { $0 == conn.id }
+            st.waiting.removeAll { $0 == conn.id }
         }
         shared.withLock { $0.connectionCount = st.connections.count }
     }
 
-    /// A normal place became free: give it to the oldest reserved connection still before its head.
+    /// Gives free or reclaimable slots to waiting requests, oldest first.
+    private func serveWaiting(_ st: LoopState, now: ContinuousClock.Instant) {
+        while let id = st.waiting.first {
+            guard let conn = st.connections[id], conn.machine.isAwaitingSlot else { st.waiting.removeFirst(); continue }
+            guard reclaimSlot(for: conn, st, now: now) else { return }  // (granting removes it from `waiting`)
+            perform(conn.machine.slotDecided(true, now: now), on: conn, st)
+            service(conn, st)
+        }
+    }
+
+    /// A normal place became free: give it to the oldest reserved connection still before its head
+    /// (unless requests wait for one: they come first).
     private func promoteReserved(_ st: LoopState) {
-        guard st.normalCount < config.maxConnections else { return }
+        guard st.normalCount < config.maxConnections, st.waiting.isEmpty else { return }
         for (i, id) in st.reserve.enumerated() {
             guard let conn = st.connections[id] else { continue }
             if case .idle = conn.machine.state {} else if case .readingHead = conn.machine.state {} else { continue }
             conn.machine.promote()
             st.reserve.remove(at: i)
             st.normalCount += 1
+            conn.holdsSlot = true
             return
         }
+    }
+
+    /// The server is full and a reserved connection sent a real request: take the place of the
+    /// connection that makes the least progress (`reclaimRank`), if any.
+    private func reclaimSlot(for conn: LoopConnection, _ st: LoopState, now: ContinuousClock.Instant) -> Bool {
+        if st.normalCount < config.maxConnections {
+            grantSlot(conn, st)
+            return true
+        }
+        var best: (rank: Int, conn: LoopConnection)? = nil
+        for c in st.connections.values where c.holdsSlot && !c.inHandler && c.pendingDispatch == nil {
+            guard let rank = c.machine.reclaimRank(now: now) else { continue }
+            if best == nil || rank < best!.rank { best = (rank, c) }
+            if rank == 0 { break }
+        }
+        guard let victim = best?.conn else { return false }
+        victim.holdsSlot = false
+        victim.reclaimed = true
+        reclaims.record(["limit": "\(config.maxConnections)", "rank": "\(best!.rank)"])
+        st.normalCount -= 1
+        victim.logger.debug("slot reclaimed for a new request")
+        perform(victim.machine.reclaim(now: now), on: victim, st)
+        service(victim, st)
+        grantSlot(conn, st)
+        return true
+    }
+
+    private func grantSlot(_ conn: LoopConnection, _ st: LoopState) {
+        st.reserve.removeAll { $0 == conn.id }
+        st.waiting.removeAll { $0 == conn.id }
+        st.normalCount += 1
+        conn.holdsSlot = true
     }
 
     private func stop(_ st: LoopState) {
@@ -473,6 +533,13 @@ final class HTTPEventLoop: Sendable {
                 conn.gone = HTTPClientGoneSignal()
                 let early = core.handler.validateHead(head, context: context(conn, requestID: requestID))
                 queue = conn.machine.headValidated(early, now: now)[...] + queue
+            case .requestSlot:
+                // First come, first served: only when nobody waits ahead may it take a slot now.
+                if st.waiting.isEmpty && reclaimSlot(for: conn, st, now: now) {
+                    queue = conn.machine.slotDecided(true, now: now)[...] + queue
+                } else {
+                    st.waiting.append(conn.id)
+                }
             case .sendContinue:
                 conn.out.append(HTTPResponseSerializer.continueLine)
             case .startBody(let expected):
@@ -505,14 +572,14 @@ final class HTTPEventLoop: Sendable {
                 if !flush(conn) { finishAbruptly(conn, st); return }
                 if conn.out.isEmpty { afterFlush(conn, st) }
             case .respond(let response, let head, let requestID, let close):
-                let refusal = conn.isReserved && response.status == .serviceUnavailable
+                let refusal = !conn.holdsSlot && response.status == .serviceUnavailable
                 if refusal {
                     core.refused.withLock { $0 += 1 }
                     refusals.record(["limit": "\(config.maxConnections)", "reserve": "\(config.reservedConnections)"])
                 }
                 if let bytes = HTTPResponseWriter.encode(response, head: head, requestID: requestID, close: close, configuration: config) {
                     conn.out.append(bytes)
-                    if let head, !refusal {
+                    if let head, !refusal, !conn.reclaimed {
                         HTTPResponseWriter.access(requestLogger(conn, requestID), head, status: response.status.code,
                                                   bytes: Int64(bytes.count), started: conn.requestStarted, remote: conn.remoteAddress)
                     } else {

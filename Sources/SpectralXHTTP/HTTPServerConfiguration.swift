@@ -49,13 +49,15 @@ public struct HTTPServerConfiguration: Sendable {
     /// `503 too_many_connections` and closed at once (no queueing: a client can retry, and a
     /// waiting queue would hide overload from load balancers).
     public var maxConnections: Int = 256
-    /// Connections accepted beyond `maxConnections` only to read one request head (within
-    /// `reservedHeaderTimeout`): a bodiless GET/HEAD of a `priorityPaths` path is answered (then the
-    /// connection closes), anything else gets `503 too_many_connections` at once. When the reserve
-    /// is full its oldest connection is refused to make room, so a probe always gets in.
-    public var reservedConnections: Int = 32
+    /// Connections accepted beyond `maxConnections` only to read one request head, within
+    /// `reservedHeaderTimeout`: a bodiless GET/HEAD of a `priorityPaths` path is answered (then the
+    /// connection closes), anything else — or silence until the deadline — gets
+    /// `503 too_many_connections`. When the reserve is full, its oldest member that has sent nothing
+    /// is refused to make room, so a probe (which sends its head at once) always gets in; a flood
+    /// costs each refused client at most `reservedHeaderTimeout`. 0 refuses at accept.
+    public var reservedConnections: Int = 128
     /// Head deadline of a reserved connection.
-    public var reservedHeaderTimeout: Duration = .seconds(2)
+    public var reservedHeaderTimeout: Duration = .seconds(1)
     /// Paths (exact, percent-decoded) of health and metrics probes: served from the reserve when
     /// the server is full, and run on their own handler threads so they never wait behind others.
     public var priorityPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]

@@ -7,6 +7,8 @@ import SpectralXHTTP
 struct EmbeddedConnection {
     var machine: HTTPConnectionStateMachine
     var validate: (HTTPRequestHead) -> HTTPResponse? = { _ in nil }
+    /// The driver's answer to `.requestSlot`.
+    var grantSlot = false
     let t0: ContinuousClock.Instant
     var log: [String] = []
 
@@ -38,6 +40,9 @@ struct EmbeddedConnection {
             case .validateHead(let head, _):
                 out.append("validate \(head.method) \(head.target.rawPath)")
                 queue = machine.headValidated(validate(head), now: now)[...] + queue
+            case .requestSlot:
+                out.append("request-slot")
+                queue = machine.slotDecided(grantSlot, now: now)[...] + queue
             case .sendContinue: out.append("100-continue")
             case .startBody(let n): out.append("startBody \(n.map(String.init) ?? "chunked")")
             case .bodyPart(let d): out.append("body \(String(decoding: d, as: UTF8.self))")
@@ -240,17 +245,62 @@ extension Duration {
     @Test func reservedConnectionServesOnlyProbes() {
         let config = EmbeddedConnection.config()
         var probe = EmbeddedConnection(config, mode: .reserved)
-        #expect(probe.deadline() == 2)  // reservedHeaderTimeout
+        #expect(probe.deadline() == 1)  // reservedHeaderTimeout
         #expect(probe.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == ["validate GET /healthz", "dispatch GET /healthz priority close"])
         var other = EmbeddedConnection(config, mode: .reserved)
         #expect(other.send("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
-                == ["respond 503 too_many_connections close", "linger 2.0"])
+                == ["request-slot", "respond 503 too_many_connections close", "linger 2.0"])
+        var granted = EmbeddedConnection(config, mode: .reserved)
+        granted.grantSlot = true
+        #expect(granted.send("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
+                == ["request-slot", "validate POST /v1/x", "startBody 3"])
+        // A probe with a body is not a probe.
+        var withBody = EmbeddedConnection(config, mode: .reserved)
+        #expect(withBody.send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n") == ["request-slot", "respond 503 too_many_connections close", "linger 2.0"])
         var silent = EmbeddedConnection(config, mode: .reserved)
-        #expect(silent.tick(2).first == "respond 408 request_timeout close")
+        #expect(silent.tick(1) == ["respond 503 too_many_connections close", "linger 2.0"])  // linger ≤ 1 s when reserved
         var promoted = EmbeddedConnection(config, mode: .reserved)
         promoted.machine.promote()
         #expect(promoted.deadline() == 10)
         #expect(promoted.send(get) == ["validate GET /a", "dispatch GET /a"])
+    }
+
+    @Test func aRequestWaitingForASlotGets503AtItsDeadline() {
+        var c = EmbeddedConnection(EmbeddedConnection.config(), mode: .reserved)
+        let actions = c.machine.received(Array("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n".utf8), now: c.at(0.5))
+        #expect(c.run(actions, now: c.at(0.5)) == ["request-slot", "respond 503 too_many_connections close", "linger 2.0"])
+        var w = EmbeddedConnection(EmbeddedConnection.config(), mode: .reserved)
+        _ = w.machine.received(Array("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n".utf8), now: w.at(0.5))
+        #expect(w.machine.isAwaitingSlot)  // the driver did not answer yet: it waits in line
+        #expect(w.deadline() == 1.5)
+        #expect(w.tick(1.4) == [])
+        #expect(w.tick(1.5) == ["respond 503 too_many_connections close", "linger 3.0"])
+        var g = EmbeddedConnection(EmbeddedConnection.config(), mode: .reserved)
+        _ = g.machine.received(Array("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".utf8), now: g.at(0))
+        #expect(g.run(g.machine.slotDecided(true, now: g.at(0.2)), now: g.at(0.2)) == ["validate POST /v1/x", "startBody 3", "body abc", "dispatch POST /v1/x"])
+    }
+
+    @Test func slotsAreReclaimedOnlyFromConnectionsThatMakeNoProgress() {
+        var silent = EmbeddedConnection()
+        #expect(silent.machine.reclaimRank(now: silent.at(0.5)) == nil)  // too new to judge
+        #expect(silent.machine.reclaimRank(now: silent.at(1)) == 1)
+        #expect(silent.run(silent.machine.reclaim(now: silent.at(1)), now: silent.at(1)) == ["respond 503 too_many_connections close", "linger 3.0"])
+        var keptAlive = EmbeddedConnection()
+        _ = keptAlive.send(get)
+        #expect(keptAlive.machine.reclaimRank(now: keptAlive.at(0)) == nil)  // handling
+        _ = keptAlive.written()
+        #expect(keptAlive.machine.reclaimRank(now: keptAlive.at(0)) == 0)
+        #expect(keptAlive.run(keptAlive.machine.reclaim(now: keptAlive.at(0)), now: keptAlive.at(0)) == ["close"])
+        var trickle = EmbeddedConnection()
+        _ = trickle.send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        _ = trickle.send("x", at: 1.5)
+        #expect(trickle.machine.reclaimRank(now: trickle.at(1.9)) == nil)
+        #expect(trickle.machine.reclaimRank(now: trickle.at(3)) == 2)
+        #expect(trickle.run(trickle.machine.reclaim(now: trickle.at(3)), now: trickle.at(3)) == ["abort", "respond 408 body_too_slow close", "linger 5.0"])
+        var fast = EmbeddedConnection()
+        _ = fast.send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        _ = fast.send(String(repeating: "y", count: 5000), at: 2)
+        #expect(fast.machine.reclaimRank(now: fast.at(3)) == nil)  // 1667 B/s ≥ 1000 B/s
     }
 
     @Test func probesOnNormalConnectionsAreMarkedPriority() {

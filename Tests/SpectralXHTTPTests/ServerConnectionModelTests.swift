@@ -21,9 +21,16 @@ final class Shared<T>: @unchecked Sendable {
     @Test func probesAreAnsweredWhenEveryConnectionSlotIsTaken() throws {
         let config = testConfiguration { $0.maxConnections = 4; $0.reservedConnections = 2; $0.headerReadTimeout = .seconds(30) }
         try withServer(config) { server in
-            // Fill every slot, and the reserve too, with silent connections.
+            // Fill every slot with connections that are mid-head (so no slot can be reclaimed), and
+            // the reserve with silent ones.
             var idle: [RawClient] = []
-            for _ in 0..<8 { idle.append(try RawClient(port: server.port)) }
+            for _ in 0..<4 {
+                let c = try RawClient(port: server.port)
+                try c.send("GET /slow HTTP/1.1\r\n")
+                idle.append(c)
+            }
+            #expect(eventually { server.connectionCount == 4 })
+            for _ in 0..<4 { idle.append(try RawClient(port: server.port)) }
             #expect(eventually { server.connectionCount >= 6 })
             for i in 0..<3 {
                 let probe = try RawClient(port: server.port)
@@ -55,6 +62,47 @@ final class Shared<T>: @unchecked Sendable {
             let expected = echoResponse("GET /work", id: "w")
             #expect(waiting.read(count: expected.utf8.count).text == expected)
             withExtendedLifetime(first) {}
+        }
+    }
+
+    @Test func aRealRequestTakesTheSlotOfASilentConnectionWhenFull() throws {
+        let config = testConfiguration { $0.maxConnections = 2; $0.headerReadTimeout = .seconds(30) }
+        try withServer(config) { server in
+            let silent = [try RawClient(port: server.port), try RawClient(port: server.port)]
+            #expect(eventually { server.connectionCount == 2 })
+            usleep(1_100_000)  // silent for over a second: reclaimable
+            let c = try RawClient(port: server.port)
+            try c.send("POST /up HTTP/1.1\r\nHost: x\r\nX-Request-Id: up\r\nContent-Length: 2\r\n\r\nhi")
+            let expected = echoResponse("POST /up hi", id: "up")
+            #expect(c.read(count: expected.utf8.count).text == expected)
+            // One silent connection was given 503 to make room.
+            let answers = silent.map { $0.readUntilClose(timeout: 0.5).data.text }
+            #expect(answers.filter { $0.contains("too_many_connections") }.count == 1)
+        }
+    }
+
+    @Test func aRequestWaitsInLineForASlotFreedFromATrickleUpload() throws {
+        let config = testConfiguration { $0.maxConnections = 2; $0.minBodyRate = 100_000; $0.bodyRateWindow = .seconds(30)
+                                         $0.reservedHeaderTimeout = .seconds(5) }
+        try withServer(config) { server in
+            var trickle: [RawClient] = []
+            for _ in 0..<2 {
+                let c = try RawClient(port: server.port)
+                try c.send("POST /t HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx")
+                trickle.append(c)
+            }
+            #expect(eventually { server.connectionCount == 2 })
+            // Two requests arrive while neither upload is old enough to judge: both wait, in order.
+            let a = try RawClient(port: server.port)
+            try a.send("GET /first HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\r\n\r\n")
+            usleep(100_000)
+            let b = try RawClient(port: server.port)
+            try b.send("GET /second HTTP/1.1\r\nHost: x\r\nX-Request-Id: b\r\n\r\n")
+            let ea = echoResponse("GET /first", id: "a"), eb = echoResponse("GET /second", id: "b")
+            #expect(a.read(count: ea.utf8.count).text == ea)
+            #expect(b.read(count: eb.utf8.count).text == eb)
+            let answers = trickle.map { $0.readUntilClose(timeout: 2).data.text }
+            #expect(answers.allSatisfy { $0.contains("body_too_slow") })
         }
     }
 
