@@ -128,9 +128,8 @@ public struct DomainConfig: Codable, Sendable, Equatable {
             throw bad("wavelengths_um[\(i)] = \(wavelengths[i]) is outside the plausible range "
                 + "\(Self.plausibleWavelengths.lowerBound)–\(Self.plausibleWavelengths.upperBound) µm")
         }
-        guard wavelengths.count == bands else {
-            throw bad("wavelengths_um lists \(wavelengths.count) wavelengths for \(bands) bands (give one per band)")
-        }
+        // The list's length need not be `bands` (quirk Q9: upstream's DFC2020/MTS12 configs pass 32
+        // wavelengths for 13/24 bands; the table is interpolated from the list alone), so it is not checked.
         guard inputSize == 224 else { throw bad("input_size must be 224 (the model is fixed to 224×224)") }
     }
 
