@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "SpectralXEngine",
             dependencies: [
-                "SpectralXModel", "SpectralXRaster", "COpenSSL",
+                "SpectralXModel", "SpectralXRaster", "COpenSSL", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

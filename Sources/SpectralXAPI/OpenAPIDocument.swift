@@ -289,7 +289,7 @@ enum OpenAPIDocument {
               description: The OpenAPI document.
               content:
                 application/yaml:
-                  schema: {type: string}
+                  schema: {type: object, description: this document (YAML)}
     components:
       securitySchemes:
         apiKey:
@@ -309,7 +309,7 @@ enum OpenAPIDocument {
           name: name
           in: path
           required: true
-          schema: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"}
+          schema: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", example: demo}
       responses:
         Error:
           description: An error.

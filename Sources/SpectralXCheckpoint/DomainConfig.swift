@@ -140,9 +140,8 @@ public struct DomainConfig: Codable, Sendable, Equatable {
             throw bad("wavelengths_um[\(i)] = \(wavelengths[i]) is outside the plausible range "
                 + "\(Self.plausibleWavelengths.lowerBound)–\(Self.plausibleWavelengths.upperBound) µm")
         }
-        guard wavelengths.count == bands else {
-            throw bad("wavelengths_um lists \(wavelengths.count) wavelengths for \(bands) bands (give one per band)")
-        }
+        // The list's length need not be `bands` (quirk Q9: upstream's DFC2020/MTS12 configs pass 32
+        // wavelengths for 13/24 bands; the table is interpolated from the list alone), so it is not checked.
         if let cc = classColors {
             guard cc.count == classes else { throw bad("\(cc.count) class_colors for \(classes) classes") }
             for c in cc where Self.parseColor(c) == nil { throw bad("class_colors: '\(c)' is not a #rrggbb colour") }

@@ -4,6 +4,9 @@ import Metrics
 import SpectralXCheckpoint
 import SpectralXModel
 import Synchronization
+#if canImport(CMalloc) && os(Linux)
+import CMalloc
+#endif
 
 /// The served side of a model store directory (service.md §3): one memory-mapped backbone shared by
 /// every domain, and the domains loaded beside it. Loading validates everything first (name,
@@ -101,6 +104,7 @@ public final class ModelStore: Sendable {
                     "domain": "\(name)", "bands": "\(domain.bands)", "classes": "\(domain.classes)",
                     "seconds": "\(String(format: "%.2f", domain.loadSeconds))", "reload": "\(replaced != nil)",
                 ])
+                if let replaced { Self.returnMemoryWhenReleased(replaced) }
                 return domain
             } catch let e as EngineError {
                 if case .unknownDomain = e {} else { recordFailure(name, e) }
@@ -125,7 +129,25 @@ public final class ModelStore: Sendable {
                 Thread.sleep(forTimeInterval: 0.01)
             }
             logger.info("domain unloaded", metadata: ["domain": "\(name)", "pending": "\(removed.activeRequests)"])
+            Self.returnMemoryWhenReleased(removed)
             return removed
+        }
+    }
+
+    /// Hands the heap memory of a replaced or unloaded domain back to the OS once its last request has
+    /// released it. The process keeps freed large blocks for reuse (AllocatorTuning), so without this
+    /// the derived weights of every replaced version stayed resident and each reload raised the RSS
+    /// (measured: 2.4 → 4.0 GiB over two reloads of a C=32 domain); the k8s limit is sized for one
+    /// reload above the steady state, not for a ratchet.
+    static func returnMemoryWhenReleased(_ domain: LoadedDomain) {
+        struct Weak: Sendable { weak var domain: LoadedDomain? }
+        let watch = Weak(domain: domain)
+        Thread.detachNewThread {
+            let deadline = ContinuousClock.now + .seconds(3600)
+            while watch.domain != nil && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.25) }
+            #if canImport(CMalloc) && os(Linux)
+            _ = malloc_trim(0)
+            #endif
         }
     }
 

@@ -140,9 +140,12 @@ import Testing
         #expect(throws: ImportError.pickleLimitExceeded(what: "MARK nesting", limit: 10_000, offset: 2 + 10_000)) {
             _ = try load([0x80, 2] + [UInt8](repeating: 0x28, count: 1_000_000))
         }
-        // A million nested 1-tuples: no recursion anywhere (build, use, free).
+        // A million nested 1-tuples: no recursion anywhere (build, use, free). (Over the default
+        // built-size budget, see builtSizeIsBoundedByTheInput, so the budget is raised here.)
         let deep = [0x80, 2, 0x4E] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E]
-        let g = try load(deep)
+        var roomy = PickleMachine.Limits()
+        roomy.builtBytesPerInputByte = 1024
+        let g = try load(deep, limits: roomy)
         #expect(g.nodes.count == 1_000_000)
         // Stack and memo limits.
         var limits = PickleMachine.Limits()

@@ -42,7 +42,9 @@ for _ in $(seq 1 600); do
 done
 [ "$status" = healthy ] || { docker logs "$name" | tail -20; echo "smoke: not healthy after 600 s (status $status)" >&2; exit 1; }
 t4=$(now)
-probe=$(docker inspect -f '{{with (index .State.Health.Log 0)}}{{.ExitCode}} {{.Output}}{{end}}' "$name" | tr -d '\n')
+probes=$(docker inspect -f '{{range .State.Health.Log}}{{.ExitCode}} {{printf "%q" .Output}}{{"\n"}}{{end}}' "$name")
+probe=$(echo "$probes" | grep -v '^$' | tail -1)
+failed_probes=$(echo "$probes" | grep -c '^1 ' || true)
 docker cp "$name:/var/lib/spectralx/cache/demo-tile.tif" "$work/tile.tif"
 read -r code total < <(curl -s -o "$work/labels.tif" -w '%{http_code} %{time_total}\n' -H 'Content-Type: image/tiff' \
   --data-binary @"$work/tile.tif" "http://127.0.0.1:$port/v1/domains/demo/segment")
@@ -62,6 +64,6 @@ t6=$(now)
 docker logs "$name" 2>&1 | tail -3 | sed 's/^/  log: /'
 echo "image $image: $(awk -v s="$size" 'BEGIN { printf "%.0f MB", s / 1e6 }') ($(docker image inspect -f '{{.Os}}/{{.Architecture}}' "$image"))"
 echo "timings: base images $(secs "$t0" "$t1") s, image build $(secs "$t1" "$t2") s, start → healthy $(secs "$t3" "$t4") s, segment ${total} s (demo tile, first request), SIGTERM → exit $(secs "$t5" "$t6") s"
-echo "healthcheck (port $port): exit $probe"
+echo "healthcheck on port $port (last probe): exit $probe; probes failing during start-up: $failed_probes"
 echo "exit status after SIGTERM: $exit_code"
 [ "$exit_code" = 0 ] && echo "smoke: ok"
