@@ -98,7 +98,7 @@ public struct SpectralXNetwork: Sendable {
                 let row0 = stream.mutablePointer + i * t * d
                 for f in 0..<d { row0[f] = backbone.classToken.pointer[f] + backbone.positions.pointer[f] }
                 for k in 0..<n {
-                    let dst = row0 + (k + 1) * d, src = tokens.pointer + (i * n + k) * d, pos = backbone.positions.pointer + (k + 1) * d
+                    let dst = row0 + (k + prefix) * d, src = tokens.pointer + (i * n + k) * d, pos = backbone.positions.pointer + (k + 1) * d
                     for f in 0..<d { dst[f] = src[f] + pos[f] }
                 }
             }

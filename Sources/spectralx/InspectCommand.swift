@@ -62,7 +62,7 @@ struct InspectCommand: ParsableCommand {
 
     private func inspectDomain(_ store: ModelStoreLayout, _ name: String) throws {
         let config = try store.loadDomainConfig(name)
-        print("domain \(name): backbone \(config.backbone), \(config.bands) bands, \(config.classes) classes, \(config.wavelengths.count) wavelengths")
+        print("domain \(name): backbone \(config.backbone) (\((config.backboneVariant ?? .satMAEPP).kind.rawValue)), \(config.bands) bands, \(config.classes) classes, \(config.wavelengths.count) wavelengths")
         try inspectFile(store.adapterURL(name))
         let net = try SpectralXNetwork.load(store: store, domain: name)
         print("domain \(name): OK — weights bind to the network (C=\(net.domain.bands), K=\(net.domain.classes), "

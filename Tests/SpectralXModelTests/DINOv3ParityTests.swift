@@ -102,7 +102,7 @@ struct DINOv3ParityTests {
             #expect(differing == 0, "\(part): \(differing) of \(ref.count) elements differ after RoPE")
         }
         // In the network: block 0's q/k before RoPE within float32 noise; after it, every element is
-        // upstream's bf16 value or (where that noise straddles a rounding boundary, D2) one bf16 step away.
+        // upstream's bf16 value except where that noise straddles a rounding boundary (D2; < 0.1 %).
         for name in ["q_in", "k_in", "q_out", "k_out"] {
             let mine = try #require(r.trace.tensors["rope.b0.\(name)"]), ref = try Self.fixture("ropeD_b00_\(name).npy")
             let c = Comparison(mine, ref)
@@ -111,12 +111,11 @@ struct DINOv3ParityTests {
             if name.hasSuffix("in") {
                 #expect(c.maxAbs <= 1e-5, "\(name): \(c)")
             } else {
-                let beyondOneStep = differing.filter { i in
-                    let a = mine.pointer[i], b = ref.pointer[i]
-                    let step = Float(sign: .plus, exponent: max(a.magnitude, b.magnitude).exponent - 7, significand: 1)
-                    return BFloat16.round(a) != a || abs(a - b) > step
-                }
-                #expect(beyondOneStep.isEmpty, "\(name): \(beyondOneStep.count) elements off by more than one bf16 step")
+                // A flipped rounding of x, of x·cos or rot(x)·sin, or of their sum: at most a few bf16 steps
+                // at the operands' scale (max |q| ≈ 4.9 → step 2⁻⁶).
+                let step = Float(sign: .plus, exponent: c.refMaxAbs.exponent - 7, significand: 1)
+                #expect(c.maxAbs <= 2 * step, "\(name): \(c)")
+                #expect(differing.allSatisfy { BFloat16.round(mine.pointer[$0]) == mine.pointer[$0] }, "\(name): not bf16 values")
                 #expect(differing.count * 1000 < ref.count, "\(name): \(differing.count) bf16 flips")
             }
         }
