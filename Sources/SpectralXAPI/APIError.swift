@@ -37,6 +37,7 @@ enum ErrorMapping {
         case let e as APIError: return e
         case let e as HTTPServerError: return APIError(e.status, e.code, e.message)
         case let e as EngineError: return map(e)
+        case let e as JobError: return map(e)
         case let e as RasterError: return map(e)
         case let e as CheckpointError: return APIError(.unprocessableContent, "invalid_model", e.description)
         default: return APIError(.internalServerError, "internal_error", "internal error: \(error)")

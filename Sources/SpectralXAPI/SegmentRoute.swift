@@ -129,7 +129,7 @@ struct SegmentRoute {
         }
     }
 
-    private func parseOptions() throws -> SegmentationOptions {
+    func parseOptions() throws -> SegmentationOptions {
         let q = request.target
         var o = SegmentationOptions()
         o.scores = try parseBool("scores", q.queryValue("scores"), default: false)

@@ -30,25 +30,30 @@ public final class InferenceEngine: Sendable {
 
     /// Checks a tile against a domain and the size limits without running anything.
     public func validate(_ raster: Raster, for domain: LoadedDomain, options: SegmentationOptions) throws {
-        guard raster.bands == domain.bands else {
+        try validate(width: raster.width, height: raster.height, bands: raster.bands, for: domain, options: options)
+    }
+
+    /// The same checks from the dimensions alone (a scene's header, before any pixel is decoded).
+    public func validate(width: Int, height: Int, bands: Int, for domain: LoadedDomain, options: SegmentationOptions) throws {
+        guard bands == domain.bands else {
             throw EngineError.incompatibleInput(
-                "domain '\(domain.name)' takes \(domain.bands) bands, the tile has \(raster.bands)")
+                "domain '\(domain.name)' takes \(domain.bands) bands, the tile has \(bands)")
         }
-        guard raster.width >= 1, raster.height >= 1 else { throw EngineError.incompatibleInput("the tile is empty") }
-        let pixels = raster.width * raster.height
+        guard width >= 1, height >= 1 else { throw EngineError.incompatibleInput("the tile is empty") }
+        let pixels = width * height
         switch options.mode {
         case .resize:
             guard pixels <= limits.maxResizePixels else {
                 throw EngineError.incompatibleInput(
-                    "\(raster.width)×\(raster.height) exceeds the resize-mode limit of \(limits.maxResizePixels) pixels; use mode=tile")
+                    "\(width)×\(height) exceeds the resize-mode limit of \(limits.maxResizePixels) pixels; use mode=tile")
             }
             guard domain.classes * pixels <= limits.maxResizeLogitValues else {
                 throw EngineError.incompatibleInput(
-                    "\(raster.width)×\(raster.height) with \(domain.classes) classes exceeds the resize-mode limit of \(limits.maxResizeLogitValues) logit values; use mode=tile")
+                    "\(width)×\(height) with \(domain.classes) classes exceeds the resize-mode limit of \(limits.maxResizeLogitValues) logit values; use mode=tile")
             }
         case .tile:
             guard pixels <= limits.maxTilePixels else {
-                throw EngineError.incompatibleInput("\(raster.width)×\(raster.height) exceeds the tile-mode limit of \(limits.maxTilePixels) pixels")
+                throw EngineError.incompatibleInput("\(width)×\(height) exceeds the tile-mode limit of \(limits.maxTilePixels) pixels")
             }
             guard (0..<ModelShape.imageSize).contains(options.overlap) else {
                 throw EngineError.invalidArgument("overlap must be between 0 and \(ModelShape.imageSize - 1)")
@@ -69,14 +74,32 @@ public final class InferenceEngine: Sendable {
         }
     }
 
+    /// `segment` for background work (jobs): windows are submitted at `control.priority`, progress is
+    /// reported after every group of windows and `control.cancellation` is checked before each.
+    public func segment(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions,
+                        control: SceneRunControl) throws -> SegmentationResult {
+        try validate(raster, for: domain, options: options)
+        switch options.mode {
+        case .resize:
+            try control.cancellation?.check()
+            control.progress(0, 1)
+            let r = try segmentResized(domain, raster: raster, options: options, priority: control.priority)
+            control.progress(1, 1)
+            return r
+        case .tile:
+            return try TiledInference(engine: self, domain: domain, raster: raster, options: options, control: control).run()
+        }
+    }
+
     /// The upstream pipeline (model spec §3): min–max per band, antialiased resize to 224, one forward,
     /// bilinear back to the tile's size, argmax (or softmax).
-    private func segmentResized(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions) throws -> SegmentationResult {
+    private func segmentResized(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions,
+                                priority: BatchPriority = .interactive) throws -> SegmentationResult {
         let clock = ContinuousClock()
         let t0 = clock.now
         let input = try Preprocessing.preprocess(raster)
         let t1 = clock.now
-        let out = try scheduler.submit(model: domain, input: input, timeout: options.timeout)
+        let out = try scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, priority: priority)[0]
         let t2 = clock.now
         let k = domain.classes, s = ModelShape.imageSize
         var result = SegmentationResult(width: raster.width, height: raster.height, classes: k, labels: nil, scores: nil,

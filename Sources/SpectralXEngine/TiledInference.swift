@@ -14,6 +14,8 @@ struct TiledInference {
     let domain: LoadedDomain
     let raster: Raster
     let options: SegmentationOptions
+    /// Progress, cancellation and batch priority of a background (job) run; nil for a request.
+    var control: SceneRunControl? = nil
 
     static let size = ModelShape.imageSize
 
@@ -56,6 +58,9 @@ struct TiledInference {
         var postprocess = 0.0
         let group = max(1, engine.scheduler.configuration.maxBatchSize)
         var admitted = false
+        let total = xs.count * ys.count
+        var done = 0
+        control?.progress(0, total)
 
         for (row, y0) in ys.enumerated() {
             // Finalise rows that no later window reaches, then shift the accumulators up.
@@ -69,11 +74,13 @@ struct TiledInference {
             _ = row
             var start = 0
             while start < xs.count {
+                try control?.cancellation?.check()
                 let chunk = Array(xs[start..<min(xs.count, start + group)])
                 let inputs = chunk.map { x0 in window(scene, x0: x0, y0: y0, C: C, W: W, H: H) }
                 // The first group is admitted like any request (may be refused when the queue is full);
                 // later groups of an admitted scene wait for room instead.
-                let outs = try engine.scheduler.submit(model: domain, inputs: inputs, timeout: options.timeout, waitForRoom: admitted)
+                let outs = try engine.scheduler.submit(model: domain, inputs: inputs, timeout: options.timeout, waitForRoom: admitted,
+                                                      priority: control?.priority ?? .interactive)
                 admitted = true
                 let tp = clock.now
                 for (i, x0) in chunk.enumerated() {
@@ -84,6 +91,8 @@ struct TiledInference {
                 runSeconds += outs.first?.runSeconds ?? 0
                 postprocess += InferenceEngine.seconds(tp.duration(to: clock.now))
                 start += group
+                done += chunk.count
+                control?.progress(done, total)
             }
         }
         let tp = clock.now
