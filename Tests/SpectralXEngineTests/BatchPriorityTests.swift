@@ -13,10 +13,9 @@ struct BatchPriorityTests {
         let s = BatchScheduler(runner: runner, configuration: SchedulerConfiguration(maxBatchSize: 2, maxQueueDelay: .zero, maxQueueLength: 64))
         defer { s.shutdown() }
         // Background: model "a" and "b" groups, 8 images each, values 100+ / 200+.
-        let background = [("a", 100), ("b", 200)].map { model, base in
+        for (model, base) in [("a", 100), ("b", 200)] {
             Thread.detachNewThread { _ = try? s.submit(model: model, inputs: Array(base..<(base + 8)), priority: .background) }
         }
-        _ = background
         Thread.sleep(forTimeInterval: 0.15)  // the first background batch is running
         let before = runner.recorded.count
         let out = try s.submit(model: "a", input: 7)
