@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what spectralx needs on a Debian/Ubuntu machine: the three system libraries it links
 # (OpenBLAS, OpenSSL, zlib) and, with --test, the Python packages some tests use as independent
-# reference implementations (tifffile/rasterio read and write GeoTIFFs, numpy, an OpenAPI validator).
+# reference implementations (tifffile/rasterio read and write GeoTIFFs, rio-cogeo validates the
+# Cloud-Optimized outputs, numpy, an OpenAPI validator).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -20,8 +21,8 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   if command -v python3 >/dev/null 2>&1; then
-    python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python test dependencies"; python3 -m pip install -q --disable-pip-version-check numpy tifffile imagecodecs rasterio openapi-spec-validator || echo "setup: warning: pip install failed; tests that need these modules will skip"; }
-import numpy, tifffile, imagecodecs, rasterio, openapi_spec_validator
+    python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python test dependencies"; python3 -m pip install -q --disable-pip-version-check numpy tifffile imagecodecs rasterio rio-cogeo openapi-spec-validator || echo "setup: warning: pip install failed; tests that need these modules will skip"; }
+import numpy, tifffile, imagecodecs, rasterio, rio_cogeo, openapi_spec_validator
 PY
   fi
 fi

@@ -57,6 +57,8 @@ enum ErrorMapping {
         case .domainLoadFailed: return APIError(.unprocessableContent, "invalid_domain", e.description)
         case .backboneLoadFailed: return APIError(.unprocessableContent, "invalid_backbone", e.description)
         case .inferenceFailed: return APIError(.internalServerError, "internal_error", e.description)
+        // Nobody reads the answer of a cancelled request; 499-style "client closed" is not a standard status.
+        case .cancelled: return APIError(.serviceUnavailable, "cancelled", e.description)
         }
     }
 

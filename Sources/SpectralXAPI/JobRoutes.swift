@@ -160,8 +160,10 @@ struct JobRoutes {
         let lease = try service.engine.store.lease(domain)
         defer { lease.release() }
         let q = request.target
-        var o = try SegmentRoute(service: service, domain: domain, request: request, logger: logger).parseOptions()
+        let segment = SegmentRoute(service: service, domain: domain, request: request, logger: logger)
+        var o = try segment.parseOptions()
         if q.queryValue("mode") == nil { o.mode = .tile }
+        let scoresEncoding = try segment.parseScoresEncoding(q.queryValue("scores_dtype"))
         if let out = q.queryValue("output"), out.lowercased() != "geotiff" {
             throw APIError(.badRequest, "invalid_parameter", "jobs write GeoTIFF results; output must be geotiff, got '\(out)'")
         }
@@ -177,8 +179,12 @@ struct JobRoutes {
             }
         case .multipart?:
             let parts = try MultipartFormData.parse(request.body, contentType: type)
-            guard let part = parts.first(where: { $0.name == "tile" }) else {
+            let tiles = parts.filter { $0.name == "tile" }
+            guard let part = tiles.first else {
                 throw APIError(.badRequest, "missing_tile_part", "multipart body has no part named 'tile' (parts: \(parts.compactMap(\.name)))")
+            }
+            guard tiles.count == 1 else {
+                throw APIError(.badRequest, "invalid_parameter", "a job takes one 'tile' part (stack the bands into one file); got \(tiles.count)")
             }
             guard let kind = UploadKind.sniff(contentType: part.contentType, filename: part.filename, bytes: part.body) else {
                 throw APIError(.unsupportedMediaType, "unsupported_media_type", "the 'tile' part is neither a TIFF nor a NumPy file")
@@ -188,7 +194,7 @@ struct JobRoutes {
         case nil:
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Type '\(type)' is not accepted")
         }
-        let r = try jobs.submit(domain: lease.domain, options: JobOptions(mode: o.mode, overlap: o.overlap, scores: o.scores),
+        let r = try jobs.submit(domain: lease.domain, options: JobOptions(o, scoresEncoding: scoresEncoding),
                                 format: format, upload: upload, ownerKeyHash: caller.ownerKeyHash)
         var response = HTTPResponse.json(JSON.encode(JobStatusDocument(r)), status: .created)
         response.headers.replaceOrAdd(name: "Location", value: JobStatusDocument.path(r.jobID))

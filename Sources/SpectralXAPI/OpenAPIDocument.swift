@@ -156,12 +156,17 @@ enum OpenAPIDocument {
           description: |
             The tile is a GeoTIFF (`image/tiff`), a NumPy array of shape (C,H,W) (`application/x-npy`), or either
             as the part named `tile` of a `multipart/form-data` body. Content-Length and chunked bodies and
-            `Expect: 100-continue` are accepted. The answer has the tile's own width and height; GeoTIFF output
-            carries the input's georeferencing (CRS keys, tie points, pixel scale or transformation, GDAL_NODATA) unchanged.
+            `Expect: 100-continue` are accepted. Several `tile` parts are stacked as bands, in order (same CRS and
+            extent; grids coarser by an integer factor are resampled bilinearly to the finest; mismatches are 422
+            incompatible_stack). The answer has the tile's own width and height. GeoTIFF output is a Cloud-Optimized
+            GeoTIFF (512x512 tiles, Deflate + predictor, internal overviews by mode, a colour table with one colour per
+            class, class names in GDAL_METADATA, GDAL_NODATA = the output nodata value) with the input's CRS and transform.
 
-            Nodata: when the input declares GDAL_NODATA with an integer value 0..255, pixels whose every band equals
-            it are labelled with that value (so the carried-over nodata tag masks them); `nodata_mask=false` disables this.
-            Other nodata values are kept as a tag only.
+            Nodata (service.md 2.1): a band sample is nodata when it equals the input's GDAL_NODATA (unless
+            `nodata_mask=false`) or is NaN; a pixel is invalid when all its bands are nodata (`nodata_rule=any`: any band)
+            or the file's internal mask says so. Invalid pixels take no part in the min-max statistics, are labelled
+            `output_nodata` (default 255, never a class index) and get NaN (float32) or 255 (uint8) scores; windows
+            with no valid pixel are not computed. `mode=tile` normalises with the statistics of the whole scene.
 
             Response headers: `Server-Timing` (decode, preprocess, queue, inference, postprocess, encode, total in ms),
             `X-SpectralX-Batch-Size` (largest batch the request's images ran in), `X-SpectralX-Windows`
@@ -191,7 +196,20 @@ enum OpenAPIDocument {
               schema: {type: number, minimum: 0, exclusiveMinimum: true, maximum: 3600}
             - name: nodata_mask
               in: query
+              description: treat the input's GDAL_NODATA value as invalid (NaN and internal masks always are)
               schema: {type: boolean, default: true}
+            - name: nodata_rule
+              in: query
+              description: a pixel is invalid when all (default) or any of its bands are nodata
+              schema: {type: string, enum: [all, any], default: all}
+            - name: output_nodata
+              in: query
+              description: label of invalid pixels and GDAL_NODATA of label outputs; must not be a class index (400 otherwise)
+              schema: {type: integer, minimum: 0, maximum: 255, default: 255}
+            - name: scores_dtype
+              in: query
+              description: with scores=true, float32 probabilities or uint8 round(p*254) with 255 on invalid pixels
+              schema: {type: string, enum: [float32, uint8], default: float32}
           requestBody:
             required: true
             content:
@@ -204,7 +222,11 @@ enum OpenAPIDocument {
                   type: object
                   required: [tile]
                   properties:
-                    tile: {type: string, format: binary}
+                    tile:
+                      description: the raster; repeat the part to stack bands from several files
+                      oneOf:
+                        - {type: string, format: binary}
+                        - {type: array, items: {type: string, format: binary}}
           responses:
             "200":
               description: Labels (uint8, H×W) or scores (float32, K×H×W).
@@ -255,9 +277,10 @@ enum OpenAPIDocument {
             status document. The job's windows run through the same batch scheduler as `/segment` at background
             priority: interactive requests are served first, so a job delays a synchronous tile by at most one batch.
             Jobs run one at a time by default (`--max-running-jobs`). Accepted jobs survive restarts (SIGTERM or
-            `kill -9`): on start they are queued again and, with today's executor, run again from their first window
-            (they do not resume mid-scene). The result is a GeoTIFF label raster (uint8, or float32 scores with
-            `scores=true`) with the input's georeferencing.
+            `kill -9`): on start they are queued again and resume at the first 512-row tile row of the result that
+            was not yet durable, with the recorded normalisation statistics (the output equals an uninterrupted
+            run's). The result is a Cloud-Optimized GeoTIFF as from `/segment?output=geotiff` (uint8 labels with
+            palette and nodata, or scores with `scores=true`). A multipart body carries one `tile` part.
           operationId: submitJob
           security: [{}, {apiKey: []}, {bearerKey: []}]
           parameters:
@@ -275,6 +298,18 @@ enum OpenAPIDocument {
               in: query
               description: only geotiff (the default) is accepted for jobs
               schema: {type: string, enum: [geotiff]}
+            - name: scores_dtype
+              in: query
+              schema: {type: string, enum: [float32, uint8], default: float32}
+            - name: nodata_mask
+              in: query
+              schema: {type: boolean, default: true}
+            - name: nodata_rule
+              in: query
+              schema: {type: string, enum: [all, any], default: all}
+            - name: output_nodata
+              in: query
+              schema: {type: integer, minimum: 0, maximum: 255, default: 255}
           requestBody:
             required: true
             content:
@@ -634,6 +669,10 @@ enum OpenAPIDocument {
                 mode: {type: string, enum: [resize, tile]}
                 overlap: {type: integer}
                 scores: {type: boolean}
+                scores_dtype: {type: string, enum: [float32, uint8]}
+                nodata_mask: {type: boolean}
+                nodata_rule: {type: string, enum: [all, any]}
+                output_nodata: {type: integer}
             width: {type: integer}
             height: {type: integer}
             bands: {type: integer}

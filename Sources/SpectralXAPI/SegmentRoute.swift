@@ -18,22 +18,19 @@ enum UploadKind: Equatable {
         }
     }
 
-    /// Kind of a multipart file part: its Content-Type, else its file name, else its magic bytes.
+    /// Kind of a multipart file part: its Content-Type, else its file name, else its magic bytes
+    /// (the raster layer's one format detector).
     static func sniff(contentType: String?, filename: String?, bytes: Data) -> UploadKind? {
         if let contentType, let k = UploadKind(contentType: contentType), k != .multipart { return k }
         let name = filename?.lowercased() ?? ""
         if name.hasSuffix(".tif") || name.hasSuffix(".tiff") { return .tiff }
         if name.hasSuffix(".npy") { return .npy }
-        let head = [UInt8](bytes.prefix(6))
-        if head.starts(with: [0x49, 0x49]) || head.starts(with: [0x4D, 0x4D]) { return .tiff }
-        if head.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) { return .npy }
-        return nil
+        switch RasterFormat.detect(bytes) {
+        case .tiff: return .tiff
+        case .npy: return .npy
+        case .unknown: return nil
+        }
     }
-}
-
-/// Output formats of the segment route (`output=`).
-enum OutputFormat: String, CaseIterable {
-    case geotiff, npy, png, json
 }
 
 /// One `POST /v1/domains/{name}/segment`: decode the upload, run the engine, encode the answer.
@@ -48,40 +45,65 @@ struct SegmentRoute {
         let t0 = clock.now
         let lease = try service.engine.store.lease(domain)
         defer { lease.release() }
-        let (raster, kind) = try decode()
+        let (source, kind) = try decode()
         let decodeSeconds = InferenceEngine.seconds(t0.duration(to: clock.now))
         let q = request.target
         let output = try parseOutput(q.queryValue("output"), default: kind == .npy ? .npy : .geotiff)
         let options = try parseOptions()
-        let maskNodata = try parseBool("nodata_mask", q.queryValue("nodata_mask"), default: true)
+        let scoresEncoding = try parseScoresEncoding(q.queryValue("scores_dtype"))
+        // Cancelled when the client goes away (wired by the server); checked before each batch of windows.
+        let cancel = CancellationToken()
 
-        var result = try service.engine.segment(lease.domain, raster: raster, options: options)
-        if maskNodata, var labels = result.labels, let nd = raster.geo.nodataValue {
-            NodataMask.apply(nodata: nd, raster: raster, labels: &labels)
-            result.labels = labels
+        var response: HTTPResponse
+        let report: SegmentationReport
+        let t1: ContinuousClock.Instant
+        if output == .json {
+            let r = try service.engine.segment(lease.domain, source: source, options: options, cancel: cancel)
+            report = SegmentationReport(width: r.width, height: r.height, classes: r.classes, windows: r.windows,
+                                        windowsComputed: r.windows, batchSizes: r.batchSizes, histogram: r.histogram,
+                                        invalidPixels: 0, statistics: BandStatistics(minimum: [], maximum: [], validPixels: 0),
+                                        timings: r.timings)
+            t1 = clock.now
+            response = summary(r, options: options)
+        } else {
+            // The answer is written to a file (a COG is streamed row band by row band), then sent mapped.
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-answer-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: tmp) }
+            report = try service.engine.segment(lease.domain, source: source, options: options, format: output, to: tmp,
+                                                scoresEncoding: scoresEncoding, cancel: cancel)
+            t1 = clock.now
+            let body = try Data(contentsOf: URL(fileURLWithPath: tmp), options: .alwaysMapped)
+            let type = switch output {
+            case .geotiff: "image/tiff; application=geotiff; profile=cloud-optimized"
+            case .npy: "application/x-npy"
+            default: "image/png"
+            }
+            response = HTTPResponse(status: .ok, contentType: type, body: body)
         }
-        let t1 = clock.now
-        var response = try encode(result, raster: raster, output: output, options: options)
         let encodeSeconds = InferenceEngine.seconds(t1.duration(to: clock.now))
 
-        var timing = [("decode", decodeSeconds)] + result.timings + [("encode", encodeSeconds)]
+        var timing = [("decode", decodeSeconds)] + report.timings + [("encode", encodeSeconds)]
         timing.append(("total", InferenceEngine.seconds(t0.duration(to: clock.now))))
         response.headers.replaceOrAdd(name: "Server-Timing",
                                       value: timing.map { String(format: "%@;dur=%.1f", $0.0, $0.1 * 1000) }.joined(separator: ", "))
-        response.headers.replaceOrAdd(name: "X-SpectralX-Batch-Size", value: String(result.batchSizes.max() ?? 1))
-        response.headers.replaceOrAdd(name: "X-SpectralX-Windows", value: String(result.windows))
+        response.headers.replaceOrAdd(name: "X-SpectralX-Batch-Size", value: String(report.batchSizes.max() ?? 1))
+        response.headers.replaceOrAdd(name: "X-SpectralX-Windows", value: String(report.windows))
         response.headers.replaceOrAdd(name: "X-SpectralX-Domain", value: domain)
         response.headers.replaceOrAdd(name: "X-SpectralX-Mode", value: options.mode.rawValue)
         logger.info("segmented", metadata: [
-            "domain": "\(domain)", "width": "\(raster.width)", "height": "\(raster.height)", "mode": "\(options.mode.rawValue)",
-            "output": "\(output.rawValue)", "batch": "\(result.batchSizes.max() ?? 1)", "windows": "\(result.windows)",
+            "domain": "\(domain)", "width": "\(source.width)", "height": "\(source.height)", "mode": "\(options.mode.rawValue)",
+            "output": "\(output.rawValue)", "batch": "\(report.batchSizes.max() ?? 1)", "windows": "\(report.windows)",
+            "windows_computed": "\(report.windowsComputed)",
         ])
         return response
     }
 
     // MARK: - input
 
-    private func decode() throws -> (Raster, UploadKind) {
+    /// The upload as a windowed raster source: a spooled body is read from its file (TIFF blocks
+    /// decoded on demand, NPY memory-mapped); several `tile` parts of a multipart body are stacked
+    /// as bands, in order.
+    private func decode() throws -> (any RasterSource, UploadKind) {
         let type = request.headers["Content-Type"] ?? ""
         guard let kind = UploadKind(contentType: type) else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Type '\(type)' is not accepted")
@@ -89,27 +111,47 @@ struct SegmentRoute {
         guard !request.body.isEmpty else { throw APIError(.badRequest, "empty_body", "the request has no body; send the tile") }
         let limits = service.configuration.rasterLimits
         switch kind {
-        case .tiff:
-            if let url = request.body.fileURL { return (try TIFFReader(path: url.path, limits: limits).read(), .tiff) }
-            return (try TIFFReader(data: try request.body.readData(), limits: limits).read(), .tiff)
-        case .npy:
-            let data = try request.body.readData()
-            let npy = try data.withUnsafeBytes { try NpyArray.decode($0, limits: limits) }
-            return (try RasterInput.raster(from: npy), .npy)
+        case .tiff, .npy:
+            let source: any RasterSource
+            if let url = request.body.fileURL {
+                source = kind == .tiff ? try TIFFScene(path: url.path, limits: limits) : try NpyScene(path: url.path, limits: limits)
+            } else {
+                let data = try request.body.readData()
+                source = kind == .tiff ? try TIFFScene(data: data, limits: limits) : try NpyScene(data: data, limits: limits)
+            }
+            return (source, kind)
         case .multipart:
-            let parts = try MultipartFormData.parse(request.body, contentType: type)
-            guard let part = parts.first(where: { $0.name == "tile" }) else {
-                throw APIError(.badRequest, "missing_tile_part",
-                               "multipart body has no part named 'tile' (parts: \(parts.compactMap(\.name)))")
+            let parts = try MultipartFormData.parse(request.body, contentType: type).filter { $0.name == "tile" }
+            guard !parts.isEmpty else {
+                throw APIError(.badRequest, "missing_tile_part", "multipart body has no part named 'tile'")
             }
-            guard let inner = UploadKind.sniff(contentType: part.contentType, filename: part.filename, bytes: part.body) else {
-                throw APIError(.unsupportedMediaType, "unsupported_media_type",
-                               "the 'tile' part is neither a TIFF nor a NumPy file")
+            var sources: [any RasterSource] = []
+            var names: [String] = []
+            var kinds: [UploadKind] = []
+            for (i, part) in parts.enumerated() {
+                guard let inner = UploadKind.sniff(contentType: part.contentType, filename: part.filename, bytes: part.body) else {
+                    throw APIError(.unsupportedMediaType, "unsupported_media_type",
+                                   "'tile' part \(i + 1) is neither a TIFF nor a NumPy file")
+                }
+                sources.append(inner == .tiff ? try TIFFScene(data: part.body, limits: limits) : try NpyScene(data: part.body, limits: limits))
+                names.append(part.filename ?? "tile part \(i + 1)")
+                kinds.append(inner)
             }
-            if inner == .tiff { return (try TIFFReader(data: part.body, limits: limits).read(), .tiff) }
-            let npy = try part.body.withUnsafeBytes { try NpyArray.decode($0, limits: limits) }
-            return (try RasterInput.raster(from: npy), .npy)
+            if sources.count == 1 { return (sources[0], kinds[0]) }
+            do {
+                return (try StackedRasterSource(sources, names: names), kinds[0])
+            } catch let e as RasterError {
+                throw APIError(.unprocessableContent, "incompatible_stack", e.description)
+            }
         }
+    }
+
+    func parseScoresEncoding(_ v: String?) throws -> ScoresEncoding {
+        guard let v else { return .float32 }
+        guard let e = ScoresEncoding(rawValue: v.lowercased()) else {
+            throw APIError(.badRequest, "invalid_parameter", "scores_dtype must be float32 or uint8; got '\(v)'")
+        }
+        return e
     }
 
     private func parseOutput(_ v: String?, default d: OutputFormat) throws -> OutputFormat {
@@ -145,6 +187,19 @@ struct SegmentRoute {
             }
             o.overlap = n
         }
+        o.maskNodata = try parseBool("nodata_mask", q.queryValue("nodata_mask"), default: true)
+        if let v = q.queryValue("nodata_rule") {
+            guard let r = NodataRule(rawValue: v.lowercased()) else {
+                throw APIError(.badRequest, "invalid_parameter", "nodata_rule must be all or any; got '\(v)'")
+            }
+            o.nodataRule = r
+        }
+        if let v = q.queryValue("output_nodata") {
+            guard let n = UInt8(v) else {
+                throw APIError(.badRequest, "invalid_parameter", "output_nodata must be an integer between 0 and 255; got '\(v)'")
+            }
+            o.outputNodata = n
+        }
         if let v = q.queryValue("timeout") {
             guard let s = Double(v), s > 0, s <= 3600 else {
                 throw APIError(.badRequest, "invalid_parameter", "timeout must be seconds in (0, 3600]; got '\(v)'")
@@ -156,44 +211,19 @@ struct SegmentRoute {
 
     // MARK: - output
 
-    private func encode(_ r: SegmentationResult, raster: Raster, output: OutputFormat, options: SegmentationOptions) throws -> HTTPResponse {
-        switch output {
-        case .geotiff:
-            let bytes: [UInt8]
-            if let scores = r.scores {
-                let out = try Raster(width: r.width, height: r.height, bands: r.classes, values: scores, geo: raster.geo)
-                bytes = try GeoTIFFWriter.encode(out, options: .scores)
-            } else {
-                let out = try Raster(width: r.width, height: r.height, bands: 1, values: r.labels ?? [], geo: raster.geo)
-                bytes = try GeoTIFFWriter.encode(out, options: .labels)
-            }
-            return HTTPResponse(status: .ok, contentType: "image/tiff; application=geotiff", body: Data(bytes))
-        case .npy:
-            let bytes = if let scores = r.scores {
-                try NpyWriter.encode(scores, shape: [r.classes, r.height, r.width])
-            } else {
-                try NpyWriter.encode(r.labels ?? [], shape: [r.height, r.width])
-            }
-            return HTTPResponse(status: .ok, contentType: "application/x-npy", body: Data(bytes))
-        case .png:
-            let labels = try r.labels ?? Preprocessing.argmax(r.scores ?? [], classes: r.classes, pixels: r.width * r.height)
-            let png = PNGEncoder.encodeIndexed(labels, width: r.width, height: r.height,
-                                               palette: ClassPalette.colors(count: max(r.classes, 1)))
-            return HTTPResponse(status: .ok, contentType: "image/png", body: png)
-        case .json:
-            let names = service.engine.store.domain(domain)?.config.classNames ?? []
-            let hist = r.classHistogram()
-            let total = max(1, r.width * r.height)
-            let summary = SegmentSummary(
-                domain: domain, width: r.width, height: r.height, mode: options.mode.rawValue,
-                windows: r.windows, batchSizes: r.batchSizes,
-                classes: hist.enumerated().map { i, n in
-                    SegmentSummary.ClassCount(index: i, name: i < names.count ? names[i] : "class_\(i)", pixels: n,
-                                              fraction: Double(n) / Double(total))
-                },
-                timingsMs: Dictionary(uniqueKeysWithValues: r.timings.map { ($0.name, ($0.seconds * 1e4).rounded() / 10) }))
-            return .json(JSON.encode(summary))
-        }
+    private func summary(_ r: SegmentationResult, options: SegmentationOptions) -> HTTPResponse {
+        let names = service.engine.store.domain(domain)?.config.classNames ?? []
+        let hist = r.classHistogram()
+        let total = max(1, r.width * r.height)
+        let summary = SegmentSummary(
+            domain: domain, width: r.width, height: r.height, mode: options.mode.rawValue,
+            windows: r.windows, batchSizes: r.batchSizes,
+            classes: hist.enumerated().map { i, n in
+                SegmentSummary.ClassCount(index: i, name: i < names.count ? names[i] : "class_\(i)", pixels: n,
+                                          fraction: Double(n) / Double(total))
+            },
+            timingsMs: Dictionary(uniqueKeysWithValues: r.timings.map { ($0.name, ($0.seconds * 1e4).rounded() / 10) }))
+        return .json(JSON.encode(summary))
     }
 }
 
@@ -212,23 +242,5 @@ struct SegmentSummary: Codable {
     enum CodingKeys: String, CodingKey {
         case domain, width, height, mode, windows, classes
         case batchSizes = "batch_sizes", timingsMs = "timings_ms"
-    }
-}
-
-/// Nodata handling: when the input declares GDAL_NODATA and the value fits a uint8 label, pixels
-/// whose every band equals it are labelled with that value, so the carried-over nodata tag masks
-/// exactly the pixels that had no data (`nodata_mask=false` turns this off).
-enum NodataMask {
-    static func apply(nodata: Double, raster: Raster, labels: inout [UInt8]) {
-        guard nodata.isFinite, nodata >= 0, nodata <= 255, nodata == nodata.rounded() else { return }
-        let per = raster.pixelsPerBand
-        guard labels.count == per else { return }
-        var isNodata = [Bool](repeating: true, count: per)
-        for b in 0..<raster.bands {
-            let band = raster.bandFloat64(b)
-            for i in 0..<per where isNodata[i] && band[i] != nodata { isNodata[i] = false }
-        }
-        let v = UInt8(nodata)
-        for i in 0..<per where isNodata[i] { labels[i] = v }
     }
 }

@@ -30,6 +30,9 @@ public struct DomainConfig: Codable, Sendable, Equatable {
     /// Lower-case hex SHA-256 of the backbone file, if recorded.
     public var backboneSHA256: String?
     public var description: String?
+    /// Optional colour of each class for label rasters and previews, as "#rrggbb" strings
+    /// (`class_colors`); nil uses the default palette.
+    public var classColors: [String]?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
@@ -43,6 +46,7 @@ public struct DomainConfig: Codable, Sendable, Equatable {
         case adapterSHA256 = "adapter_sha256"
         case backboneSHA256 = "backbone_sha256"
         case description
+        case classColors = "class_colors"
     }
 
     public init(name: String, backbone: String, backboneVariant: BackboneVariant? = .satMAEPP, bands: Int,
@@ -82,6 +86,14 @@ public struct DomainConfig: Codable, Sendable, Equatable {
         adapterSHA256 = try c.decodeIfPresent(String.self, forKey: .adapterSHA256)
         backboneSHA256 = try c.decodeIfPresent(String.self, forKey: .backboneSHA256)
         description = try c.decodeIfPresent(String.self, forKey: .description)
+        classColors = try c.decodeIfPresent([String].self, forKey: .classColors)
+    }
+
+    /// "#rrggbb" → (r, g, b), nil when malformed.
+    public static func parseColor(_ s: String) -> (UInt8, UInt8, UInt8)? {
+        let hex = s.hasPrefix("#") ? String(s.dropFirst()) : s
+        guard hex.count == 6, let v = UInt32(hex, radix: 16) else { return nil }
+        return (UInt8(v >> 16), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF))
     }
 
     /// "class_0", "class_1", …
@@ -108,6 +120,10 @@ public struct DomainConfig: Codable, Sendable, Equatable {
         guard classNames.count == classes else { throw bad("\(classNames.count) class names for \(classes) classes") }
         guard !wavelengths.isEmpty, wavelengths.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw bad("wavelengths_um must be a non-empty list of positive numbers")
+        }
+        if let cc = classColors {
+            guard cc.count == classes else { throw bad("\(cc.count) class_colors for \(classes) classes") }
+            for c in cc where Self.parseColor(c) == nil { throw bad("class_colors: '\(c)' is not a #rrggbb colour") }
         }
         guard inputSize == 224 else { throw bad("input_size must be 224 (the model is fixed to 224×224)") }
     }

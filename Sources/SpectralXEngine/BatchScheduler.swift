@@ -26,6 +26,8 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         let priority: BatchPriority
         let enqueued: ContinuousClock.Instant
         let deadline: ContinuousClock.Instant
+        /// Checked when a batch is formed: a cancelled image is dropped instead of run.
+        let cancel: CancellationToken?
     }
 
     /// The rendez-vous between a submitter and the worker for a group of images.
@@ -90,15 +92,19 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     /// wait (until the deadline) instead of failing: used for the later window groups of a tiled
     /// scene whose first group was admitted.
     public func submit(model: Runner.Model, inputs: [Runner.Input], timeout: Duration? = nil,
-                       waitForRoom: Bool = false, priority: BatchPriority = .interactive) throws -> [BatchedOutput<Output>] {
+                       waitForRoom: Bool = false, cancel: CancellationToken? = nil,
+                       priority: BatchPriority = .interactive) throws -> [BatchedOutput<Output>] {
         guard !inputs.isEmpty else { return [] }
         let now = clock.now
         let deadline = now + (timeout ?? configuration.defaultTimeout)
         let ticket = Ticket(count: inputs.count)
+        // Wake the worker on cancellation so it drops the images without waiting for other work.
+        cancel?.onCancel { [condition] in condition.withLock { condition.broadcast() } }
         condition.lock()
         defer { condition.unlock() }
         while true {
             if stopping { throw EngineError.shuttingDown }
+            if let cancel, cancel.isCancelled { throw EngineError.cancelled }
             // A group larger than the whole queue is still admitted into an empty queue.
             if queued == 0 || queued + inputs.count <= configuration.maxQueueLength { break }
             if !waitForRoom {
@@ -113,7 +119,7 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         }
         let enqueued = clock.now
         let items = inputs.enumerated().map { i, input in
-            Item(input: input, ticket: ticket, index: i, priority: priority, enqueued: enqueued, deadline: deadline)
+            Item(input: input, ticket: ticket, index: i, priority: priority, enqueued: enqueued, deadline: deadline, cancel: cancel)
         }
         var queue = queues[model] ?? []
         // Interactive images go ahead of every background image, behind earlier interactive ones.
@@ -154,12 +160,17 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         item.ticket.remaining -= 1
     }
 
-    /// Drops every queued image whose deadline has passed. Caller holds the lock.
+    /// Drops every queued image whose deadline has passed or whose token was cancelled (run before
+    /// each batch is formed). Caller holds the lock.
     private func expireLocked(now: ContinuousClock.Instant) {
         for key in Array(queues.keys) {
             guard var items = queues[key] else { continue }
             let before = items.count
             items.removeAll { item in
+                if let c = item.cancel, c.isCancelled {
+                    complete(item, with: .failure(EngineError.cancelled))
+                    return true
+                }
                 guard item.deadline <= now else { return false }
                 expiredCounter.increment()
                 complete(item, with: .failure(EngineError.deadlineExceeded(retryAfterSeconds: retryAfterLocked())))

@@ -23,6 +23,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case backboneLoadFailed(String)
     /// The batch runner failed; a bug or an I/O failure on the mapped weights.
     case inferenceFailed(String)
+    /// The work's `CancellationToken` was cancelled (client gone, job dismissed).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -37,6 +39,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidArgument(let s): return s
         case .backboneLoadFailed(let s): return "backbone cannot be loaded: \(s)"
         case .inferenceFailed(let s): return "inference failed: \(s)"
+        case .cancelled: return "the request was cancelled"
         }
     }
 }

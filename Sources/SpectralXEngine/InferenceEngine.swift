@@ -33,13 +33,17 @@ public final class InferenceEngine: Sendable {
         try validate(width: raster.width, height: raster.height, bands: raster.bands, for: domain, options: options)
     }
 
-    /// The same checks from the dimensions alone (a scene's header, before any pixel is decoded).
+    /// Checks a raster's size and band count against a domain and the limits (before reading pixels).
     public func validate(width: Int, height: Int, bands: Int, for domain: LoadedDomain, options: SegmentationOptions) throws {
         guard bands == domain.bands else {
             throw EngineError.incompatibleInput(
                 "domain '\(domain.name)' takes \(domain.bands) bands, the tile has \(bands)")
         }
         guard width >= 1, height >= 1 else { throw EngineError.incompatibleInput("the tile is empty") }
+        guard Int(options.outputNodata) >= domain.classes else {
+            throw EngineError.invalidArgument(
+                "the output nodata value \(options.outputNodata) is a class index of domain '\(domain.name)' (\(domain.classes) classes)")
+        }
         let pixels = width * height
         switch options.mode {
         case .resize:
@@ -59,64 +63,35 @@ public final class InferenceEngine: Sendable {
                 throw EngineError.invalidArgument("overlap must be between 0 and \(ModelShape.imageSize - 1)")
             }
         }
-        if options.scores {
+    }
+
+    /// Checks that an in-memory answer (`MemorySink`: labels, or K float32 score planes) fits the limits.
+    public func validateInMemoryOutput(width: Int, height: Int, for domain: LoadedDomain, scores: Bool) throws {
+        let pixels = width * height
+        if scores {
             guard domain.classes * pixels <= limits.maxScoreValues else {
                 throw EngineError.incompatibleInput("scores for \(domain.classes) classes × \(pixels) pixels exceed the limit of \(limits.maxScoreValues) values")
             }
         }
     }
 
-    public func segment(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions) throws -> SegmentationResult {
-        try validate(raster, for: domain, options: options)
-        switch options.mode {
-        case .resize: return try segmentResized(domain, raster: raster, options: options)
-        case .tile: return try TiledInference(engine: self, domain: domain, raster: raster, options: options).run()
-        }
-    }
-
-    /// `segment` for background work (jobs): windows are submitted at `control.priority`, progress is
-    /// reported after every group of windows and `control.cancellation` is checked before each.
+    /// Segments a decoded tile into memory: the `SegmentationPipeline` over the raster with a `MemorySink`.
     public func segment(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions,
-                        control: SceneRunControl) throws -> SegmentationResult {
-        try validate(raster, for: domain, options: options)
-        switch options.mode {
-        case .resize:
-            try control.cancellation?.check()
-            control.progress(0, 1)
-            let r = try segmentResized(domain, raster: raster, options: options, priority: control.priority)
-            control.progress(1, 1)
-            return r
-        case .tile:
-            return try TiledInference(engine: self, domain: domain, raster: raster, options: options, control: control).run()
-        }
+                        cancel: CancellationToken? = nil) throws -> SegmentationResult {
+        try segment(domain, source: raster, options: options, cancel: cancel)
     }
 
-    /// The upstream pipeline (model spec §3): min–max per band, antialiased resize to 224, one forward,
-    /// bilinear back to the tile's size, argmax (or softmax).
-    private func segmentResized(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions,
-                                priority: BatchPriority = .interactive) throws -> SegmentationResult {
-        let clock = ContinuousClock()
-        let t0 = clock.now
-        let input = try Preprocessing.preprocess(raster)
-        let t1 = clock.now
-        let out = try scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, priority: priority)[0]
-        let t2 = clock.now
-        let k = domain.classes, s = ModelShape.imageSize
-        var result = SegmentationResult(width: raster.width, height: raster.height, classes: k, labels: nil, scores: nil,
-                                        batchSizes: [out.batchSize], windows: 1, timings: [])
-        if options.scores {
-            var r = (raster.height == s && raster.width == s) ? out.value
-                : try Preprocessing.resizeBilinear(out.value, channels: k, inHeight: s, inWidth: s,
-                                                   outHeight: raster.height, outWidth: raster.width)
-            ClassScores.softmax(&r, classes: k, pixels: raster.width * raster.height)
-            result.scores = r
-        } else {
-            result.labels = try Preprocessing.labels(fromLogits: out.value, classes: k, height: raster.height, width: raster.width)
-        }
-        let t3 = clock.now
-        result.timings = [("preprocess", Self.seconds(t0.duration(to: t1))), ("queue", out.queueSeconds),
-                          ("inference", out.runSeconds), ("postprocess", Self.seconds(t2.duration(to: t3)))]
-        return result
+    /// Segments any raster source into memory (bounded by `InferenceLimits`).
+    public func segment(_ domain: LoadedDomain, source: any RasterSource, options: SegmentationOptions,
+                        cancel: CancellationToken? = nil) throws -> SegmentationResult {
+        let pipeline = try SegmentationPipeline(engine: self, domain: domain, source: source, options: options)
+        try validateInMemoryOutput(width: source.width, height: source.height, for: domain, scores: options.scores)
+        let sink = MemorySink(width: source.width, height: source.height, classes: domain.classes, scores: options.scores)
+        let report = try pipeline.run(into: sink, cancel: cancel)
+        return SegmentationResult(width: source.width, height: source.height, classes: domain.classes,
+                                  labels: options.scores ? nil : sink.labels, scores: sink.scores, batchSizes: report.batchSizes,
+                                  windows: report.windows, timings: report.timings, labelPlane: sink.labels,
+                                  histogram: report.histogram, nodata: options.outputNodata)
     }
 
     public static func seconds(_ d: Duration) -> Double {

@@ -17,12 +17,28 @@ public struct SegmentationOptions: Sendable, Equatable {
     public var scores: Bool
     /// Deadline for the request's images while queued; nil uses the scheduler's default.
     public var timeout: Duration?
+    /// Treat declared nodata values (GDAL_NODATA) as invalid (`nodata_mask`); NaN samples and the
+    /// internal mask always are.
+    public var maskNodata: Bool
+    /// When a pixel is invalid: all bands nodata (default) or any band.
+    public var nodataRule: NodataRule
+    /// Label written on invalid pixels (and GDAL_NODATA of label outputs); must not be a class index.
+    public var outputNodata: UInt8
+    /// Batch priority of the windows: `.background` for jobs, so interactive requests go first.
+    public var priority: BatchPriority = .interactive
 
-    public init(mode: InferenceMode = .resize, overlap: Int = 32, scores: Bool = false, timeout: Duration? = nil) {
+    /// The default output nodata value.
+    public static let defaultOutputNodata: UInt8 = 255
+
+    public init(mode: InferenceMode = .resize, overlap: Int = 32, scores: Bool = false, timeout: Duration? = nil,
+                maskNodata: Bool = true, nodataRule: NodataRule = .all, outputNodata: UInt8 = SegmentationOptions.defaultOutputNodata) {
         self.mode = mode
         self.overlap = overlap
         self.scores = scores
         self.timeout = timeout
+        self.maskNodata = maskNodata
+        self.nodataRule = nodataRule
+        self.outputNodata = outputNodata
     }
 }
 
@@ -60,15 +76,20 @@ public struct SegmentationResult: Sendable {
     public var windows: Int
     /// Wall times of the request's phases: preprocess, queue, inference, postprocess.
     public var timings: [(name: String, seconds: Double)]
+    /// Labels also when scores were asked for (previews and summaries use them).
+    public var labelPlane: [UInt8]
+    /// Pixels per class (invalid pixels not counted).
+    public var histogram: [Int]
+    /// The label of invalid pixels.
+    public var nodata: UInt8
 
-    /// Label histogram (pixels per class), computed from labels or from the argmax of the scores.
-    public func classHistogram() -> [Int] {
-        var h = [Int](repeating: 0, count: classes)
-        if let labels {
-            for l in labels where Int(l) < classes { h[Int(l)] += 1 }
-        } else if let scores, let labels = try? Preprocessing.argmax(scores, classes: classes, pixels: width * height) {
-            for l in labels where Int(l) < classes { h[Int(l)] += 1 }
-        }
-        return h
+    public init(width: Int, height: Int, classes: Int, labels: [UInt8]?, scores: [Float]?, batchSizes: [Int], windows: Int,
+                timings: [(name: String, seconds: Double)], labelPlane: [UInt8], histogram: [Int], nodata: UInt8) {
+        self.width = width; self.height = height; self.classes = classes; self.labels = labels; self.scores = scores
+        self.batchSizes = batchSizes; self.windows = windows; self.timings = timings; self.labelPlane = labelPlane
+        self.histogram = histogram; self.nodata = nodata
     }
+
+    /// Label histogram (pixels per class).
+    public func classHistogram() -> [Int] { histogram }
 }

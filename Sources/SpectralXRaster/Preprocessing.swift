@@ -27,6 +27,13 @@ public enum Preprocessing {
         guard let first = v.first else { return }
         var m = first, M = first
         for x in v { if x < m { m = x }; if x > M { M = x } }
+        normalize(v, min: m, max: M, into: o)
+    }
+
+    /// The min–max formula with given statistics (the one place it is written): x ← (x − m)/((M − m) + 1e-8)
+    /// in float64, cast to float32; with M − m == 0 the values are only cast. A scene pipeline passes
+    /// the statistics of the whole scene's valid pixels.
+    public static func normalize(_ v: UnsafeBufferPointer<Double>, min m: Double, max M: Double, into o: UnsafeMutablePointer<Float>) {
         let range = M - m
         if range == 0 {
             for i in 0..<v.count { o[i] = Float(v[i]) }

@@ -157,7 +157,8 @@ public struct TIFFReader: Sendable {
         let photometric = try d.int(TIFFTag.photometric, "PhotometricInterpretation") ?? 1
         switch photometric {
         case 0, 1, 2, 5: break
-        case 3: throw RasterError.unsupported("palette color images (PhotometricInterpretation 3)")
+        // Palette images (label rasters with a colour map) read as their indices.
+        case 3: guard spp == 1 else { throw RasterError.unsupported("palette color images with \(spp) samples per pixel") }
         case 4: throw RasterError.unsupported("transparency mask images (PhotometricInterpretation 4)")
         case 6: throw RasterError.unsupported("YCbCr images (PhotometricInterpretation 6)")
         case 8, 9, 10: throw RasterError.unsupported("CIE L*a*b* images (PhotometricInterpretation \(photometric))")
@@ -337,7 +338,7 @@ public struct TIFFReader: Sendable {
 
     /// Decompresses block `k` into `dst` (exactly its expected size), converts to host order and
     /// undoes the predictor. Sparse blocks (byte count 0) decode as zeros, as in GDAL.
-    private func decodeBlock(_ raw: UnsafeRawBufferPointer, _ k: Int, _ comp: TIFFCompression, into dst: UnsafeMutableRawBufferPointer,
+    func decodeBlock(_ raw: UnsafeRawBufferPointer, _ k: Int, _ comp: TIFFCompression, into dst: UnsafeMutableRawBufferPointer,
                              rows: Int, rowSamples: Int, stride: Int, inflater: Deflate.Inflater) throws {
         let what = info.isTiled ? "tile \(k)" : "strip \(k)"
         let count = Int(byteCounts[k])   // range-checked in parseHeader

@@ -7,87 +7,190 @@ import SpectralXEngine
 import SpectralXRaster
 import Synchronization
 
-/// `spectralx predict`: the service's engine, offline. Tiles (files, or directories of .tif/.tiff/.npy)
-/// in, label rasters out; several tiles are in flight at once so they share batches. Outputs are
-/// written to a temporary file beside the target and renamed, so a reader never sees half a raster.
+/// `spectralx predict`: the service's segmentation pipeline, offline. Tiles or whole scenes (files,
+/// or directories of .tif/.tiff/.npy; `--stack` for bands spread over several files) in, label
+/// rasters out. `--mode tile` streams a scene of any size (windowed reading, row bands of windows,
+/// a Cloud-Optimized GeoTIFF written row band by row band), showing windows done/total and an ETA.
+/// Outputs appear atomically; outputs that already exist are skipped (`--overwrite` redoes them), so
+/// an interrupted batch is resumed by running the same command again; `--shard I/N` takes every
+/// N-th input for a fleet of workers (see deploy/k8s/batch-predict.yaml).
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "predict", abstract: "Segment tiles offline into label rasters.",
+        commandName: "predict", abstract: "Segment tiles and scenes offline into label rasters.",
         discussion: """
-            With one input file, -o is the output file (or a directory). With several inputs or a directory, -o is a
-            directory and each output is named after its input (tile.tif → tile.labels.tif). Progress goes to stderr.
+            With one input (or --stack), -o is the output file (or a directory). With several inputs or a directory, -o is a
+            directory and each output is named after its input (scene.tif → scene.labels.tif). GeoTIFF outputs are
+            Cloud-Optimized (512² tiles, Deflate, overviews, colour table, GDAL_NODATA) with the class names in a
+            .aux.xml sidecar. Progress goes to stderr.
             """)
 
-    @Option(help: "Model store (default: the demo store, as for serve).") var models: String?
-    @Option(help: "Cache directory for the demo store.") var cache: String?
+    @OptionGroup var store: StoreOptions
     @Option(help: "Domain name.") var domain: String
-    @Argument(help: "Input tiles (.tif, .tiff, .npy) or directories of them.") var inputs: [String]
+    @Argument(help: "Input tiles or scenes (.tif, .tiff, .npy) or directories of them.") var inputs: [String] = []
+    @Option(help: "Comma-separated files whose bands form one scene, in order (same CRS and extent; coarser integer-multiple grids are resampled bilinearly to the finest).")
+    var stack: String?
     @Option(name: [.customShort("o"), .long], help: "Output file (one input) or directory.") var output: String
-    @Option(help: "geotiff, npy or png (default: geotiff for TIFF input, npy for NPY input).") var format: String?
-    @Option(help: "resize or tile.") var mode: String = "resize"
-    @Option(help: "Window overlap in tile mode.") var overlap: Int = 32
-    @Flag(help: "Write per-class probabilities (float32) instead of labels.") var scores = false
-    @Option(help: "Largest batch per forward pass.") var maxBatch: Int = 4
-    @Flag(help: "Overwrite existing outputs.") var force = false
+    @Option(help: "geotiff, npy or png (default: geotiff for TIFF input, npy for NPY input).") var format: OutputFormat?
+    @Option(help: "resize (the upstream pipeline, one tile) or tile (224² windows over the full-resolution scene).")
+    var mode: InferenceMode = SegmentationOptions().mode
+    @Option(help: "Window overlap in tile mode (0-223).") var overlap: Int = SegmentationOptions().overlap
+    @Flag(help: "Write per-class probabilities instead of labels.") var scores = false
+    @Option(help: "Probability encoding with --scores: float32 or uint8 (round(p·254), 255 = nodata).")
+    var scoresDtype: ScoresEncoding = .float32
+    @Option(help: "Label of invalid (nodata) pixels; must not be a class index.")
+    var outputNodata: UInt8 = SegmentationOptions.defaultOutputNodata
+    @Option(help: "A pixel is invalid when all (default) or any of its bands are nodata.")
+    var nodataRule: NodataRule = SegmentationOptions().nodataRule
+    @Flag(inversion: .prefixedNo, help: "Treat the input's GDAL_NODATA value as invalid (NaN and internal masks always are).")
+    var nodataMask = SegmentationOptions().maskNodata
+    @Option(help: "Largest batch per forward pass.") var maxBatch: Int = SchedulerConfiguration().maxBatchSize
+    @Option(help: "Process only every N-th input, starting at the I-th (I/N, 0-based), e.g. $JOB_COMPLETION_INDEX/8.")
+    var shard: String?
+    @Flag(name: [.long, .customLong("force")], help: "Redo outputs that already exist (default: skip them).") var overwrite = false
+    @Option(help: "Decoded blocks kept per input for windowed reading, in MiB.") var blockCacheMb: Int = 32
+
+    func validate() throws {
+        if inputs.isEmpty && stack == nil { throw ValidationError("give input files, a directory, or --stack") }
+        if !inputs.isEmpty && stack != nil { throw ValidationError("--stack and positional inputs are exclusive") }
+        guard (0..<224).contains(overlap) else { throw ValidationError("--overlap must be between 0 and 223") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        guard blockCacheMb >= 1 else { throw ValidationError("--block-cache-mb must be at least 1") }
+        if format == .json { throw ValidationError("--format must be geotiff, npy or png") }
+        if let shard { _ = try Self.parseShard(shard) }
+        if let stack, stack.split(separator: ",").count < 1 { throw ValidationError("--stack needs comma-separated files") }
+    }
+
+    static func parseShard(_ s: String) throws -> (index: Int, count: Int) {
+        let p = s.split(separator: "/")
+        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n >= 1, (0..<n).contains(i) else {
+            throw ValidationError("--shard must be I/N with 0 ≤ I < N, got '\(s)'")
+        }
+        return (i, n)
+    }
+
+    /// Bounds for reading scenes: windowed reading never decodes a whole image, so the decoded-size
+    /// bound is far above the service's; block and header bounds stay.
+    static let sceneLimits = RasterLimits(maxDimension: 1 << 20, maxPixels: 1 << 36, maxBands: 1024, maxBlockBytes: 256 << 20,
+                                          maxDecodedBytes: 1 << 42)
+
+    /// One unit of work: a file, or the files of a stack.
+    struct Job { var paths: [String]; var name: String }
 
     func run() throws {
         try reportingFailures {
-            guard let mode = InferenceMode(rawValue: mode) else { throw CLIError("--mode must be resize or tile") }
-            if let format, !["geotiff", "npy", "png"].contains(format) { throw CLIError("--format must be geotiff, npy or png") }
-            let files = try collectInputs()
-            guard !files.isEmpty else { throw CLIError("no .tif/.tiff/.npy inputs found") }
-            let outDir: URL?, single: URL?
+            var jobs: [Job]
+            if let stack {
+                let paths = stack.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                for p in paths where !FileManager.default.fileExists(atPath: p) { throw CLIError("\(p): no such file") }
+                jobs = [Job(paths: paths, name: paths[0])]
+            } else {
+                jobs = try collectInputs().map { Job(paths: [$0.path], name: $0.path) }
+                guard !jobs.isEmpty else { throw CLIError("no .tif/.tiff/.npy inputs found") }
+            }
+            if let shard {
+                let (i, n) = try Self.parseShard(shard)
+                jobs = jobs.enumerated().filter { $0.offset % n == i }.map(\.element)
+                if jobs.isEmpty { FileHandle.standardError.write(Data("spectralx: shard \(i)/\(n) has no inputs\n".utf8)); return }
+            }
+            let single = jobs.count == 1 && stack != nil || (jobs.count == 1 && inputs.count == 1 && !isDirectory(inputs[0]))
             var isDir: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: output, isDirectory: &isDir)
-            if files.count == 1 && !(exists && isDir.boolValue) && !output.hasSuffix("/") {
-                (outDir, single) = (nil, URL(fileURLWithPath: output))
+            let outDir: URL?
+            if single && !(exists && isDir.boolValue) && !output.hasSuffix("/") {
+                outDir = nil
             } else {
                 try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-                (outDir, single) = (URL(fileURLWithPath: output), nil)
+                outDir = URL(fileURLWithPath: output)
             }
 
-            let root = try models.map { URL(fileURLWithPath: $0) }
-                ?? DemoStore.ensure(cache: DemoStore.cacheDirectory(cache)) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-            let store = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
-            try store.load(domain)
-            let engine = InferenceEngine(store: store, scheduler: SchedulerConfiguration(
+            let (root, _) = try store.root()
+            let modelStore = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
+            try modelStore.load(domain)
+            let engine = InferenceEngine(store: modelStore, scheduler: SchedulerConfiguration(
                 maxBatchSize: maxBatch, maxQueueDelay: .milliseconds(50), maxQueueLength: max(64, maxBatch * 4),
-                defaultTimeout: .seconds(86400)))
+                defaultTimeout: .seconds(7 * 86400)))
             defer { engine.scheduler.shutdown() }
-            let options = SegmentationOptions(mode: mode, overlap: overlap, scores: scores)
+            let lease = try modelStore.lease(domain)
+            defer { lease.release() }
+            let options = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, maskNodata: nodataMask,
+                                              nodataRule: nodataRule, outputNodata: outputNodata)
 
-            let progress = Progress(total: files.count)
-            let failures = Mutex<[String]>([])
+            // Open every input (headers only) to know the work: skipped outputs, windows in total.
+            var todo: [(Job, any RasterSource, URL)] = []
+            var failures: [String] = []
+            for job in jobs {
+                let target = outDir.map { $0.appendingPathComponent(outputName(for: job.name)) } ?? URL(fileURLWithPath: output)
+                if FileManager.default.fileExists(atPath: target.path) && !overwrite {
+                    FileHandle.standardError.write(Data("spectralx: \(target.path) exists, skipped (--overwrite to redo)\n".utf8))
+                    continue
+                }
+                do {
+                    let source = try open(job)
+                    _ = try SegmentationPipeline(engine: engine, domain: lease.domain, source: source, options: options)
+                    todo.append((job, source, target))
+                } catch {
+                    failures.append("\(job.name): \(error)")
+                }
+            }
+            let total = todo.reduce(0) { $0 + (mode == .tile ? WindowPlan(width: $1.1.width, height: $1.1.height, overlap: overlap).total : 1) }
+            let progress = Progress(total: total, unit: "windows", files: todo.count)
+            let failed = Mutex(failures)
             let next = Mutex(0)
             let group = DispatchGroup()
-            // maxBatch workers keep the scheduler's batches full.
-            for _ in 0..<max(1, min(maxBatch, files.count)) {
+            let work = todo
+            // Several files in flight keep the scheduler's batches full; one scene batches its own windows.
+            for _ in 0..<max(1, min(maxBatch, work.count)) {
                 group.enter()
                 Thread.detachNewThread { [self] in
                     defer { group.leave() }
                     while true {
                         let i = next.withLock { n -> Int in defer { n += 1 }; return n }
-                        guard i < files.count else { return }
-                        let input = files[i]
+                        guard i < work.count else { return }
+                        let (job, source, target) = work[i]
+                        var last = 0
                         do {
-                            let target = single ?? outDir!.appendingPathComponent(outputName(for: input))
-                            if FileManager.default.fileExists(atPath: target.path) && !force {
-                                throw CLIError("\(target.path) exists (use --force)")
+                            let f = format ?? (job.name.lowercased().hasSuffix(".npy") ? .npy : .geotiff)
+                            _ = try engine.segment(lease.domain, source: source, options: options, format: f, to: target.path,
+                                                   scoresEncoding: scoresDtype) { p in
+                                progress.advance(by: p.windowsDone - last); last = p.windowsDone
                             }
-                            try predictOne(input, to: target, engine: engine, options: options)
+                            if f == .geotiff && !scores {
+                                let aux = GDALMetadataXML.auxXML(classNames: lease.domain.config.classNames)
+                                try writeAtomically(Data(aux.utf8), to: target.path + ".aux.xml")
+                            }
+                            progress.fileDone()
                         } catch {
-                            failures.withLock { $0.append("\(input.path): \(error)") }
+                            progress.advance(by: (mode == .tile ? WindowPlan(width: source.width, height: source.height, overlap: overlap).total : 1) - last)
+                            failed.withLock { $0.append("\(job.name): \(error)") }
                         }
-                        progress.advance()
                     }
                 }
             }
             group.wait()
             progress.finish()
-            let failed = failures.withLock { $0 }
-            for f in failed { FileHandle.standardError.write(Data("spectralx: \(f)\n".utf8)) }
-            if !failed.isEmpty { throw CLIError("\(failed.count) of \(files.count) tiles failed") }
+            let all = failed.withLock { $0 }
+            for f in all { FileHandle.standardError.write(Data("spectralx: \(f)\n".utf8)) }
+            if !all.isEmpty { throw CLIError("\(all.count) of \(jobs.count) inputs failed") }
         }
+    }
+
+    private func open(_ job: Job) throws -> any RasterSource {
+        let cache = blockCacheMb << 20
+        func one(_ p: String) throws -> any RasterSource {
+            let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: p)).read(upToCount: 8) ?? Data()
+            switch RasterFormat.detect(head) {
+            case .tiff: return try TIFFScene(path: p, limits: Self.sceneLimits, cacheBytes: cache)
+            case .npy: return try NpyScene(path: p, limits: Self.sceneLimits)
+            case .unknown: throw CLIError("\(p) is neither a TIFF nor a NumPy file")
+            }
+        }
+        if job.paths.count == 1 { return try one(job.paths[0]) }
+        return try StackedRasterSource(try job.paths.map(one), names: job.paths)
+    }
+
+    private func isDirectory(_ p: String) -> Bool {
+        var d: ObjCBool = false
+        return FileManager.default.fileExists(atPath: p, isDirectory: &d) && d.boolValue
     }
 
     private func collectInputs() throws -> [URL] {
@@ -107,79 +210,57 @@ struct PredictCommand: ParsableCommand {
         return out
     }
 
-    private func formatFor(_ input: URL) -> String {
-        format ?? (input.pathExtension.lowercased() == "npy" ? "npy" : "geotiff")
-    }
-
-    private func outputName(for input: URL) -> String {
-        let ext = ["geotiff": "tif", "npy": "npy", "png": "png"][formatFor(input)]!
-        return input.deletingPathExtension().lastPathComponent + (scores ? ".scores." : ".labels.") + ext
-    }
-
-    private func predictOne(_ input: URL, to target: URL, engine: InferenceEngine, options: SegmentationOptions) throws {
-        let raster: Raster
-        if input.pathExtension.lowercased() == "npy" {
-            raster = try RasterInput.raster(from: try NpyArray.read(path: input.path))
-        } else {
-            raster = try TIFFReader(path: input.path).read()
-        }
-        let r = try engine.segment(domain: domain, raster: raster, options: options)
-        let tmp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).partial-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: tmp) }
-        switch formatFor(input) {
-        case "npy":
-            if let s = r.scores { try NpyWriter.write(s, shape: [r.classes, r.height, r.width], to: tmp.path) }
-            else { try NpyWriter.write(r.labels!, shape: [r.height, r.width], to: tmp.path) }
-        case "png":
-            let labels = try r.labels ?? Preprocessing.argmax(r.scores!, classes: r.classes, pixels: r.width * r.height)
-            try PNGWriter.write(labels, width: r.width, height: r.height, classes: r.classes, to: tmp)
-        default:
-            if let s = r.scores {
-                try GeoTIFFWriter.writeScores(s, bands: r.classes, width: r.width, height: r.height, geo: raster.geo, to: tmp.path)
-            } else {
-                try GeoTIFFWriter.writeLabels(r.labels!, width: r.width, height: r.height, geo: raster.geo, to: tmp.path)
-            }
-        }
-        if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
-        try FileManager.default.moveItem(at: tmp, to: target)
+    private func outputName(for input: String) -> String {
+        let f = format ?? (input.lowercased().hasSuffix(".npy") ? .npy : .geotiff)
+        let ext = [OutputFormat.geotiff: "tif", .npy: "npy", .png: "png"][f] ?? "tif"
+        return URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent + (scores ? ".scores." : ".labels.") + ext
     }
 }
 
-/// A one-line progress bar on stderr (redrawn in place on a terminal, one line per 10 % otherwise).
+/// A one-line progress bar on stderr: windows (or tiles) done/total, rate and ETA; redrawn in place
+/// on a terminal, one line per 10 % otherwise.
 final class Progress: Sendable {
     let total: Int
-    private let state = Mutex((done: 0, lastDecile: -1))
+    let unit: String
+    let files: Int
+    private let state = Mutex((done: 0, files: 0, lastDecile: -1))
     private let start = Date()
     private let tty = isatty(STDERR_FILENO) != 0
 
-    init(total: Int) { self.total = total; draw(0) }
+    init(total: Int, unit: String, files: Int) { self.total = total; self.unit = unit; self.files = files; draw(0, 0) }
 
-    func advance() {
-        let n = state.withLock { s -> Int? in
-            s.done += 1
+    func advance(by n: Int) {
+        guard n > 0 else { return }
+        let s = state.withLock { s -> (Int, Int)? in
+            s.done += n
             let decile = s.done * 10 / max(total, 1)
             if !tty && decile == s.lastDecile { return nil }
             s.lastDecile = decile
-            return s.done
+            return (s.done, s.files)
         }
-        if let n { draw(n) }
+        if let s { draw(s.0, s.1) }
+    }
+
+    func fileDone() {
+        let s = state.withLock { s -> (Int, Int) in s.files += 1; return (s.done, s.files) }
+        if tty { draw(s.0, s.1) }
     }
 
     func finish() { if tty { FileHandle.standardError.write(Data("\n".utf8)) } }
 
-    private func draw(_ n: Int) {
-        let width = 30, filled = total == 0 ? width : n * width / total
+    private func draw(_ n: Int, _ f: Int) {
+        let width = 30, filled = total == 0 ? width : min(width, n * width / max(total, 1))
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(n) / elapsed : 0
+        let eta = rate > 0 ? Double(total - n) / rate : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = String(format: "[%@] %d/%d tiles  %.2f tiles/s", bar, n, total, rate)
+        let line = String(format: "[%@] %d/%d %@  %.2f %@/s  ETA %@  (%d/%d files)", bar, n, total, unit, rate, unit,
+                          n == 0 ? "?" : Self.clock(eta), f, files)
         FileHandle.standardError.write(Data((tty ? "\r" + line : line + "\n").utf8))
     }
-}
 
-/// PNG colour preview through the API's encoder and palette.
-enum PNGWriter {
-    static func write(_ labels: [UInt8], width: Int, height: Int, classes: Int, to url: URL) throws {
-        try PNGEncoder.encodeIndexed(labels, width: width, height: height, palette: ClassPalette.colors(count: classes)).write(to: url)
+    static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
 }

@@ -16,29 +16,37 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Address to bind (SPECTRALX_HOST; default 127.0.0.1, use 0.0.0.0 in containers).") var host: String?
     @Option(help: "TCP port (SPECTRALX_PORT; default 8080, 0 picks a free one).") var port: Int?
-    @Option(help: "Model store directory (SPECTRALX_MODELS; default: the demo store in the cache directory).") var models: String?
-    @Option(help: "Cache directory for the demo store (SPECTRALX_CACHE; default ~/.cache/spectralx).") var cache: String?
-    @Option(help: "Largest batch per forward pass (SPECTRALX_MAX_BATCH; default 4).") var maxBatch: Int?
-    @Option(help: "Milliseconds the oldest queued image waits for companions (SPECTRALX_QUEUE_DELAY_MS; default 10).") var queueDelayMs: Int?
-    @Option(help: "Queued images beyond which requests get 503 (SPECTRALX_QUEUE_LENGTH; default 32).") var queueLength: Int?
-    @Option(help: "Seconds a request may stay queued before 503 (SPECTRALX_REQUEST_TIMEOUT; default 120).") var requestTimeout: Double?
-    @Option(help: "Seconds to receive request headers (SPECTRALX_HEADER_TIMEOUT; default 10).") var headerTimeout: Double?
-    @Option(help: "Seconds to receive a request body (SPECTRALX_BODY_TIMEOUT; default 60).") var bodyTimeout: Double?
-    @Option(help: "Seconds an idle keep-alive connection is kept (SPECTRALX_IDLE_TIMEOUT; default 15).") var idleTimeout: Double?
+    @OptionGroup var storeOptions: StoreOptions
+    // Defaults are the libraries' (SchedulerConfiguration, HTTPServerConfiguration): one place each.
+    @Option(help: "Largest batch per forward pass (SPECTRALX_MAX_BATCH; default \(Self.scheduling.maxBatchSize)).") var maxBatch: Int?
+    @Option(help: "Milliseconds the oldest queued image waits for companions (SPECTRALX_QUEUE_DELAY_MS; default \(Self.ms(Self.scheduling.maxQueueDelay))).") var queueDelayMs: Int?
+    @Option(help: "Queued images beyond which requests get 503 (SPECTRALX_QUEUE_LENGTH; default \(Self.scheduling.maxQueueLength)).") var queueLength: Int?
+    @Option(help: "Seconds a request may stay queued before 503 (SPECTRALX_REQUEST_TIMEOUT; default \(Self.s(Self.scheduling.defaultTimeout))).") var requestTimeout: Double?
+    @Option(help: "Seconds to receive request headers (SPECTRALX_HEADER_TIMEOUT; default \(Self.s(Self.http.headerReadTimeout))).") var headerTimeout: Double?
+    @Option(help: "Seconds to receive a request body (SPECTRALX_BODY_TIMEOUT; default \(Self.s(Self.http.bodyReadTimeout))).") var bodyTimeout: Double?
+    @Option(help: "Seconds an idle keep-alive connection is kept (SPECTRALX_IDLE_TIMEOUT; default \(Self.s(Self.http.keepAliveIdleTimeout))).") var idleTimeout: Double?
     @Option(help: "Largest request body in bytes, suffixes k/m/g (SPECTRALX_MAX_BODY; default 256m).") var maxBody: String?
     @Option(help: "Concurrent connections (SPECTRALX_MAX_CONNECTIONS; default 256).") var maxConnections: Int?
     @Option(help: "Bearer token for PUT/DELETE /v1/domains/{name} (SPECTRALX_ADMIN_TOKEN).") var adminToken: String?
     @Option(help: "Comma-separated API keys for inference routes (SPECTRALX_API_KEYS).") var apiKeys: String?
     @Option(help: "PEM certificate chain for TLS (SPECTRALX_TLS_CERT).") var tlsCert: String?
     @Option(help: "PEM private key for TLS (SPECTRALX_TLS_KEY).") var tlsKey: String?
-    @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: String?
+    @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: Logger.Level?
     @Option(help: "OpenBLAS threads (SPECTRALX_THREADS; default: all cores).") var threads: Int?
     @OptionGroup(title: "Jobs") var jobOptions: ServeJobOptions
+
+    static let scheduling = SchedulerConfiguration()
+    static let http = HTTPServerConfiguration()
+    static func s(_ d: Duration) -> String { String(format: "%g", InferenceEngine.seconds(d)) }
+    static func ms(_ d: Duration) -> Int { Int((InferenceEngine.seconds(d) * 1000).rounded()) }
 
     func run() throws {
         try reportingFailures {
             let env = Env()
-            let level = Logger.Level(rawValue: (logLevel ?? env["LOG_LEVEL"] ?? "info").lowercased()) ?? .info
+            let level = try logLevel ?? env["LOG_LEVEL"].map { v in
+                guard let l = Logger.Level(rawValue: v.lowercased()) else { throw CLIError("SPECTRALX_LOG_LEVEL=\(v) is not a log level") }
+                return l
+            } ?? .info
             LoggingSystem.bootstrap { label in
                 var h = StreamLogHandler.standardError(label: label)
                 h.logLevel = level
@@ -50,22 +58,22 @@ struct ServeCommand: ParsableCommand {
 
             let root: URL
             var demo = false
-            if let m = models ?? env["MODELS"] {
+            if let m = storeOptions.models ?? env["MODELS"] {
                 root = URL(fileURLWithPath: m)
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: m, isDirectory: &isDir), isDir.boolValue else {
                     throw CLIError("--models \(m): no such directory (a model store has backbones/ and domains/)")
                 }
             } else {
-                root = try DemoStore.ensure(cache: DemoStore.cacheDirectory(cache)) { say($0) }
+                root = try DemoStore.ensure(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"])) { say($0) }
                 demo = true
             }
             let store = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
-            let scheduling = SchedulerConfiguration(
-                maxBatchSize: try maxBatch ?? env.int("MAX_BATCH") ?? 4,
-                maxQueueDelay: .milliseconds(try queueDelayMs ?? env.int("QUEUE_DELAY_MS") ?? 10),
-                maxQueueLength: try queueLength ?? env.int("QUEUE_LENGTH") ?? 32,
-                defaultTimeout: .milliseconds(Int64((try requestTimeout ?? env.double("REQUEST_TIMEOUT") ?? 120) * 1000)))
+            var scheduling = Self.scheduling
+            if let v = try maxBatch ?? env.int("MAX_BATCH") { scheduling.maxBatchSize = v }
+            if let v = try queueDelayMs ?? env.int("QUEUE_DELAY_MS") { scheduling.maxQueueDelay = .milliseconds(v) }
+            if let v = try queueLength ?? env.int("QUEUE_LENGTH") { scheduling.maxQueueLength = v }
+            if let v = try requestTimeout ?? env.double("REQUEST_TIMEOUT") { scheduling.defaultTimeout = .milliseconds(Int64(v * 1000)) }
             let engine = InferenceEngine(store: store, scheduler: scheduling)
             let results = store.loadAll()
             for (name, error) in results {
@@ -81,18 +89,18 @@ struct ServeCommand: ParsableCommand {
 
             var http = HTTPServerConfiguration(host: host ?? env["HOST"] ?? "127.0.0.1", port: try port ?? env.int("PORT") ?? 8080)
             http.limits.maxBodySize = bodyLimit
-            http.maxConnections = try maxConnections ?? env.int("MAX_CONNECTIONS") ?? 256
-            http.headerReadTimeout = .milliseconds(Int64((try headerTimeout ?? env.double("HEADER_TIMEOUT") ?? 10) * 1000))
-            http.bodyReadTimeout = .milliseconds(Int64((try bodyTimeout ?? env.double("BODY_TIMEOUT") ?? 60) * 1000))
-            http.keepAliveIdleTimeout = .milliseconds(Int64((try idleTimeout ?? env.double("IDLE_TIMEOUT") ?? 15) * 1000))
+            if let v = try maxConnections ?? env.int("MAX_CONNECTIONS") { http.maxConnections = v }
+            if let v = try headerTimeout ?? env.double("HEADER_TIMEOUT") { http.headerReadTimeout = .milliseconds(Int64(v * 1000)) }
+            if let v = try bodyTimeout ?? env.double("BODY_TIMEOUT") { http.bodyReadTimeout = .milliseconds(Int64(v * 1000)) }
+            if let v = try idleTimeout ?? env.double("IDLE_TIMEOUT") { http.keepAliveIdleTimeout = .milliseconds(Int64(v * 1000)) }
             http.installSignalHandlers = true
             let cert = tlsCert ?? env["TLS_CERT"], key = tlsKey ?? env["TLS_KEY"]
             if cert != nil || key != nil {
                 guard let cert, let key else { throw CLIError("--tls-cert and --tls-key go together") }
                 http.tls = HTTPTLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
             }
-            let jobConfig = try jobOptions.configuration(cache: DemoStore.cacheDirectory(cache))
-            let jobs = try JobManager(engine: engine, executor: EngineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+            let jobConfig = try jobOptions.configuration(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"]))
+            let jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
                                       configuration: jobConfig, logger: Logger(label: "spectralx.jobs"))
             let server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api, jobs: jobs),
                                         logger: Logger(label: "spectralx.http"))
@@ -102,7 +110,7 @@ struct ServeCommand: ParsableCommand {
             let url = "\(scheme)://\(shownHost):\(server.port)"
             say("spectralx serving \(store.domains.map(\.name).joined(separator: ", ")) from \(root.path) at \(url)")
             if demo, let d = store.domains.first {
-                let tile = DemoStore.tileURL(cache: DemoStore.cacheDirectory(cache)).path
+                let tile = DemoStore.tileURL(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"])).path
                 say("try:\n  curl -s \(url)/v1/domains/\(d.name)\n  curl -sf -H 'Content-Type: image/tiff' --data-binary @\(tile) '\(url)/v1/domains/\(d.name)/segment?output=json'")
             }
             server.waitUntilStopped()

@@ -6,8 +6,9 @@ import SpectralXRaster
 import SpectralXTestSupport
 import Testing
 
-/// A server with a jobs directory over the shared store's `syn` domain (4 bands, 3 classes).
-/// Batches of one window so a few-window scene reports progress several times.
+/// A server with a jobs directory over the shared store's `syn` domain (4 bands, 3 classes), on
+/// one engine shared by the job tests (loading the store once). Batches of one window so a
+/// few-window scene reports progress several times.
 final class JobTestServer: Sendable {
     let server: HTTPServer
     let engine: InferenceEngine
@@ -19,10 +20,8 @@ final class JobTestServer: Sendable {
          ttl: Duration = .seconds(3600)) throws {
         ServiceMetrics.bootstrap()
         self.directory = directory
-        engine = InferenceEngine(store: ModelStore(root: SharedTestStore.root),
-                                 scheduler: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .milliseconds(5)))
-        try engine.store.load("syn")
-        jobs = try JobManager(engine: engine, executor: EngineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+        engine = JobScenes.engine
+        jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
                               configuration: JobConfiguration(directory: directory, ttl: ttl, maxJobs: maxJobs, maxBytes: maxBytes))
         server = try HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
                                 handler: SpectralXService(engine: engine, configuration: api, jobs: jobs))
@@ -33,12 +32,13 @@ final class JobTestServer: Sendable {
         try LoopbackClient.send(port: port, method: method, path: path, headers: headers, body: body)
     }
 
-    /// What `serve` does on SIGTERM: drain HTTP, let the running job finish its batch, stop the scheduler.
+    /// What `serve` does on SIGTERM: drain HTTP, let the running job finish its batch (its queued
+    /// windows leave the queue) and record its progress. (`serve` then stops the scheduler; the
+    /// tests keep the shared engine.)
     func stop() {
         server.shutdown()
         server.waitUntilStopped()
         jobs.shutdown()
-        engine.scheduler.shutdown()
     }
 
     func status(_ id: String, headers: [(String, String)] = []) throws -> [String: Any] {
@@ -86,12 +86,17 @@ enum JobScenes {
     /// 224×608: three windows.
     static let threeWindows = try! tiff(height: 608)
 
-    /// Labels of `twoWindows` through the synchronous engine path (the uninterrupted reference).
+    /// The engine every job test server uses.
+    static let engine: InferenceEngine = {
+        ServiceMetrics.bootstrap()
+        let e = InferenceEngine(store: ModelStore(root: SharedTestStore.root),
+                                scheduler: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .milliseconds(5)))
+        try! e.store.load("syn")
+        return e
+    }()
+
+    /// Labels of `twoWindows` through the synchronous engine path (what `/segment` and `predict` compute).
     static let reference: [UInt8] = {
-        let engine = InferenceEngine(store: ModelStore(root: SharedTestStore.root),
-                                     scheduler: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .zero))
-        defer { engine.scheduler.shutdown() }
-        try! engine.store.load("syn")
         let raster = try! TIFFReader(data: twoWindows).read()
         return try! engine.segment(domain: "syn", raster: raster, options: SegmentationOptions(mode: .tile)).labels!
     }()
@@ -151,7 +156,9 @@ struct JobTests {
         let etag = try #require(r.header("ETag"))
         let out = try TIFFReader(data: r.body).read()
         #expect(out.width == 224 && out.height == 416 && out.bands == 1)
-        #expect(out.geo == (try TIFFReader(data: JobScenes.twoWindows).read().geo))
+        let inGeo = try TIFFReader(data: JobScenes.twoWindows).read().geo
+        #expect(out.geo.geoKeyDirectory == inGeo.geoKeyDirectory && out.geo.tiepoints == inGeo.tiepoints
+            && out.geo.pixelScale == inGeo.pixelScale && out.geo.nodata == "255")
         #expect(try JobScenes.labels(r.body) == JobScenes.reference)
 
         // Byte ranges (what GDAL's /vsicurl/ asks for), validators, HEAD.

@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXAPI
+import SpectralXRaster
 import Testing
 
 @Suite("PNG preview encoder")

@@ -153,7 +153,6 @@ func readError(_ bytes: [UInt8], limits: RasterLimits = .default) -> RasterError
             (TIFFCraft.valid().with(259, 3, [50000]), "unsupported feature: ZSTD compression (50000)"),
             (TIFFCraft.valid().with(259, 3, [34887]), "unsupported feature: LERC compression (34887)"),
             (TIFFCraft.valid().with(259, 3, [50001]), "unsupported feature: WebP compression (50001)"),
-            (TIFFCraft.valid().with(262, 3, [3]), "unsupported feature: palette color images (PhotometricInterpretation 3)"),
             (TIFFCraft.valid().with(258, 3, [1]), "unsupported feature: 1-bit (bilevel) samples"),
             (TIFFCraft.valid().with(258, 3, [12]), "unsupported feature: 12-bit samples"),
             (TIFFCraft.valid().with(258, 3, [16]).with(339, 3, [3]), "unsupported feature: 16-bit floating point samples"),

@@ -61,6 +61,7 @@ def main():
     ap.add_argument("--requests", type=int, default=5)
     ap.add_argument("--make-scene")
     ap.add_argument("--out", default="job-result.tif")
+    ap.add_argument("--dismiss", action="store_true", help="DELETE the job after the tile requests instead of waiting for it")
     a = ap.parse_args()
     if a.make_scene:
         make_scene(a.scene, a.make_scene)
@@ -90,6 +91,14 @@ def main():
               f"{s['windows_done']}/{s['windows_total']} eta {s.get('eta_seconds')}")
     s1, n1 = batch_stats(a.url)
     per_batch = (s1 - s0) / (n1 - n0) if n1 > n0 else float("nan")
+    med = statistics.median(lat)
+    print(f"tile latency while the job runs: median {med:.2f} s, max {max(lat):.2f} s over {len(lat)} requests")
+    print(f"mean batch time in that interval: {per_batch:.2f} s; median tile latency / batch time = {med / per_batch:.2f}")
+    if a.dismiss:
+        st, _, body, _ = call(a.url, "DELETE", f"/v1/jobs/{jid}")
+        s = json.loads(body)
+        print(f"dismissed: {st} {s['status']} at {s['windows_done']}/{s['windows_total']} windows")
+        return
     while True:
         s = json.loads(call(a.url, "GET", f"/v1/jobs/{jid}")[2])
         if s["status"] in ("successful", "failed", "dismissed"):
@@ -98,9 +107,6 @@ def main():
     wall = time.perf_counter() - t_submit
     st, hd, body, _ = call(a.url, "GET", f"/v1/jobs/{jid}/results")
     open(a.out, "wb").write(body)
-    med = statistics.median(lat)
-    print(f"tile latency while the job runs: median {med:.2f} s, max {max(lat):.2f} s over {len(lat)} requests")
-    print(f"mean batch time in that interval: {per_batch:.2f} s; median tile latency / batch time = {med / per_batch:.2f}")
     print(f"job: {s['status']}, {s['windows_total']} windows in {wall:.1f} s wall "
           f"({s['windows_total'] / wall:.2f} windows/s incl. the tiles); result {st}, {len(body)} bytes -> {a.out}")
 

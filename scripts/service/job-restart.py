@@ -66,20 +66,26 @@ def run(a, interrupt, workdir):
     jid = json.loads(body)["jobID"]
     note = ""
     if interrupt:
-        s = wait(a.port, jid, lambda s: s["windows_done"] >= 1)
+        s = wait(a.port, jid, lambda s: s["windows_done"] >= a.interrupt_at)
         t0 = time.time()
         p.send_signal(signal.SIGTERM if interrupt == "term" else signal.SIGKILL)
         rc = p.wait(timeout=600)
         rec = json.load(open(os.path.join(jobs_dir, jid, "job.json")))
         note = (f"{interrupt}: at {s['windows_done']}/{s['windows_total']} windows; exit {rc} after {time.time() - t0:.1f} s; "
-                f"job.json status {rec['status']} windows_done {rec['windows_done']}; "
+                f"job.json status {rec['status']} windows_done {rec['windows_done']} rows_done {rec.get('rows_done')}; "
                 f"files {sorted(os.listdir(os.path.join(jobs_dir, jid)))}")
         p = serve(a, jobs_dir, log)
     t0 = time.time()
+    if interrupt:
+        s = wait(a.port, jid, lambda s: s["status"] != "accepted")
+        note += f"; after restart it reports {s['windows_done']}/{s['windows_total']} ({s['message']!r})"
     s = wait(a.port, jid, lambda s: s["status"] in ("successful", "failed", "dismissed"))
     out = os.path.join(workdir, f"result-{interrupt or 'plain'}.tif")
     st, body = call(a.port, "GET", f"/v1/jobs/{jid}/results")
     open(out, "wb").write(body)
+    metrics = call(a.port, "GET", "/metrics")[1].decode()
+    computed = [l for l in metrics.splitlines() if l.startswith("spectralx_job_windows_total ")]
+    note += f"; windows computed by the restarted server: {computed[0].split()[-1] if computed else '?'}"
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=600)
     return s, out, note, time.time() - t0
@@ -92,6 +98,7 @@ def main():
     ap.add_argument("--domain", required=True)
     ap.add_argument("--scene", required=True)
     ap.add_argument("--port", type=int, default=18431)
+    ap.add_argument("--interrupt-at", type=int, default=1, help="windows done when the server is stopped")
     a = ap.parse_args()
     import numpy as np
     workdir = tempfile.mkdtemp(prefix="spectralx-job-restart-")

@@ -44,9 +44,10 @@ public enum JobUpload: Sendable {
 ///
 /// Every state change is written to the job's `job.json` (atomically, `JobStore`) before it is
 /// reported, so what a client was told survives a crash. On start, `accepted` and `running` jobs on
-/// disk are queued again (oldest first); with an executor that does not resume (today's) an
-/// interrupted job runs again from its first window. `maxRunning` worker threads take accepted jobs
-/// in order; their windows go to the engine's batch scheduler at background priority.
+/// disk are queued again (oldest first) and continue from their partial result (the pipeline
+/// executor resumes at the first 512-row tile row not yet durable, with the recorded statistics).
+/// `maxRunning` worker threads take accepted jobs in order; their windows go to the engine's batch
+/// scheduler at background priority.
 // @unchecked: every mutable field is guarded by `condition`; workers and callers only touch them under it.
 public final class JobManager: @unchecked Sendable {
     public let configuration: JobConfiguration
@@ -59,7 +60,9 @@ public final class JobManager: @unchecked Sendable {
     private var records: [String: JobRecord] = [:]
     /// Accepted jobs in the order they run.
     private var queue: [String] = []
-    private var running: [String: JobCancellation] = [:]
+    private var running: [String: CancellationToken] = [:]
+    /// Why a running job's token was cancelled.
+    private var stopReasons: [String: JobStopReason] = [:]
     /// Dismissed jobs (files gone), answered until they expire or the process restarts.
     private var tombstones: [String: JobRecord] = [:]
     /// Bytes of submissions being written (counted against `maxBytes` before they land).
@@ -198,9 +201,7 @@ public final class JobManager: @unchecked Sendable {
                 }
             }
         }, check: { url in
-            let header = try executor.inspect(url, format: format)
-            try engine.validate(width: header.width, height: header.height, bands: header.bands, for: domain,
-                                options: options.segmentation)
+            let header = try executor.inspect(url, format: format, domain: domain, options: options)
             var r = draft
             (r.width, r.height, r.bands) = (header.width, header.height, header.bands)
             r.windowsTotal = executor.windowCount(header, options: options)
@@ -242,7 +243,8 @@ public final class JobManager: @unchecked Sendable {
             tombstones[id] = r
             queue.removeAll { $0 == id }
             if wasRunning {
-                running[id]?.cancel(.dismissed)  // the worker removes the files once it stopped
+                stopReasons[id] = .dismissed
+                running[id]?.cancel()  // its queued windows leave the queue; the worker removes the files once it stopped
             } else {
                 store.remove(id)
                 bytesByJob[id] = nil
@@ -261,7 +263,10 @@ public final class JobManager: @unchecked Sendable {
     public func shutdown() {
         condition.lock()
         stopping = true
-        for (_, token) in running { token.cancel(.shutdown) }
+        for (id, token) in running {
+            if stopReasons[id] == nil { stopReasons[id] = .shutdown }
+            token.cancel()
+        }
         condition.broadcast()
         while activeWorkers > 0 { condition.wait() }
         condition.unlock()
@@ -280,18 +285,15 @@ public final class JobManager: @unchecked Sendable {
                 continue
             }
             queue.removeFirst()
-            let token = JobCancellation()
+            let token = CancellationToken()
             running[r.jobID] = token
             let now = Date()
             r.attempts += 1
             r.status = .running
             r.started = r.started ?? now
             r.updated = now
-            r.windowsDone = 0
-            r.progress = 0
             r.etaSeconds = nil
-            r.message = r.attempts > 1 ? "running again from the first window (attempt \(r.attempts); this executor does not resume)"
-                : "running"
+            r.message = r.attempts > 1 ? "resumed after a server stop (attempt \(r.attempts)) at row \(r.rowsDone ?? 0)" : "running"
             records[r.jobID] = r
             try? store.write(r)
             updateGaugesLocked()
@@ -315,56 +317,78 @@ public final class JobManager: @unchecked Sendable {
     }
 
     /// Runs one job outside the lock.
-    private func execute(_ r: JobRecord, token: JobCancellation) -> Outcome {
+    private func execute(_ r: JobRecord, token: CancellationToken) -> Outcome {
         let id = r.jobID
         let partial = store.partialResultURL(id)
-        try? FileManager.default.removeItem(at: partial)
         do {
             let lease = try engine.store.lease(r.domain)
             defer { lease.release() }
             let clock = ContinuousClock()
             let started = clock.now
             let last = LastWrite()
-            let control = SceneRunControl(priority: .background, cancellation: token) { [self] done, total in
-                progressed(id, done: done, total: total, elapsed: InferenceEngine.seconds(started.duration(to: clock.now)), last: last)
+            let first = FirstProgress()
+            if r.attempts == 1 { (first.windows, first.reported) = (0, 0) }  // a resumed run's start is its first report
+            let run = SceneJobRun(input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat, domain: lease.domain,
+                                  options: r.options, output: partial, resume: r.attempts > 1, statistics: r.statistics)
+            try executor.run(run, cancel: token) { [self] event in
+                switch event {
+                case .statistics(let stats): recordStatistics(id, stats)
+                case .progress(let p):
+                    progressed(id, p, elapsed: InferenceEngine.seconds(started.duration(to: clock.now)), first: first, last: last)
+                }
             }
-            try executor.run(SceneJobRun(input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat,
-                                         domain: lease.domain, options: r.options, output: partial), control: control)
             try token.check()
             let result = store.resultURL(id)
             try JobStore.durableRename(partial, to: result)
             let size = (try? FileManager.default.attributesOfItem(atPath: result.path)[.size] as? NSNumber)?.int64Value ?? 0
             let digest = try FileDigest.sha256Hex(of: result)
             return .success(bytes: size, etag: "\"\(digest.prefix(32))\"")
-        } catch let e as JobInterrupted {
-            return .interrupted(e.reason)
         } catch EngineError.shuttingDown {
             return .interrupted(.shutdown)
         } catch {
-            if let reason = token.stopReason { return .interrupted(reason) }
+            if token.isCancelled { return .interrupted(condition.withLock { stopReasons[id] } ?? .shutdown) }
             return .failure("\(error)")
         }
     }
 
-    /// Progress callback of a running job (outside the lock).
-    private func progressed(_ id: String, done: Int, total: Int, elapsed: Double, last: LastWrite) {
+    /// The statistics pass finished: persist them so a resumed run skips it.
+    private func recordStatistics(_ id: String, _ stats: BandStatistics) {
+        condition.withLock {
+            guard var r = records[id] else { return }
+            r.statistics = stats
+            r.updated = Date()
+            records[id] = r
+            try? store.write(r)
+        }
+    }
+
+    /// Progress callback of a running job (outside the lock). The window rate counts only windows
+    /// computed in this run (a resumed run starts at the windows it skipped).
+    private func progressed(_ id: String, _ p: SceneProgress, elapsed: Double, first: FirstProgress, last: LastWrite) {
         condition.withLock {
             guard var r = records[id], r.status == .running else { return }
-            let added = done - r.windowsDone
+            let base = first.windows ?? p.windowsDone
+            first.windows = base
+            let added = p.windowsDone - max(base, first.reported ?? base)
             if added > 0 { windowCounter.increment(by: added) }
+            first.reported = max(first.reported ?? base, p.windowsDone)
+            let total = p.windowsTotal, done = p.windowsDone
             r.windowsDone = done
             r.windowsTotal = total
-            r.progress = total > 0 ? min(99, done * 100 / total) : 0
-            let rate = elapsed > 0 && done > 0 ? Double(done) / elapsed : nil
+            r.rowsDone = p.rowsDone
+            r.progress = total > 0 ? min(99, max(r.progress, done * 100 / total)) : 0
+            let thisRun = done - base
+            let rate = elapsed > 0 && thisRun > 0 ? Double(thisRun) / elapsed : nil
             rates[id] = rate
             r.etaSeconds = rate.map { (Double(total - done) / $0 * 10).rounded() / 10 }
             r.updated = Date()
-            r.message = "running: \(done)/\(total) windows"
+            r.message = r.attempts > 1 ? "running (attempt \(r.attempts), resumed): \(done)/\(total) windows"
+                : "running: \(done)/\(total) windows"
             records[id] = r
             rateGauge.record(rates.values.reduce(0, +))
             // Persist at most every second (and always the first and last call).
             let now = ContinuousClock.now
-            if done == 0 || done == total || last.instant.map({ $0.duration(to: now) >= .seconds(1) }) ?? true {
+            if done == base || done == total || last.instant.map({ $0.duration(to: now) >= .seconds(1) }) ?? true {
                 try? store.write(r)
                 last.instant = now
             }
@@ -374,6 +398,7 @@ public final class JobManager: @unchecked Sendable {
     /// Records a run's outcome. Caller holds the lock.
     private func finish(_ id: String, outcome: Outcome) {
         running[id] = nil
+        stopReasons[id] = nil
         rates[id] = nil
         rateGauge.record(rates.values.reduce(0, +))
         defer { updateGaugesLocked() }
@@ -399,7 +424,7 @@ public final class JobManager: @unchecked Sendable {
             logger.info("job successful", metadata: ["job": "\(id)", "bytes": "\(bytes)"])
         case .interrupted(.shutdown):
             r.status = .accepted
-            r.message = "interrupted at \(r.windowsDone)/\(r.windowsTotal) windows by a server stop; runs again on the next start"
+            r.message = "interrupted at \(r.windowsDone)/\(r.windowsTotal) windows by a server stop; continues on the next start"
             logger.info("job interrupted by shutdown", metadata: ["job": "\(id)", "windows_done": "\(r.windowsDone)"])
         case .interrupted(.dismissed):
             store.remove(id)
@@ -412,6 +437,7 @@ public final class JobManager: @unchecked Sendable {
             r.message = "failed: \(message)"
             try? FileManager.default.removeItem(at: store.inputURL(id, format: r.inputFormat))
             try? FileManager.default.removeItem(at: store.partialResultURL(id))
+            try? FileManager.default.removeItem(atPath: store.partialResultURL(id).path + ".cog-spool")
             logger.error("job failed", metadata: ["job": "\(id)", "error": "\(message)"])
         }
         records[id] = r
@@ -454,6 +480,13 @@ public final class JobManager: @unchecked Sendable {
         for (s, g) in statusGauges { g.record(counts[s] ?? 0) }
         queueGauge.record(queue.count)
     }
+}
+
+/// The windows a run started at and the last count it reported (touched only under the manager's lock).
+// @unchecked: mutated only inside `JobManager.condition`.
+private final class FirstProgress: @unchecked Sendable {
+    var windows: Int?
+    var reported: Int?
 }
 
 /// When a running job's record was last persisted (touched only under the manager's lock).

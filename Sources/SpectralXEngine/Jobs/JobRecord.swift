@@ -31,16 +31,41 @@ public struct JobOptions: Codable, Sendable, Equatable {
     public var mode: InferenceMode
     public var overlap: Int
     public var scores: Bool
+    public var scoresEncoding: ScoresEncoding
+    public var maskNodata: Bool
+    public var nodataRule: NodataRule
+    public var outputNodata: UInt8
 
-    public init(mode: InferenceMode = .tile, overlap: Int = 32, scores: Bool = false) {
+    enum CodingKeys: String, CodingKey {
+        case mode, overlap, scores, scoresEncoding = "scores_dtype", maskNodata = "nodata_mask", nodataRule = "nodata_rule"
+        case outputNodata = "output_nodata"
+    }
+
+    public init(mode: InferenceMode = .tile, overlap: Int = 32, scores: Bool = false, scoresEncoding: ScoresEncoding = .float32,
+                maskNodata: Bool = true, nodataRule: NodataRule = .all,
+                outputNodata: UInt8 = SegmentationOptions.defaultOutputNodata) {
         self.mode = mode
         self.overlap = overlap
         self.scores = scores
+        self.scoresEncoding = scoresEncoding
+        self.maskNodata = maskNodata
+        self.nodataRule = nodataRule
+        self.outputNodata = outputNodata
     }
 
-    /// The engine options for a background run (no queue deadline: a job waits behind interactive work).
+    /// The options of a request (`…/jobs?mode=…`), with the job's own defaults.
+    public init(_ o: SegmentationOptions, scoresEncoding: ScoresEncoding) {
+        self.init(mode: o.mode, overlap: o.overlap, scores: o.scores, scoresEncoding: scoresEncoding, maskNodata: o.maskNodata,
+                  nodataRule: o.nodataRule, outputNodata: o.outputNodata)
+    }
+
+    /// The engine options of a background run: batch priority `.background` (interactive requests go
+    /// first) and no queue deadline (a job waits behind interactive work as long as it takes).
     public var segmentation: SegmentationOptions {
-        SegmentationOptions(mode: mode, overlap: overlap, scores: scores, timeout: .seconds(7 * 24 * 3600))
+        var o = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, timeout: .seconds(7 * 24 * 3600),
+                                    maskNodata: maskNodata, nodataRule: nodataRule, outputNodata: outputNodata)
+        o.priority = .background
+        return o
     }
 }
 
@@ -77,13 +102,17 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var resultETag: String?
     /// How many times the job was started (> 1 after a restart picked it up again).
     public var attempts: Int
+    /// Normalisation statistics of the scene once the first pass ran, so a resumed run skips it.
+    public var statistics: BandStatistics?
+    /// Scene rows already durable in the partial result (a resumed run continues there).
+    public var rowsDone: Int?
 
     enum CodingKeys: String, CodingKey {
         case jobID, status, progress, created, started, finished, updated, message
         case windowsDone = "windows_done", windowsTotal = "windows_total", etaSeconds = "eta_seconds"
         case domain, options, inputFormat = "input_format", inputBytes = "input_bytes"
         case width, height, bands, ownerKeyHash = "owner_key_hash"
-        case resultBytes = "result_bytes", resultETag = "result_etag", attempts
+        case resultBytes = "result_bytes", resultETag = "result_etag", attempts, statistics, rowsDone = "rows_done"
     }
 
     public init(jobID: String, domain: String, options: JobOptions, inputFormat: JobInputFormat, inputBytes: Int64,

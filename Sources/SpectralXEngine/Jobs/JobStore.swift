@@ -10,7 +10,7 @@ import Glibc
 /// ```
 /// <jobs-dir>/<id>/job.json             metadata (JobRecord)
 /// <jobs-dir>/<id>/input.tif|input.npy  the spooled upload (removed once the job finished)
-/// <jobs-dir>/<id>/result.partial.tif   the result while it is being written
+/// <jobs-dir>/<id>/result.partial.tif.cog-spool/  the result's tiles while it is being written (resumable)
 /// <jobs-dir>/<id>/result.tif           the finished result (renamed into place)
 /// <jobs-dir>/.incoming-<id>/           a submission being assembled (becomes <id>/ by one rename)
 /// <jobs-dir>/.trash-<id>/              a job being removed (renamed away first, then deleted)
@@ -108,12 +108,10 @@ public struct JobStore: Sendable {
     public func bytes(of id: String) -> Int64 { Self.treeBytes(jobDirectory(id)) }
 
     static func treeBytes(_ url: URL) -> Int64 {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: url.path) else { return 0 }
+        guard let files = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
         var total: Int64 = 0
-        for n in names {
-            let size = (try? fm.attributesOfItem(atPath: url.appendingPathComponent(n).path)[.size] as? NSNumber)?.int64Value
-            total += size ?? 0
+        for case let f as URL in files {
+            total += Int64((try? f.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0)
         }
         return total
     }

@@ -35,53 +35,12 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Why a running job was asked to stop.
+/// Why a running job was asked to stop (the manager records it next to the job's `CancellationToken`).
 public enum JobStopReason: Sendable, Equatable {
     /// `DELETE /v1/jobs/{id}`: the job and its files go away.
     case dismissed
-    /// Server shutdown: progress is recorded and the job runs again on the next start.
+    /// Server shutdown: progress is recorded and the job continues on the next start.
     case shutdown
-}
-
-/// Thrown out of a job's run once its cancellation was requested (checked between window groups).
-public struct JobInterrupted: Error, Sendable, Equatable {
-    public var reason: JobStopReason
-}
-
-/// A flag a job's run checks between groups of windows; set by `DELETE` or shutdown.
-// @unchecked: the only state, `reason`, is guarded by `lock`.
-public final class JobCancellation: @unchecked Sendable {
-    private let lock = NSLock()
-    private var reason: JobStopReason?
-
-    public init() {}
-
-    /// Requests the stop; the first reason wins.
-    public func cancel(_ why: JobStopReason) { lock.withLock { if reason == nil { reason = why } } }
-
-    public var stopReason: JobStopReason? { lock.withLock { reason } }
-
-    /// Throws `JobInterrupted` once cancelled.
-    public func check() throws {
-        if let r = stopReason { throw JobInterrupted(reason: r) }
-    }
-}
-
-/// What a background scene run reports to and is steered by.
-public struct SceneRunControl: Sendable {
-    /// Batch priority of its windows (`.background` for jobs).
-    public var priority: BatchPriority
-    /// Called with (windows done, windows total) at the start and after each group of windows.
-    public var progress: @Sendable (_ done: Int, _ total: Int) -> Void
-    /// Checked before each group of windows is submitted.
-    public var cancellation: JobCancellation?
-
-    public init(priority: BatchPriority = .background, cancellation: JobCancellation? = nil,
-                progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
-        self.priority = priority
-        self.progress = progress
-        self.cancellation = cancellation
-    }
 }
 
 /// A scene's dimensions from its header, read before the job is accepted.
@@ -91,7 +50,7 @@ public struct SceneHeader: Sendable, Equatable {
     public var bands: Int
 }
 
-/// One job run: what to read, with which domain and options, where to write.
+/// One job run: what to read, with which domain and options, where to write, where to resume.
 public struct SceneJobRun: Sendable {
     public var input: URL
     public var format: JobInputFormat
@@ -99,26 +58,38 @@ public struct SceneJobRun: Sendable {
     public var options: JobOptions
     /// Where the result is written; the manager renames it into place once `run` returns.
     public var output: URL
+    /// A previous run of this job was interrupted: continue from what it left (when the executor resumes).
+    public var resume: Bool
+    /// The statistics the previous run recorded, if any.
+    public var statistics: BandStatistics?
+}
+
+/// What a run reports while it goes.
+public enum SceneJobEvent: Sendable {
+    /// The normalisation statistics (recorded so that a resumed run skips the first pass).
+    case statistics(BandStatistics)
+    /// Windows done (computed or skipped as all-nodata) of the total, scene rows durable in the output.
+    case progress(SceneProgress)
 }
 
 /// How a job's scene is segmented: the seam between the jobs layer and the segmentation pipeline.
 public protocol SceneJobExecutor: Sendable {
     /// Reads only what is needed to check the scene (header; format, band count, size limits).
-    func inspect(_ input: URL, format: JobInputFormat) throws -> SceneHeader
+    func inspect(_ input: URL, format: JobInputFormat, domain: LoadedDomain, options: JobOptions) throws -> SceneHeader
     /// Model windows the scene needs with these options.
     func windowCount(_ header: SceneHeader, options: JobOptions) -> Int
-    /// Whether `run` can continue a job from its recorded progress; when false a job interrupted by
-    /// a restart is run again from scratch.
-    var resumes: Bool { get }
-    /// Segments the scene and writes the result to `run.output`; throws `JobInterrupted` when
-    /// `control.cancellation` is set.
-    func run(_ run: SceneJobRun, control: SceneRunControl) throws
+    /// Segments the scene and writes the result to `run.output`; throws `EngineError.cancelled` once
+    /// `cancel` is set (the partial output stays for a resume unless the job is dismissed).
+    func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SceneJobEvent) -> Void) throws
 }
 
-/// The executor on today's engine: decode the whole scene, tiled inference through the shared
-/// scheduler (background priority), write a tiled Deflate GeoTIFF. It does not resume: a job
-/// interrupted by a restart runs again from its first window.
-public struct EngineSceneJobExecutor: SceneJobExecutor {
+/// The executor on the engine's streaming pipeline: the spooled scene is read window row by window
+/// row (`RasterFile`), normalised with the scene statistics, its windows run through the shared
+/// scheduler at background priority, and the labels stream into a Cloud-Optimized GeoTIFF
+/// (`COGSink`), whose spool is durable after every 512-row tile row. A resumed run reuses the
+/// recorded statistics and continues at the first row that is not durable, so at most one tile row
+/// of windows is computed again, and the output equals an uninterrupted run's.
+public struct PipelineSceneJobExecutor: SceneJobExecutor {
     public let engine: InferenceEngine
     public let limits: RasterLimits
 
@@ -127,43 +98,38 @@ public struct EngineSceneJobExecutor: SceneJobExecutor {
         self.limits = limits
     }
 
-    public var resumes: Bool { false }
-
-    public func inspect(_ input: URL, format: JobInputFormat) throws -> SceneHeader {
-        switch format {
-        case .tiff:
-            let info = try TIFFReader(path: input.path, limits: limits).info
-            return SceneHeader(width: info.width, height: info.height, bands: info.bands)
-        case .npy:
-            let r = try RasterInput.raster(from: try NpyArray.read(path: input.path, limits: limits))
-            return SceneHeader(width: r.width, height: r.height, bands: r.bands)
-        }
+    public func inspect(_ input: URL, format: JobInputFormat, domain: LoadedDomain, options: JobOptions) throws -> SceneHeader {
+        let source = try RasterFile.open(path: input.path, limits: limits)
+        // The pipeline's own checks (band count, size limits, nodata value), nothing decoded yet.
+        _ = try SegmentationPipeline(engine: engine, domain: domain, source: source, options: options.segmentation)
+        return SceneHeader(width: source.width, height: source.height, bands: source.bands)
     }
 
     public func windowCount(_ header: SceneHeader, options: JobOptions) -> Int {
-        switch options.mode {
-        case .resize: return 1
-        case .tile:
-            return TiledInference.origins(length: header.width, overlap: options.overlap).count
-                * TiledInference.origins(length: header.height, overlap: options.overlap).count
-        }
+        options.mode == .tile ? WindowPlan(width: header.width, height: header.height, overlap: options.overlap).total : 1
     }
 
-    public func run(_ run: SceneJobRun, control: SceneRunControl) throws {
-        try control.cancellation?.check()
-        let raster: Raster
-        switch run.format {
-        case .tiff: raster = try TIFFReader(path: run.input.path, limits: limits).read()
-        case .npy: raster = try RasterInput.raster(from: try NpyArray.read(path: run.input.path, limits: limits))
+    public func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SceneJobEvent) -> Void) throws {
+        try cancel.check()
+        let source = try RasterFile.open(path: run.input.path, limits: limits)
+        let options = run.options.segmentation
+        let pipeline = try SegmentationPipeline(engine: engine, domain: run.domain, source: source, options: options)
+        let stats: BandStatistics
+        if let s = run.statistics, run.resume { stats = s } else {
+            stats = try pipeline.statistics(cancel: cancel)
+            events(.statistics(stats))
         }
-        let result = try engine.segment(run.domain, raster: raster, options: run.options.segmentation, control: control)
-        try control.cancellation?.check()
-        if let scores = result.scores {
-            try GeoTIFFWriter.writeScores(scores, bands: result.classes, width: result.width, height: result.height,
-                                          geo: raster.geo, to: run.output.path)
-        } else {
-            try GeoTIFFWriter.writeLabels(result.labels ?? [], width: result.width, height: result.height,
-                                          geo: raster.geo, to: run.output.path)
+        let sink = try COGSink(path: run.output.path, domain: run.domain, width: source.width, height: source.height,
+                               geo: source.geo, options: options, scoresEncoding: run.options.scoresEncoding, resume: run.resume)
+        do {
+            _ = try pipeline.run(into: sink, statistics: stats, resumeFromRow: run.resume ? sink.resumeRow : 0, cancel: cancel,
+                                 progress: { p in events(.progress(p)) })
+            try cancel.check()
+            try sink.finish()
+        } catch {
+            // An interrupted run keeps its spool for the next start; a failed one removes it.
+            if !cancel.isCancelled { sink.abort() }
+            throw error
         }
     }
 }

@@ -1,0 +1,262 @@
+import Foundation
+
+/// Windowed reading of a GeoTIFF (strips or tiles, chunky or planar, every codec and predictor of
+/// `TIFFReader`, classic TIFF or BigTIFF): a read decodes only the blocks the window touches and
+/// keeps recently decoded blocks in a small LRU cache bounded in bytes (`cacheBytes`, at least one
+/// block), so reading a scene top to bottom in row bands decodes each block about once.
+///
+/// Memory: the file is memory-mapped and the pages of each block are released from the resident
+/// set after decoding (`releaseMappedPages`), so a scene costs the cache plus the caller's window,
+/// whatever the file size. A GDAL internal mask (a full-resolution IFD with NewSubfileType bit 2,
+/// PhotometricInterpretation 4, 1- or 8-bit) is found and read the same way.
+///
+/// `@unchecked Sendable`: the mutable state (cache, inflater) is only touched under `lock`.
+public final class TIFFScene: RasterSource, @unchecked Sendable {
+    public let reader: TIFFReader
+    public var info: TIFFImageInfo { reader.info }
+    public var width: Int { reader.info.width }
+    public var height: Int { reader.info.height }
+    public var bands: Int { reader.info.bands }
+    public var sampleType: SampleType { reader.info.sampleType }
+    public var geo: GeoReference { reader.info.geo }
+    public var hasMask: Bool { mask != nil }
+    /// Number of blocks decoded so far (cache misses), for tests and diagnostics.
+    public var blocksDecoded: Int { lock.withLock { decodedCount } }
+
+    private let fileBacked: Bool
+    private let mask: TIFFMaskIFD?
+    private let lock = NSLock()
+    private var cache: [Int: [UInt8]] = [:]
+    private var lru: [Int] = []
+    private var cachedBytes = 0
+    private let cacheBytes: Int
+    private var decodedCount = 0
+    private let inflater = Deflate.Inflater()
+
+    /// Opens (maps) a file.
+    public convenience init(path: String, limits: RasterLimits = .default, cacheBytes: Int = 32 << 20) throws {
+        try self.init(mapped: try readFileData(path), limits: limits, cacheBytes: cacheBytes)
+    }
+
+    /// A TIFF held in memory (e.g. a small request body).
+    public convenience init(data: Data, limits: RasterLimits = .default, cacheBytes: Int = 32 << 20) throws {
+        try self.init(data: data, fileBacked: false, limits: limits, cacheBytes: cacheBytes)
+    }
+
+    /// `data` is a read-only mapping of a file (`Data(contentsOf:options:.alwaysMapped)`).
+    convenience init(mapped data: Data, limits: RasterLimits = .default, cacheBytes: Int = 32 << 20) throws {
+        try self.init(data: data, fileBacked: true, limits: limits, cacheBytes: cacheBytes)
+    }
+
+    private init(data: Data, fileBacked: Bool, limits: RasterLimits, cacheBytes: Int) throws {
+        reader = try TIFFReader(data: data, limits: limits)
+        self.fileBacked = fileBacked
+        self.cacheBytes = cacheBytes
+        let info = reader.info
+        mask = try data.withUnsafeBytes { try TIFFMaskIFD.find($0, info: info, limits: limits) }
+    }
+
+    /// All bands of `window`, band-sequential, native sample type.
+    public func read(_ w: PixelWindow) throws -> Raster {
+        try checkWindow(w)
+        let i = reader.info
+        let bps = i.sampleType.bytes
+        let chunky = i.planarConfiguration == 1 && i.bands > 1
+        let spb = chunky ? i.bands : 1
+        let across = (i.width + i.blockWidth - 1) / i.blockWidth
+        let down = (i.height + i.blockHeight - 1) / i.blockHeight
+        let bx0 = w.x / i.blockWidth, bx1 = (w.x + w.width - 1) / i.blockWidth
+        let by0 = w.y / i.blockHeight, by1 = (w.y + w.height - 1) / i.blockHeight
+        var out = [UInt8](repeating: 0, count: w.pixels * i.bands * bps)
+        try lock.withLock {
+            for plane in 0..<(chunky ? 1 : i.bands) {
+                for by in by0...by1 {
+                    for bx in bx0...bx1 {
+                        let k = plane * across * down + by * across + bx
+                        let block = try decoded(k)
+                        // Intersection of the block and the window, in image coordinates.
+                        let x0 = max(w.x, bx * i.blockWidth), x1 = min(w.x + w.width, (bx + 1) * i.blockWidth)
+                        let y0 = max(w.y, by * i.blockHeight), y1 = min(w.y + w.height, (by + 1) * i.blockHeight)
+                        let rowSamples = i.blockWidth * spb
+                        block.withUnsafeBytes { src in
+                            out.withUnsafeMutableBytes { dst in
+                                for y in y0..<y1 {
+                                    let srow = src.baseAddress! + ((y - by * i.blockHeight) * rowSamples) * bps
+                                    let cx = x0 - bx * i.blockWidth
+                                    if !chunky {
+                                        let d = dst.baseAddress! + ((plane * w.height + y - w.y) * w.width + x0 - w.x) * bps
+                                        d.copyMemory(from: srow + cx * bps, byteCount: (x1 - x0) * bps)
+                                    } else {
+                                        switch bps {
+                                        case 1: deinterleave(UInt8.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                        case 2: deinterleave(UInt16.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                        case 4: deinterleave(UInt32.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                        default: deinterleave(UInt64.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return try Raster(width: w.width, height: w.height, bands: i.bands, sampleType: i.sampleType, data: out, geo: i.geo)
+    }
+
+    public func readMask(_ w: PixelWindow) throws -> [UInt8]? {
+        guard let mask else { return nil }
+        try checkWindow(w)
+        return try lock.withLock {
+            try reader.data.withUnsafeBytes { raw in
+                try mask.read(raw, window: w, inflater: inflater, release: fileBacked)
+            }
+        }
+    }
+
+    /// Pixel-interleaved block row → band-sequential window rows.
+    private func deinterleave<T>(_: T.Type, _ srow: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ cx: Int, _ x0: Int, _ x1: Int,
+                                 _ y: Int, _ w: PixelWindow, _ spp: Int) {
+        let s = srow.assumingMemoryBound(to: T.self) + cx * spp
+        let d = dst.assumingMemoryBound(to: T.self)
+        let n = x1 - x0
+        for b in 0..<spp {
+            let o = d + (b * w.height + y - w.y) * w.width + x0 - w.x
+            var p = s + b
+            for c in 0..<n { o[c] = p.pointee; p += spp }
+        }
+    }
+
+    /// Decoded block `k` (host order, predictor undone), from the cache or decoded now. Caller holds `lock`.
+    private func decoded(_ k: Int) throws -> [UInt8] {
+        if let b = cache[k] {
+            if let j = lru.lastIndex(of: k) { lru.remove(at: j) }
+            lru.append(k)
+            return b
+        }
+        let i = reader.info
+        let spb = i.planarConfiguration == 1 ? i.bands : 1
+        let across = (i.width + i.blockWidth - 1) / i.blockWidth
+        let down = (i.height + i.blockHeight - 1) / i.blockHeight
+        let by = (k % (across * down)) / across
+        let storedRows = i.isTiled ? i.blockHeight : min(i.blockHeight, i.height - by * i.blockHeight)
+        let rowSamples = i.blockWidth * spb
+        let n = storedRows * rowSamples * i.sampleType.bytes
+        // Strips shorter than RowsPerStrip are padded to a full block so row arithmetic stays simple.
+        var block = [UInt8](repeating: 0, count: i.blockHeight * rowSamples * i.sampleType.bytes)
+        let comp = TIFFCompression(rawValue: i.compression) ?? .none
+        try reader.data.withUnsafeBytes { raw in
+            try block.withUnsafeMutableBytes { b in
+                try reader.decodeBlock(raw, k, comp, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), rows: storedRows,
+                                       rowSamples: rowSamples, stride: spb, inflater: inflater)
+            }
+            if fileBacked && reader.byteCounts[k] > 0 {
+                releaseMappedPages(raw.baseAddress!, offset: Int(reader.offsets[k]), count: Int(reader.byteCounts[k]))
+            }
+        }
+        decodedCount += 1
+        cache[k] = block
+        lru.append(k)
+        cachedBytes += block.count
+        while cachedBytes > cacheBytes, lru.count > 1 {
+            let old = lru.removeFirst()
+            cachedBytes -= cache[old]?.count ?? 0
+            cache[old] = nil
+        }
+        return block
+    }
+}
+
+/// The GDAL internal mask of a TIFF: a full-resolution IFD flagged as a transparency mask
+/// (NewSubfileType bit 2, PhotometricInterpretation 4), 1-bit (or 8-bit), one sample per pixel.
+struct TIFFMaskIFD: Sendable {
+    let bits: Int
+    let compression: TIFFCompression
+    let blockWidth: Int, blockHeight: Int, tiled: Bool
+    let width: Int, height: Int
+    let big: Bool
+    let offsets: [UInt64], counts: [UInt64]
+
+    /// Walks the IFD chain for a mask of the image's size; nil when there is none.
+    static func find(_ raw: UnsafeRawBufferPointer, info: TIFFImageInfo, limits: RasterLimits) throws -> TIFFMaskIFD? {
+        let f = TIFFBytes(b: raw, bigEndian: info.bigEndian)
+        var off: UInt64 = info.isBigTIFF ? f.u64(8) : UInt64(f.u32(4))
+        var seen = Set<UInt64>()
+        while off != 0, seen.count < limits.maxIFDCount, !seen.contains(off) {
+            seen.insert(off)
+            let d = try TIFFDirectory.parse(f, at: off, bigTIFF: info.isBigTIFF, limits: limits)
+            off = d.next
+            let sub = try d.int(TIFFTag.newSubfileType, "NewSubfileType") ?? 0
+            guard sub & 4 != 0, sub & 1 == 0, try d.int(TIFFTag.photometric, "PhotometricInterpretation") == 4,
+                  try d.int(TIFFTag.imageWidth, "ImageWidth") == info.width,
+                  try d.int(TIFFTag.imageLength, "ImageLength") == info.height else { continue }
+            let bits = try d.int(TIFFTag.bitsPerSample, "BitsPerSample") ?? 1
+            guard bits == 1 || bits == 8 else { throw RasterError.unsupported("\(bits)-bit internal mask") }
+            guard (try d.int(TIFFTag.samplesPerPixel, "SamplesPerPixel") ?? 1) == 1 else { throw RasterError.unsupported("multi-sample mask") }
+            let code = try d.int(TIFFTag.compression, "Compression") ?? 1
+            guard code <= 0xFFFF, let comp = TIFFCompression(rawValue: UInt16(code)) else {
+                throw RasterError.unsupported("mask with " + TIFFCompression.unsupportedName(UInt64(code)))
+            }
+            let tiled = d.fields[TIFFTag.tileWidth] != nil
+            let bw: Int, bh: Int, o: [UInt64]?, c: [UInt64]?
+            if tiled {
+                bw = try d.int(TIFFTag.tileWidth, "TileWidth") ?? 0; bh = try d.int(TIFFTag.tileLength, "TileLength") ?? 0
+                o = try d.uints(TIFFTag.tileOffsets); c = try d.uints(TIFFTag.tileByteCounts)
+            } else {
+                bw = info.width; bh = min(info.height, try d.int(TIFFTag.rowsPerStrip, "RowsPerStrip") ?? info.height)
+                o = try d.uints(TIFFTag.stripOffsets); c = try d.uints(TIFFTag.stripByteCounts)
+            }
+            guard bw > 0, bh > 0, let o, let c else { throw RasterError.malformed("internal mask without block layout") }
+            let n = ((info.width + bw - 1) / bw) * ((info.height + bh - 1) / bh)
+            guard o.count >= n, c.count >= n else { throw RasterError.malformed("internal mask has \(o.count) blocks, needs \(n)") }
+            try limits.check("mask block bytes", try checkedMul((bw * bits + 7) / 8, bh, "mask block"), limits.maxBlockBytes)
+            for k in 0..<n where c[k] != 0 {
+                _ = try f.range("mask block \(k)", o[k], c[k] > UInt64(Int.max) ? -1 : Int(c[k]))
+            }
+            return TIFFMaskIFD(bits: bits, compression: comp, blockWidth: bw, blockHeight: bh, tiled: tiled, width: info.width,
+                               height: info.height, big: info.bigEndian, offsets: Array(o.prefix(n)), counts: Array(c.prefix(n)))
+        }
+        return nil
+    }
+
+    /// Mask values (0 invalid, 1 valid) of a window.
+    func read(_ raw: UnsafeRawBufferPointer, window w: PixelWindow, inflater: Deflate.Inflater, release: Bool) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: w.pixels)
+        let across = (width + blockWidth - 1) / blockWidth
+        let rowBytes = (blockWidth * bits + 7) / 8
+        var block = [UInt8](repeating: 0, count: rowBytes * blockHeight)
+        for by in (w.y / blockHeight)...((w.y + w.height - 1) / blockHeight) {
+            for bx in (w.x / blockWidth)...((w.x + w.width - 1) / blockWidth) {
+                let k = by * across + bx
+                let rows = tiled ? blockHeight : min(blockHeight, height - by * blockHeight)
+                let need = rows * rowBytes
+                try block.withUnsafeMutableBytes { b in
+                    let dst = UnsafeMutableRawBufferPointer(rebasing: b[0..<need])
+                    let count = Int(counts[k])
+                    if count == 0 { dst.initializeMemory(as: UInt8.self, repeating: 0); return }
+                    let src = UnsafeRawBufferPointer(rebasing: raw[Int(offsets[k])..<(Int(offsets[k]) + count)])
+                    let produced: Int
+                    switch compression {
+                    case .none: produced = min(count, need); dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: produced)
+                    case .deflate, .adobeDeflate: produced = try inflater.inflate(src, into: dst)
+                    case .lzw: produced = try LZW.decode(src, into: dst)
+                    case .packBits: produced = PackBits.decode(src, into: dst)
+                    }
+                    guard produced == need else { throw RasterError.truncated("mask block \(k): \(produced) of \(need) bytes") }
+                    if release { releaseMappedPages(raw.baseAddress!, offset: Int(offsets[k]), count: count) }
+                }
+                let x0 = max(w.x, bx * blockWidth), x1 = min(w.x + w.width, (bx + 1) * blockWidth)
+                let y0 = max(w.y, by * blockHeight), y1 = min(w.y + w.height, (by + 1) * blockHeight)
+                for y in y0..<y1 {
+                    let r = (y - by * blockHeight) * rowBytes
+                    for x in x0..<x1 {
+                        let c = x - bx * blockWidth
+                        let v = bits == 1 ? (block[r + c >> 3] >> (7 - UInt8(c & 7))) & 1 : block[r + c]
+                        out[(y - w.y) * w.width + x - w.x] = v
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

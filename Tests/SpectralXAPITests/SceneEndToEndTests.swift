@@ -1,0 +1,89 @@
+import Foundation
+import SpectralXRaster
+import SpectralXTestSupport
+import Testing
+
+/// A small georeferenced scene with a nodata block through `spectralx predict --mode tile` and through
+/// `POST …/segment?mode=tile`: the same labels pixel for pixel, a valid COG (rio-cogeo, when installed),
+/// the block exactly 255. 300×260 with 4 bands: four windows.
+@Suite("Scenes end to end", .serialized)
+struct SceneEndToEndTests {
+    @Test func cliAndServerGiveTheSameCOG() throws {
+        let (w, h) = (300, 260)
+        var v = [UInt16](repeating: 0, count: 4 * w * h)
+        for b in 0..<4 { for y in 0..<h { for x in 0..<w {
+            let nodata = (100..<150).contains(x) && (20..<60).contains(y)
+            let value: Double = 900 + 400 * sin(Double(x * (b + 1)) * 0.02) + 250 * cos(Double(y) * 0.04) + Double(b * 50)
+            v[(b * h + y) * w + x] = nodata ? 0 : UInt16(value)
+        } } }
+        let geo = GeoReference(pixelScale: [10, 10, 0], tiepoints: [0, 0, 0, 300000, 2500000, 0],
+                               geoKeyDirectory: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32650], nodata: "0")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-scene-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("scene.tif")
+        try GeoTIFFWriter.write(try Raster(width: w, height: h, bands: 4, values: v, geo: geo), to: input.path,
+                                options: TIFFWriteOptions(compression: .deflate, predictor: 2, planarConfiguration: 1, tileWidth: 64, tileLength: 64))
+
+        let r = try SharedServer.instance.request("POST", "/v1/domains/syn/segment?mode=tile", headers: [("Content-Type", "image/tiff")],
+                                                  body: try Data(contentsOf: input))
+        #expect(r.status == 200, "\(r.text)")
+        let served = try TIFFReader(data: r.body).read()
+        let labels = try #require(served.values(as: UInt8.self))
+        for y in 0..<h { for x in 0..<w {
+            let nodata = (100..<150).contains(x) && (20..<60).contains(y)
+            #expect((labels[y * w + x] == 255) == nodata)
+        } }
+
+        guard let exe = BuiltExecutable.spectralx else {
+            Issue.record(Comment(rawValue: BuiltExecutable.missingMessage))
+            return
+        }
+        let out = dir.appendingPathComponent("labels.tif")
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["predict", "--models", SharedTestStore.root.path, "--domain", "syn", "--mode", "tile", input.path, "-o", out.path]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let predicted = try TIFFReader(path: out.path).read()
+        #expect(predicted.values(as: UInt8.self)! == labels, "spectralx predict and the server disagree")
+        #expect(try Data(contentsOf: out) == r.body, "the CLI's COG and the server's differ")
+        #expect(FileManager.default.fileExists(atPath: out.path + ".aux.xml"))
+
+        // A rerun skips the complete output (exit 0); a bad mode is a usage error (exit 2).
+        for (args, status) in [(["predict", "--models", SharedTestStore.root.path, "--domain", "syn", "--mode", "tile", input.path, "-o", out.path], Int32(0)),
+                               (["predict", "--domain", "syn", "--mode", "bogus", input.path, "-o", out.path], Int32(2))] {
+            let q = Process()
+            q.executableURL = exe
+            q.arguments = args
+            q.standardError = FileHandle.nullDevice
+            try q.run()
+            q.waitUntilExit()
+            #expect(q.terminationStatus == status, "\(args)")
+        }
+
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", """
+            import sys
+            try:
+                import rasterio
+                from rio_cogeo.cogeo import cog_validate
+            except ImportError:
+                print("skip"); sys.exit(0)
+            ok, err, warn = cog_validate(sys.argv[1], quiet=True)
+            d = rasterio.open(sys.argv[1])
+            print(ok, err, d.nodata, d.crs.to_epsg(), len(d.colormap(1)))
+            sys.exit(0 if ok and d.nodata == 255 and d.crs.to_epsg() == 32650 else 1)
+            """, out.path]
+        let pipe = Pipe()
+        python.standardOutput = pipe
+        try python.run()
+        python.waitUntilExit()
+        let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        if said.hasPrefix("skip") { print("skipping COG validation: rio-cogeo/rasterio not installed") }
+        #expect(python.terminationStatus == 0, "\(said)")
+    }
+}
