@@ -87,6 +87,7 @@ enum ErrorMapping {
         case let e as APIError: return e
         case let e as HTTPServerError: return APIError(e.status, e.code, e.message)
         case let e as EngineError: return map(e)
+        case let e as JobError: return map(e)
         case let e as RasterError: return map(e)
         case let e as CheckpointError: return APIError(.unprocessableContent, .invalidModel, e.description)
         default: return APIError(.internalServerError, .internalError, "internal error: \(error)")

@@ -19,6 +19,7 @@ enum OpenAPIDocument {
       - name: domains
       - name: inference
       - name: admin
+      - name: jobs
       - name: observability
     paths:
       /healthz:
@@ -264,6 +265,237 @@ enum OpenAPIDocument {
               $ref: "#/components/responses/Error"
             "503":
               $ref: "#/components/responses/Unavailable"
+      /v1/domains/{name}/jobs:
+        parameters:
+          - $ref: "#/components/parameters/DomainName"
+        post:
+          tags: [jobs]
+          summary: Submit a scene segmentation job
+          description: |
+            The body is sent as to `/segment` (GeoTIFF, NumPy (C,H,W), or the `tile` part of a multipart form). It is
+            spooled into the jobs directory and checked (format, band count, size limits) before the job is accepted;
+            a refused body leaves nothing behind. The answer is `201 Created` with `Location: /v1/jobs/{id}` and the
+            status document. The job's windows run through the same batch scheduler as `/segment` at background
+            priority: interactive requests are served first, so a job delays a synchronous tile by at most one batch.
+            Jobs run one at a time by default (`--max-running-jobs`). Accepted jobs survive restarts (SIGTERM or
+            `kill -9`): on start they are queued again and resume at the first 512-row tile row of the result that
+            was not yet durable, with the recorded normalisation statistics (the output equals an uninterrupted
+            run's). The result is a Cloud-Optimized GeoTIFF as from `/segment?output=geotiff` (uint8 labels with
+            palette and nodata, or scores with `scores=true`). A multipart body carries one `tile` part.
+          operationId: submitJob
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          parameters:
+            - name: mode
+              in: query
+              description: as for /segment, but the default is tile (sliding windows over the whole scene)
+              schema: {type: string, enum: [resize, tile], default: tile}
+            - name: overlap
+              in: query
+              schema: {type: integer, minimum: 0, maximum: 223, default: 32}
+            - name: scores
+              in: query
+              schema: {type: boolean, default: false}
+            - name: output
+              in: query
+              description: only geotiff (the default) is accepted for jobs
+              schema: {type: string, enum: [geotiff]}
+            - name: scores_dtype
+              in: query
+              schema: {type: string, enum: [float32, uint8], default: float32}
+            - name: nodata_mask
+              in: query
+              schema: {type: boolean, default: true}
+            - name: nodata_rule
+              in: query
+              schema: {type: string, enum: [all, any], default: all}
+            - name: output_nodata
+              in: query
+              schema: {type: integer, minimum: 0, maximum: 255, default: 255}
+          requestBody:
+            required: true
+            content:
+              image/tiff:
+                schema: {type: string, format: binary}
+              application/x-npy:
+                schema: {type: string, format: binary}
+              multipart/form-data:
+                schema:
+                  type: object
+                  required: [tile]
+                  properties:
+                    tile: {type: string, format: binary}
+          responses:
+            "201":
+              description: Accepted; the job is queued.
+              headers:
+                Location:
+                  description: /v1/jobs/{id}
+                  schema: {type: string}
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/JobStatus"}
+            "400":
+              $ref: "#/components/responses/Error"
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+            "413":
+              $ref: "#/components/responses/Error"
+            "415":
+              $ref: "#/components/responses/Error"
+            "422":
+              $ref: "#/components/responses/Error"
+            "503":
+              description: too_many_jobs (the jobs directory holds --max-jobs jobs), not_ready or shutting_down; retry after the given seconds.
+              headers:
+                Retry-After:
+                  schema: {type: integer}
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+            "507":
+              description: insufficient_storage, the upload would take the jobs directory past --max-jobs-bytes.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+      /v1/jobs:
+        get:
+          tags: [jobs]
+          summary: List jobs (OGC API - Processes jobList)
+          description: With API keys configured, only the jobs created with the caller's key (all jobs for the admin token).
+          operationId: listJobs
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          parameters:
+            - name: status
+              in: query
+              description: only jobs in these states (comma-separated or repeated)
+              schema: {type: string, example: "running,accepted"}
+          responses:
+            "200":
+              description: The jobs, oldest first.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      jobs:
+                        type: array
+                        items: {$ref: "#/components/schemas/JobStatus"}
+                      links:
+                        type: array
+                        items: {$ref: "#/components/schemas/Link"}
+            "400":
+              $ref: "#/components/responses/Error"
+            "401":
+              $ref: "#/components/responses/Error"
+      /v1/jobs/{id}:
+        parameters:
+          - $ref: "#/components/parameters/JobID"
+        get:
+          tags: [jobs]
+          summary: Job status (OGC API - Processes statusInfo)
+          operationId: getJob
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          responses:
+            "200":
+              description: The status document (a dismissed job is reported until its TTL or the next restart).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/JobStatus"}
+            "400":
+              description: invalid_job_id (not a lowercase UUID).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              description: no_such_job (unknown, expired, or created with another API key).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+        delete:
+          tags: [jobs]
+          summary: Cancel and remove a job (OGC dismiss)
+          description: |
+            A queued job is removed at once; a running one stops after the batch in flight (its windows leave the
+            queue) and its files are removed as soon as it has. The dismissal is on disk before the answer, so a
+            restart never runs the job again. A second DELETE answers 410 job_dismissed.
+          operationId: dismissJob
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          responses:
+            "200":
+              description: The status document with status dismissed.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/JobStatus"}
+            "400":
+              $ref: "#/components/responses/Error"
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+            "410":
+              description: job_dismissed, the job was dismissed already.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+      /v1/jobs/{id}/results:
+        parameters:
+          - $ref: "#/components/parameters/JobID"
+        get:
+          tags: [jobs]
+          summary: The job's result raster
+          description: |
+            The GeoTIFF, with `Content-Length`, `ETag`, `Last-Modified` and `Accept-Ranges: bytes`, so that GDAL opens
+            it in place: `gdalinfo /vsicurl/http://host:8080/v1/jobs/{id}/results`. One byte range per request
+            (`Range: bytes=a-b`, `a-`, `-n`) answers 206 with `Content-Range`; a range past the end answers 416;
+            several ranges, other units or a malformed header are ignored (200, whole file). `If-None-Match`
+            answers 304, `If-Range` with another validator sends the whole file.
+          operationId: getJobResults
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          parameters:
+            - name: Range
+              in: header
+              schema: {type: string, example: "bytes=0-16383"}
+          responses:
+            "200":
+              description: The whole result.
+              headers:
+                ETag:
+                  schema: {type: string}
+                Content-Length:
+                  schema: {type: integer}
+              content:
+                image/tiff:
+                  schema: {type: string, format: binary}
+            "206":
+              description: One byte range.
+              headers:
+                Content-Range:
+                  schema: {type: string}
+              content:
+                image/tiff:
+                  schema: {type: string, format: binary}
+            "304":
+              description: Not modified (If-None-Match).
+            "400":
+              $ref: "#/components/responses/Error"
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+            "409":
+              description: result_not_ready, the job is not successful (yet); the message names its status.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+            "416":
+              description: "range_not_satisfiable, with `Content-Range: bytes */size`."
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
       /metrics:
         get:
           tags: [observability]
@@ -271,7 +503,10 @@ enum OpenAPIDocument {
           description: |
             spectralx_http_requests_total{route,method,status}, spectralx_http_request_duration_seconds{route},
             spectralx_queue_depth, spectralx_batch_size (histogram), spectralx_queue_wait_seconds, spectralx_batch_seconds,
-            spectralx_model_stage_seconds{stage}, spectralx_queue_rejections_total{reason}, spectralx_domains_loaded.
+            spectralx_model_stage_seconds{stage}, spectralx_queue_rejections_total{reason}, spectralx_domains_loaded,
+            spectralx_jobs{status} (jobs by status), spectralx_job_queue_length (accepted jobs waiting),
+            spectralx_job_windows_total (job windows computed; rate() gives windows/s), spectralx_job_windows_per_second
+            (current rate of the running jobs).
           operationId: metrics
           responses:
             "200":
@@ -310,6 +545,11 @@ enum OpenAPIDocument {
           in: path
           required: true
           schema: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", example: demo}
+        JobID:
+          name: id
+          in: path
+          required: true
+          schema: {type: string, format: uuid, pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
       responses:
         Error:
           description: An error.
@@ -439,6 +679,49 @@ enum OpenAPIDocument {
             timings_ms:
               type: object
               additionalProperties: {type: number}
+        Link:
+          type: object
+          properties:
+            href: {type: string}
+            rel: {type: string}
+            type: {type: string}
+            title: {type: string}
+        JobStatus:
+          type: object
+          description: OGC API - Processes - Part 1 statusInfo, plus the scene's window counts and request options.
+          required: [jobID, status, progress, created, updated, links]
+          properties:
+            jobID: {type: string, format: uuid}
+            type: {type: string, enum: [process]}
+            processID: {type: string, enum: [segment]}
+            status: {type: string, enum: [accepted, running, successful, failed, dismissed]}
+            message: {type: string}
+            progress: {type: integer, minimum: 0, maximum: 100}
+            created: {type: string, format: date-time}
+            started: {type: string, format: date-time}
+            finished: {type: string, format: date-time}
+            updated: {type: string, format: date-time}
+            links:
+              type: array
+              items: {$ref: "#/components/schemas/Link"}
+            windows_done: {type: integer}
+            windows_total: {type: integer}
+            eta_seconds: {type: number, description: estimated seconds to completion while running}
+            domain: {type: string}
+            options:
+              type: object
+              properties:
+                mode: {type: string, enum: [resize, tile]}
+                overlap: {type: integer}
+                scores: {type: boolean}
+                scores_dtype: {type: string, enum: [float32, uint8]}
+                nodata_mask: {type: boolean}
+                nodata_rule: {type: string, enum: [all, any]}
+                output_nodata: {type: integer}
+            width: {type: integer}
+            height: {type: integer}
+            bands: {type: integer}
+            result_bytes: {type: integer}
 
     """#
 }

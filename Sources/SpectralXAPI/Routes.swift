@@ -9,6 +9,7 @@ enum Route: Equatable {
     case healthz, readyz, metrics, openapi, domains
     case domain(String)
     case segment(String)
+    case job(JobRoute)
 
     /// The route a path names, or nil (→ 404).
     init?(path: String) {
@@ -23,6 +24,7 @@ enum Route: Equatable {
         case ["openapi.yaml"]: self = .openapi
         case ["v1", "domains"]: self = .domains
         default:
+            if let j = JobRoute(segments: p) { self = .job(j); return }
             if p.count == 3, p[0] == "v1", p[1] == "domains", !p[2].isEmpty { self = .domain(p[2]); return }
             if p.count == 4, p[0] == "v1", p[1] == "domains", !p[2].isEmpty, p[3] == "segment" { self = .segment(p[2]); return }
             return nil
@@ -34,6 +36,7 @@ enum Route: Equatable {
         case .healthz, .readyz, .metrics, .openapi, .domains: return ["GET", "HEAD"]
         case .domain: return ["GET", "HEAD", "PUT", "DELETE"]
         case .segment: return ["POST"]
+        case .job(let j): return j.allowedMethods
         }
     }
 
@@ -47,6 +50,7 @@ enum Route: Equatable {
         case .domains: return "/v1/domains"
         case .domain: return "/v1/domains/{name}"
         case .segment: return "/v1/domains/{name}/segment"
+        case .job(let j): return j.label
         }
     }
 }
@@ -57,12 +61,15 @@ enum Route: Equatable {
 public final class SpectralXService: HTTPHandler {
     public let engine: InferenceEngine
     public let configuration: APIConfiguration
+    /// Scene jobs (`…/jobs`, `/v1/jobs`); nil answers those routes 404 `jobs_disabled`.
+    public let jobs: JobManager?
     let logger: Logger
 
     public init(engine: InferenceEngine, configuration: APIConfiguration = APIConfiguration(),
-                logger: Logger = Logger(label: "spectralx.api")) {
+                jobs: JobManager? = nil, logger: Logger = Logger(label: "spectralx.api")) {
         ServiceMetrics.bootstrap()
         self.engine = engine
+        self.jobs = jobs
         self.configuration = configuration
         self.logger = logger
     }
@@ -122,12 +129,14 @@ public final class SpectralXService: HTTPHandler {
             }
         case .domains:
             if let e = checkAPIKey(head.headers) { return e }
+        case .job(let j):
+            return checkJobHead(head, route: j)
         default: break
         }
         return nil
     }
 
-    private func bearer(_ headers: HTTPHeaders) -> String? {
+    func bearer(_ headers: HTTPHeaders) -> String? {
         guard let auth = headers["Authorization"] else { return nil }
         let parts = auth.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
@@ -215,6 +224,8 @@ public final class SpectralXService: HTTPHandler {
             }
         case .segment(let name):
             return try SegmentRoute(service: self, domain: name, request: request, logger: logger).respond()
+        case .job(let j):
+            return try respondToJobRoute(j, request, logger: logger)
         }
     }
 }

@@ -149,7 +149,7 @@ struct SegmentRoute {
         }
     }
 
-    private func parseScoresEncoding(_ v: String?) throws -> ScoresEncoding {
+    func parseScoresEncoding(_ v: String?) throws -> ScoresEncoding {
         guard let v else { return .float32 }
         guard let e = ScoresEncoding(rawValue: v.lowercased()) else {
             throw APIError(.badRequest, "invalid_parameter", "scores_dtype must be float32 or uint8; got '\(v)'")
@@ -174,7 +174,7 @@ struct SegmentRoute {
         }
     }
 
-    private func parseOptions() throws -> SegmentationOptions {
+    func parseOptions() throws -> SegmentationOptions {
         let q = request.target
         var o = SegmentationOptions()
         o.scores = try parseBool("scores", q.queryValue("scores"), default: false)

@@ -9,6 +9,11 @@ import Metrics
 /// every image carries a deadline after which it is dropped rather than run.
 ///
 /// Callers block in `submit` (HTTP handlers run on their own threads).
+///
+/// Priority: `.interactive` images (synchronous requests) are queued ahead of `.background` ones
+/// (job windows) of the same model, and a model whose head image is interactive is served before
+/// one whose head is background; so background work delays an interactive image by at most the
+/// batch already running.
 // @unchecked: every mutable field is guarded by `condition`; the worker and callers only touch them under it.
 public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     public typealias Output = Runner.Output
@@ -18,6 +23,7 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         let input: Runner.Input
         let ticket: Ticket
         let index: Int
+        let priority: BatchPriority
         let enqueued: ContinuousClock.Instant
         let deadline: ContinuousClock.Instant
         /// Checked when a batch is formed: a cancelled image is dropped instead of run.
@@ -86,7 +92,8 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     /// wait (until the deadline) instead of failing: used for the later window groups of a tiled
     /// scene whose first group was admitted.
     public func submit(model: Runner.Model, inputs: [Runner.Input], timeout: Duration? = nil,
-                       waitForRoom: Bool = false, cancel: CancellationToken? = nil) throws -> [BatchedOutput<Output>] {
+                       waitForRoom: Bool = false, cancel: CancellationToken? = nil,
+                       priority: BatchPriority = .interactive) throws -> [BatchedOutput<Output>] {
         guard !inputs.isEmpty else { return [] }
         let now = clock.now
         let deadline = now + (timeout ?? configuration.defaultTimeout)
@@ -111,10 +118,14 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
         }
         let enqueued = clock.now
-        for (i, input) in inputs.enumerated() {
-            queues[model, default: []].append(Item(input: input, ticket: ticket, index: i, enqueued: enqueued, deadline: deadline,
-                                               cancel: cancel))
+        let items = inputs.enumerated().map { i, input in
+            Item(input: input, ticket: ticket, index: i, priority: priority, enqueued: enqueued, deadline: deadline, cancel: cancel)
         }
+        var queue = queues[model] ?? []
+        // Interactive images go ahead of every background image, behind earlier interactive ones.
+        let position = priority == .interactive ? (queue.firstIndex { $0.priority == .background } ?? queue.count) : queue.count
+        queue.insert(contentsOf: items, at: position)
+        queues[model] = queue
         queued += inputs.count
         depthGauge.record(queued)
         condition.broadcast()
@@ -176,8 +187,12 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             let now = clock.now
             expireLocked(now: now)
             if stopping && queued == 0 { break }
-            // The model whose head image has waited longest goes next (FIFO across models).
-            guard let (model, items) = queues.min(by: { $0.value[0].enqueued < $1.value[0].enqueued }) else {
+            // The model whose head image has waited longest goes next (FIFO across models), models with
+            // an interactive head image before those with only background work.
+            guard let (model, items) = queues.min(by: { a, b in
+                let x = a.value[0], y = b.value[0]
+                return x.priority != y.priority ? x.priority > y.priority : x.enqueued < y.enqueued
+            }) else {
                 condition.wait()
                 continue
             }
@@ -234,4 +249,14 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     static func nanos(_ d: Duration) -> Int64 {
         d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
+}
+
+/// Who waits on a submitted image (see `BatchScheduler`): interactive requests before background work.
+public enum BatchPriority: Int, Sendable, Comparable {
+    /// Scene jobs: run when no interactive image is queued, fill the rest of a batch.
+    case background = 0
+    /// Synchronous requests (`…/segment`, `predict`).
+    case interactive = 1
+
+    public static func < (a: BatchPriority, b: BatchPriority) -> Bool { a.rawValue < b.rawValue }
 }

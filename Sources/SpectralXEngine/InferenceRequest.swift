@@ -24,6 +24,8 @@ public struct SegmentationOptions: Sendable, Equatable {
     public var nodataRule: NodataRule
     /// Label written on invalid pixels (and GDAL_NODATA of label outputs); must not be a class index.
     public var outputNodata: UInt8
+    /// Batch priority of the windows: `.background` for jobs, so interactive requests go first.
+    public var priority: BatchPriority = .interactive
 
     /// The default output nodata value.
     public static let defaultOutputNodata: UInt8 = 255

@@ -312,7 +312,8 @@ public final class SegmentationPipeline: Sendable {
         }
         let t1 = clock.now
         try cancel?.check()
-        let out = try engine.scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, cancel: cancel)[0]
+        let out = try engine.scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, cancel: cancel,
+                                              priority: options.priority)[0]
         let t2 = clock.now
         var plane = (H == S && W == S) ? out.value
             : try Preprocessing.resizeBilinear(out.value, channels: K, inHeight: S, inWidth: S, outHeight: H, outWidth: W)
@@ -412,7 +413,7 @@ public final class SegmentationPipeline: Sendable {
                 // The first group is admitted like any request (may be refused when the queue is
                 // full); later groups of an admitted scene wait for room instead.
                 let outs = try engine.scheduler.submit(model: domain, inputs: inputs, timeout: options.timeout,
-                                                       waitForRoom: admitted, cancel: cancel)
+                                                       waitForRoom: admitted, cancel: cancel, priority: options.priority)
                 admitted = true
                 let tp = clock.now
                 for (i, x0) in chunk.enumerated() {

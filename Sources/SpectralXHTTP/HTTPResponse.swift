@@ -11,6 +11,9 @@ public struct HTTPResponse: Sendable {
         /// Streams a file from disk with a `Content-Length`; `removeAfterSending` deletes it once written
         /// (or once the connection failed), which suits temporary result files.
         case file(URL, removeAfterSending: Bool = false)
+        /// Streams `length` bytes of a file from `offset` with a `Content-Length` (a `206` answer to
+        /// a `Range` request); the caller checked that the region lies inside the file.
+        case fileRegion(URL, offset: Int64, length: Int64)
         /// Sent with `Transfer-Encoding: chunked` (HTTP/1.1 clients) or close-delimited (HTTP/1.0).
         case chunked(HTTPChunkProducer)
     }

@@ -19,7 +19,7 @@ enum HTTPResponseWriter {
         switch response.body {
         case .empty: break
         case .data(let d): payload = d
-        case .file, .chunked: return nil
+        case .file, .fileRegion, .chunked: return nil
         }
         var headers = response.headers
         headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
@@ -46,6 +46,7 @@ enum HTTPResponseWriter {
         var framing: HTTPResponseFraming
         var payload = Data()
         var fileURL: URL? = nil
+        var fileRegion: (offset: Int64, length: Int64)? = nil
         var producer: HTTPChunkProducer? = nil
         switch response.body {
         case .empty:
@@ -62,6 +63,10 @@ enum HTTPResponseWriter {
             }
             framing = .contentLength(size)
             fileURL = url
+        case .fileRegion(let url, let offset, let length):
+            framing = .contentLength(length)
+            fileURL = url
+            fileRegion = (offset, length)
         case .chunked(let p):
             producer = p
             if http10 { framing = .closeDelimited; close = true } else { framing = .chunked }
@@ -86,9 +91,12 @@ enum HTTPResponseWriter {
                 try transport.write(headBytes, idleTimeout: config.writeTimeout)
                 let handle = try FileHandle(forReadingFrom: fileURL)
                 defer { try? handle.close() }
-                while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
+                if let fileRegion { try handle.seek(toOffset: UInt64(fileRegion.offset)) }
+                var left = fileRegion?.length ?? .max
+                while left > 0, let chunk = try handle.read(upToCount: Int(min(256 * 1024, left))), !chunk.isEmpty {
                     try transport.write(chunk, idleTimeout: config.writeTimeout)
                     sent += Int64(chunk.count)
+                    left -= Int64(chunk.count)
                 }
             } else if let producer {
                 try transport.write(headBytes, idleTimeout: config.writeTimeout)

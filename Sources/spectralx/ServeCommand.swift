@@ -36,6 +36,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "PEM private key for TLS (SPECTRALX_TLS_KEY).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: Logger.Level?
     @Option(help: "OpenBLAS threads (SPECTRALX_THREADS; default: all cores).") var threads: Int?
+    @OptionGroup(title: "Jobs") var jobOptions: ServeJobOptions
 
     static let scheduling = SchedulerConfiguration()
     static let http = HTTPServerConfiguration()
@@ -113,7 +114,10 @@ struct ServeCommand: ParsableCommand {
                 guard let cert, let key else { throw CLIError("--tls-cert and --tls-key go together") }
                 http.tls = HTTPTLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
             }
-            let server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api),
+            let jobConfig = try jobOptions.configuration(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"]))
+            let jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+                                      configuration: jobConfig, logger: Logger(label: "spectralx.jobs"))
+            let server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api, jobs: jobs),
                                         logger: Logger(label: "spectralx.http"))
             try server.start()
             let scheme = http.tls == nil ? "http" : "https"
@@ -125,6 +129,7 @@ struct ServeCommand: ParsableCommand {
                 say("try:\n  curl -s \(url)/v1/domains/\(d.name)\n  curl -sf -H 'Content-Type: image/tiff' --data-binary @\(tile) '\(url)/v1/domains/\(d.name)/segment?output=json'")
             }
             server.waitUntilStopped()
+            jobs.shutdown()  // the running job finishes its batch and records its progress
             engine.scheduler.shutdown()
             logger.info("stopped")
         }

@@ -13,7 +13,8 @@ struct SceneEndToEndTests {
         var v = [UInt16](repeating: 0, count: 4 * w * h)
         for b in 0..<4 { for y in 0..<h { for x in 0..<w {
             let nodata = (100..<150).contains(x) && (20..<60).contains(y)
-            v[(b * h + y) * w + x] = nodata ? 0 : UInt16(900 + 400 * sin(Double(x * (b + 1)) * 0.02) + 250 * cos(Double(y) * 0.04) + Double(b * 50))
+            let value: Double = 900 + 400 * sin(Double(x * (b + 1)) * 0.02) + 250 * cos(Double(y) * 0.04) + Double(b * 50)
+            v[(b * h + y) * w + x] = nodata ? 0 : UInt16(value)
         } } }
         let geo = GeoReference(pixelScale: [10, 10, 0], tiepoints: [0, 0, 0, 300000, 2500000, 0],
                                geoKeyDirectory: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32650], nodata: "0")

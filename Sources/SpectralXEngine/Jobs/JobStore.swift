@@ -1,0 +1,165 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The jobs directory: one sub-directory per job, every state change written atomically (temporary
+/// file, fsync, rename, fsync of the directory), so a crash or `kill -9` at any point leaves either
+/// the old or the new state, never a half-written one.
+///
+/// ```
+/// <jobs-dir>/<id>/job.json             metadata (JobRecord)
+/// <jobs-dir>/<id>/input.tif|input.npy  the spooled upload (removed once the job finished)
+/// <jobs-dir>/<id>/result.partial.tif.cog-spool/  the result's tiles while it is being written (resumable)
+/// <jobs-dir>/<id>/result.tif           the finished result (renamed into place)
+/// <jobs-dir>/.incoming-<id>/           a submission being assembled (becomes <id>/ by one rename)
+/// <jobs-dir>/.trash-<id>/              a job being removed (renamed away first, then deleted)
+/// ```
+/// Directories starting with `.` are leftovers of an interrupted submission or removal and are
+/// deleted on start.
+public struct JobStore: Sendable {
+    public let directory: URL
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw JobError.storage("cannot create the jobs directory \(directory.path): \(error.localizedDescription)")
+        }
+    }
+
+    public func jobDirectory(_ id: String) -> URL { directory.appendingPathComponent(id, isDirectory: true) }
+    func incomingDirectory(_ id: String) -> URL { directory.appendingPathComponent(".incoming-\(id)", isDirectory: true) }
+    public func recordURL(_ id: String) -> URL { jobDirectory(id).appendingPathComponent("job.json") }
+    public func inputURL(_ id: String, format: JobInputFormat) -> URL { jobDirectory(id).appendingPathComponent(format.fileName) }
+    public func partialResultURL(_ id: String) -> URL { jobDirectory(id).appendingPathComponent("result.partial.tif") }
+    public func resultURL(_ id: String) -> URL { jobDirectory(id).appendingPathComponent("result.tif") }
+
+    /// Writes `job.json` atomically.
+    public func write(_ record: JobRecord) throws {
+        let data = try JobRecord.encoder.encode(record)
+        try Self.durableWrite(data, to: recordURL(record.jobID))
+    }
+
+    /// Creates a job from an input file and its record with one final rename, so the job either
+    /// exists completely or not at all. `place` puts the input at the URL it is given.
+    public func create(_ record: JobRecord, place: (URL) throws -> Void, check: (URL) throws -> JobRecord) throws -> JobRecord {
+        let fm = FileManager.default
+        let incoming = incomingDirectory(record.jobID)
+        try? fm.removeItem(at: incoming)
+        do {
+            try fm.createDirectory(at: incoming, withIntermediateDirectories: false)
+        } catch {
+            throw JobError.storage("cannot create \(incoming.path): \(error.localizedDescription)")
+        }
+        do {
+            let input = incoming.appendingPathComponent(record.inputFormat.fileName)
+            try place(input)
+            try Self.fsync(path: input.path)
+            let checked = try check(input)
+            try Self.durableWrite(try JobRecord.encoder.encode(checked), to: incoming.appendingPathComponent("job.json"))
+            guard rename(incoming.path, jobDirectory(record.jobID).path) == 0 else {
+                throw JobError.storage("cannot rename \(incoming.path): \(String(cString: strerror(errno)))")
+            }
+            try Self.fsync(path: directory.path)
+            return checked
+        } catch {
+            try? fm.removeItem(at: incoming)
+            throw error
+        }
+    }
+
+    /// Removes a job's directory: renamed away first (atomic), then deleted.
+    public func remove(_ id: String) {
+        let fm = FileManager.default
+        let trash = directory.appendingPathComponent(".trash-\(id)-\(UUID().uuidString.prefix(8))", isDirectory: true)
+        if rename(jobDirectory(id).path, trash.path) == 0 {
+            try? Self.fsync(path: directory.path)
+            try? fm.removeItem(at: trash)
+        } else {
+            try? fm.removeItem(at: jobDirectory(id))
+        }
+    }
+
+    /// Every job on disk; leftovers of interrupted submissions and removals are deleted, and a job
+    /// directory whose `job.json` is unreadable is reported in `unreadable` (kept for inspection).
+    public func loadAll() -> (records: [JobRecord], unreadable: [String]) {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return ([], []) }
+        var records: [JobRecord] = [], unreadable: [String] = []
+        for name in names.sorted() {
+            if name.hasPrefix(".incoming-") || name.hasPrefix(".trash-") {
+                try? fm.removeItem(at: directory.appendingPathComponent(name))
+                continue
+            }
+            guard JobRecord.isValidID(name) else { continue }
+            if let data = try? Data(contentsOf: recordURL(name)),
+               let r = try? JobRecord.decoder.decode(JobRecord.self, from: data), r.jobID == name {
+                records.append(r)
+            } else {
+                unreadable.append(name)
+            }
+        }
+        return (records, unreadable)
+    }
+
+    /// Bytes used by one job's files.
+    public func bytes(of id: String) -> Int64 { Self.treeBytes(jobDirectory(id)) }
+
+    static func treeBytes(_ url: URL) -> Int64 {
+        guard let files = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
+        var total: Int64 = 0
+        for case let f as URL in files {
+            total += Int64((try? f.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0)
+        }
+        return total
+    }
+
+    // MARK: - durable file operations
+
+    /// Writes `data` to `<url>.tmp`, fsyncs it, renames it over `url`, fsyncs the directory.
+    public static func durableWrite(_ data: Data, to url: URL) throws {
+        let tmp = url.path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JobError.storage("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        var ok = true
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { ok = false; return }
+                off += n
+            }
+        }
+        let synced = Glibc.fsync(fd) == 0
+        close(fd)
+        guard ok, synced else {
+            unlink(tmp)
+            throw JobError.storage("cannot write \(tmp): \(String(cString: strerror(errno)))")
+        }
+        guard rename(tmp, url.path) == 0 else {
+            unlink(tmp)
+            throw JobError.storage("cannot rename \(tmp): \(String(cString: strerror(errno)))")
+        }
+        try fsync(path: url.deletingLastPathComponent().path)
+    }
+
+    /// Renames `from` over `to` and makes the rename durable.
+    public static func durableRename(_ from: URL, to: URL) throws {
+        try fsync(path: from.path)
+        guard rename(from.path, to.path) == 0 else {
+            throw JobError.storage("cannot rename \(from.path): \(String(cString: strerror(errno)))")
+        }
+        try fsync(path: to.deletingLastPathComponent().path)
+    }
+
+    /// fsync of a file or directory by path.
+    static func fsync(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JobError.storage("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard Glibc.fsync(fd) == 0 else { throw JobError.storage("fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+}

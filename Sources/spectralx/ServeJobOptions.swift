@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SpectralXEngine
+import SpectralXRaster
+
+/// The jobs flags of `spectralx serve` (each also read from `SPECTRALX_<NAME>`).
+struct ServeJobOptions: ParsableArguments {
+    @Option(help: "Directory for job metadata, spooled scenes and results (SPECTRALX_JOBS_DIR; default <cache>/jobs).")
+    var jobsDir: String?
+    @Option(help: "How long finished jobs and their results are kept: seconds or 90s/30m/24h/7d (SPECTRALX_JOB_TTL; default 24h).")
+    var jobTtl: String?
+    @Option(help: "Jobs stored at once, any state; beyond it submissions get 503 (SPECTRALX_MAX_JOBS; default 100).")
+    var maxJobs: Int?
+    @Option(help: "Bytes the jobs directory may hold, suffixes k/m/g; beyond it submissions get 507 (SPECTRALX_MAX_JOBS_BYTES; default 20g).")
+    var maxJobsBytes: String?
+    @Option(help: "Jobs computed at the same time (SPECTRALX_MAX_RUNNING_JOBS; default 1).")
+    var maxRunningJobs: Int?
+
+    /// The configuration from flags, environment and defaults; `cache` is the resolved cache directory.
+    func configuration(cache: URL) throws -> JobConfiguration {
+        let env = Env()
+        let dir = jobsDir ?? env["JOBS_DIR"]
+        let config = JobConfiguration(
+            directory: dir.map { URL(fileURLWithPath: $0) } ?? cache.appendingPathComponent("jobs"),
+            ttl: try Self.duration(jobTtl ?? env["JOB_TTL"] ?? "24h"),
+            maxJobs: try maxJobs ?? env.int("MAX_JOBS") ?? 100,
+            maxBytes: try ByteSize.parse(maxJobsBytes ?? env["MAX_JOBS_BYTES"] ?? "20g"),
+            maxRunning: try maxRunningJobs ?? env.int("MAX_RUNNING_JOBS") ?? 1)
+        guard config.maxJobs >= 1 else { throw CLIError("--max-jobs must be at least 1") }
+        guard config.maxRunning >= 1 else { throw CLIError("--max-running-jobs must be at least 1") }
+        return config
+    }
+
+    /// `90`, `90s`, `30m`, `24h`, `7d`.
+    static func duration(_ s: String) throws -> Duration {
+        let t = s.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var number = Substring(t), scale = 1.0
+        if let last = t.last, let u = units[last] { number = number.dropLast(); scale = u }
+        guard let v = Double(number), v > 0, v.isFinite else { throw CLIError("'\(s)' is not a duration (e.g. 24h, 30m, 90s)") }
+        return .milliseconds(Int64(v * scale * 1000))
+    }
+}

@@ -1,0 +1,312 @@
+import Foundation
+import SpectralXAPI
+import SpectralXEngine
+import SpectralXHTTP
+import SpectralXRaster
+import SpectralXTestSupport
+import Testing
+
+/// A server with a jobs directory over the shared store's `syn` domain (4 bands, 3 classes), on
+/// one engine shared by the job tests (loading the store once). Batches of one window so a
+/// few-window scene reports progress several times.
+final class JobTestServer: Sendable {
+    let server: HTTPServer
+    let engine: InferenceEngine
+    let jobs: JobManager
+    let directory: URL
+    var port: Int { server.port }
+
+    init(directory: URL, api: APIConfiguration = APIConfiguration(), maxJobs: Int = 100, maxBytes: Int64 = 1 << 30,
+         ttl: Duration = .seconds(3600)) throws {
+        ServiceMetrics.bootstrap()
+        self.directory = directory
+        engine = JobScenes.engine
+        jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+                              configuration: JobConfiguration(directory: directory, ttl: ttl, maxJobs: maxJobs, maxBytes: maxBytes))
+        server = try HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+                                handler: SpectralXService(engine: engine, configuration: api, jobs: jobs))
+        try server.start()
+    }
+
+    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: Data = Data()) throws -> WireResponse {
+        try LoopbackClient.send(port: port, method: method, path: path, headers: headers, body: body)
+    }
+
+    /// What `serve` does on SIGTERM: drain HTTP, let the running job finish its batch (its queued
+    /// windows leave the queue) and record its progress. (`serve` then stops the scheduler; the
+    /// tests keep the shared engine.)
+    func stop() {
+        server.shutdown()
+        server.waitUntilStopped()
+        jobs.shutdown()
+    }
+
+    func status(_ id: String, headers: [(String, String)] = []) throws -> [String: Any] {
+        try request("GET", "/v1/jobs/\(id)", headers: headers).json
+    }
+
+    /// Polls until the job is final; returns every status document seen.
+    func waitFinal(_ id: String, timeout: Double = 300) throws -> [[String: Any]] {
+        var seen: [[String: Any]] = []
+        let end = Date(timeIntervalSinceNow: timeout)
+        while Date() < end {
+            let s = try status(id)
+            seen.append(s)
+            if let st = s["status"] as? String, ["successful", "failed", "dismissed"].contains(st) { return seen }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Issue.record("job \(id) did not finish in \(timeout) s: \(seen.last ?? [:])")
+        return seen
+    }
+
+    func waitWindows(_ id: String, atLeast n: Int) throws {
+        let end = Date(timeIntervalSinceNow: 300)
+        while Date() < end {
+            if (try status(id)["windows_done"] as? Int ?? 0) >= n { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Issue.record("job \(id) never reached \(n) windows")
+    }
+}
+
+/// Scenes for the job tests: georeferenced 4-band uint16 GeoTIFFs, `windows` 224-px windows tall.
+enum JobScenes {
+    static func tiff(width: Int = 224, height: Int) throws -> Data {
+        var v = [UInt16](repeating: 0, count: 4 * width * height)
+        for b in 0..<4 { for y in 0..<height { for x in 0..<width {
+            v[(b * height + y) * width + x] = UInt16(1000 + 300 * sin(Double(x + 7 * b) * 0.05) + 200 * cos(Double(y) * 0.03 + Double(b)))
+        } } }
+        let geo = GeoReference(pixelScale: [10, 10, 0], tiepoints: [0, 0, 0, 500000, 4_000_000, 0],
+                               geoKeyDirectory: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32650])
+        return Data(try GeoTIFFWriter.encode(try Raster(width: width, height: height, bands: 4, values: v, geo: geo)))
+    }
+
+    /// 224×416: two windows with the default overlap (origins 0 and 192).
+    static let twoWindows = try! tiff(height: 416)
+    /// 224×608: three windows.
+    static let threeWindows = try! tiff(height: 608)
+
+    /// The engine every job test server uses.
+    static let engine: InferenceEngine = {
+        ServiceMetrics.bootstrap()
+        let e = InferenceEngine(store: ModelStore(root: SharedTestStore.root),
+                                scheduler: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .milliseconds(5)))
+        try! e.store.load("syn")
+        return e
+    }()
+
+    /// Labels of `twoWindows` through the synchronous engine path (what `/segment` and `predict` compute).
+    static let reference: [UInt8] = {
+        let raster = try! TIFFReader(data: twoWindows).read()
+        return try! engine.segment(domain: "syn", raster: raster, options: SegmentationOptions(mode: .tile)).labels!
+    }()
+
+    static func labels(_ tiff: Data) throws -> [UInt8] {
+        try #require(try TIFFReader(data: tiff).read().values(as: UInt8.self))
+    }
+
+    static func jobsDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-jobs-test-\(UUID().uuidString)")
+    }
+}
+
+/// `spectralx_job_windows_total` from /metrics.
+func jobWindowsMetric(_ s: JobTestServer) throws -> Double {
+    let text = try s.request("GET", "/metrics").text
+    let line = text.split(separator: "\n").first { $0.hasPrefix("spectralx_job_windows_total ") }
+    return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+}
+
+@Suite("Scene jobs over loopback", .serialized)
+struct JobTests {
+    @Test func submitPollDownloadRangeAndCancel() throws {
+        let dir = JobScenes.jobsDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try JobTestServer(directory: dir)
+        defer { s.stop() }
+
+        let created = try s.request("POST", "/v1/domains/syn/jobs", headers: [("Content-Type", "image/tiff")], body: JobScenes.twoWindows)
+        #expect(created.status == 201, "\(created.text)")
+        let id = try #require(created.json["jobID"] as? String)
+        #expect(created.header("Location") == "/v1/jobs/\(id)")
+        #expect(created.json["status"] as? String == "accepted" || created.json["status"] as? String == "running")
+        #expect(created.json["windows_total"] as? Int == 2)
+        #expect((created.json["options"] as? [String: Any])?["mode"] as? String == "tile")
+        let links = try #require(created.json["links"] as? [[String: Any]])
+        #expect(links.map { $0["rel"] as? String } == ["self", "http://www.opengis.net/def/rel/ogc/1.0/results"])
+
+        let seen = try s.waitFinal(id)
+        let progress = seen.compactMap { $0["progress"] as? Int }
+        #expect(progress == progress.sorted(), "progress must not go back: \(progress)")
+        #expect(Set(seen.compactMap { $0["status"] as? String }).isSubset(of: ["accepted", "running", "successful"]))
+        let last = try #require(seen.last)
+        #expect(last["status"] as? String == "successful", "\(last)")
+        #expect(last["progress"] as? Int == 100 && last["windows_done"] as? Int == 2)
+        #expect(last["started"] is String && last["finished"] is String && last["created"] is String)
+
+        let listed = try s.request("GET", "/v1/jobs?status=successful").json["jobs"] as? [[String: Any]]
+        #expect(listed?.compactMap { $0["jobID"] as? String } == [id])
+        #expect((try s.request("GET", "/v1/jobs?status=running").json["jobs"] as? [Any])?.isEmpty == true)
+
+        // The result: a valid GeoTIFF with the input's georeferencing and the synchronous path's labels.
+        let r = try s.request("GET", "/v1/jobs/\(id)/results")
+        #expect(r.status == 200)
+        #expect(r.header("Content-Length") == String(r.body.count))
+        #expect(r.header("Accept-Ranges") == "bytes")
+        let etag = try #require(r.header("ETag"))
+        let out = try TIFFReader(data: r.body).read()
+        #expect(out.width == 224 && out.height == 416 && out.bands == 1)
+        let inGeo = try TIFFReader(data: JobScenes.twoWindows).read().geo
+        #expect(out.geo.geoKeyDirectory == inGeo.geoKeyDirectory && out.geo.tiepoints == inGeo.tiepoints
+            && out.geo.pixelScale == inGeo.pixelScale && out.geo.nodata == "255")
+        #expect(try JobScenes.labels(r.body) == JobScenes.reference)
+
+        // Byte ranges (what GDAL's /vsicurl/ asks for), validators, HEAD.
+        let part = try s.request("GET", "/v1/jobs/\(id)/results", headers: [("Range", "bytes=0-99")])
+        #expect(part.status == 206 && part.body == r.body.prefix(100))
+        #expect(part.header("Content-Range") == "bytes 0-99/\(r.body.count)" && part.header("Content-Length") == "100")
+        let tail = try s.request("GET", "/v1/jobs/\(id)/results", headers: [("Range", "bytes=-10")])
+        #expect(tail.status == 206 && tail.body == r.body.suffix(10))
+        let open = try s.request("GET", "/v1/jobs/\(id)/results", headers: [("Range", "bytes=\(r.body.count - 5)-")])
+        #expect(open.status == 206 && open.body == r.body.suffix(5))
+        let beyond = try s.request("GET", "/v1/jobs/\(id)/results", headers: [("Range", "bytes=\(r.body.count)-")])
+        #expect(beyond.status == 416 && beyond.errorCode?.1 == "range_not_satisfiable")
+        #expect(beyond.header("Content-Range") == "bytes */\(r.body.count)")
+        #expect(try s.request("GET", "/v1/jobs/\(id)/results", headers: [("Range", "bytes=0-1,5-6")]).status == 200)
+        #expect(try s.request("GET", "/v1/jobs/\(id)/results", headers: [("If-None-Match", etag)]).status == 304)
+        let head = try s.request("HEAD", "/v1/jobs/\(id)/results")
+        #expect(head.status == 200 && head.header("Content-Length") == String(r.body.count) && head.body.isEmpty)
+
+        // Cancel a second job mid-way: dismissed, files gone, no further windows.
+        let second = try s.request("POST", "/v1/domains/syn/jobs?overlap=32", headers: [("Content-Type", "image/tiff")],
+                                   body: JobScenes.threeWindows)
+        let id2 = try #require(second.json["jobID"] as? String)
+        try s.waitWindows(id2, atLeast: 1)
+        let windowsBefore = try jobWindowsMetric(s)
+        let doneAtDelete = try s.status(id2)["windows_done"] as? Int ?? 0
+        let deleted = try s.request("DELETE", "/v1/jobs/\(id2)")
+        #expect(deleted.status == 200 && deleted.json["status"] as? String == "dismissed", "\(deleted.text)")
+        let end = Date(timeIntervalSinceNow: 60)
+        while FileManager.default.fileExists(atPath: dir.appendingPathComponent(id2).path) && Date() < end {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(id2).path), "job files removed")
+        while s.engine.scheduler.inFlight > 0 && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        let windowsAfter = try jobWindowsMetric(s)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try jobWindowsMetric(s) == windowsAfter, "no windows after the dismissal settled")
+        #expect(windowsAfter - windowsBefore <= 1, "at most the group in flight finishes (\(doneAtDelete) done at DELETE)")
+        #expect(s.engine.scheduler.queueDepth == 0)
+        #expect(try s.status(id2)["status"] as? String == "dismissed")
+        let again = try s.request("DELETE", "/v1/jobs/\(id2)")
+        #expect(again.errorCode! == (410, "job_dismissed"))
+
+        // Metrics: jobs by status, queue length, windows.
+        let metrics = try s.request("GET", "/metrics").text
+        #expect(metrics.contains(#"spectralx_jobs{status="successful"} 1"#), "\(metrics)")
+        #expect(metrics.contains("spectralx_job_queue_length 0"))
+    }
+
+    /// A job interrupted by a graceful stop, and one left `running` with a partial result as after
+    /// `kill -9`, both complete after a restart on the same directory with the uninterrupted labels.
+    @Test func jobsSurviveRestarts() throws {
+        let dir = JobScenes.jobsDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reference = JobScenes.reference
+        let a = try JobTestServer(directory: dir)
+        let created = try a.request("POST", "/v1/domains/syn/jobs", headers: [("Content-Type", "image/tiff")], body: JobScenes.twoWindows)
+        let id = try #require(created.json["jobID"] as? String)
+        try a.waitWindows(id, atLeast: 1)
+        a.stop()
+        let onDisk = try JobRecord.decoder.decode(JobRecord.self, from: Data(contentsOf: dir.appendingPathComponent("\(id)/job.json")))
+        #expect(onDisk.status == .accepted || onDisk.status == .successful, "\(onDisk)")
+
+        // kill -9 leftovers: a second job whose metadata says running, with a partial result.
+        let id2 = JobRecord.newID()
+        let d2 = dir.appendingPathComponent(id2)
+        try FileManager.default.createDirectory(at: d2, withIntermediateDirectories: true)
+        try JobScenes.twoWindows.write(to: d2.appendingPathComponent("input.tif"))
+        try Data([0x49, 0x49, 0x2A, 0x00, 1, 2, 3]).write(to: d2.appendingPathComponent("result.partial.tif"))
+        var crashed = JobRecord(jobID: id2, domain: "syn", options: JobOptions(), inputFormat: .tiff,
+                                inputBytes: Int64(JobScenes.twoWindows.count), width: 224, height: 416, bands: 4,
+                                windowsTotal: 2, ownerKeyHash: nil)
+        crashed.status = .running
+        crashed.windowsDone = 1
+        crashed.attempts = 1
+        crashed.started = Date()
+        try JobStore.durableWrite(try JobRecord.encoder.encode(crashed), to: d2.appendingPathComponent("job.json"))
+        // And a submission interrupted before its final rename: must vanish, not become a job.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent(".incoming-\(JobRecord.newID())"), withIntermediateDirectories: true)
+
+        let b = try JobTestServer(directory: dir)
+        defer { b.stop() }
+        for job in [id, id2] {
+            let last = try #require(try b.waitFinal(job).last)
+            #expect(last["status"] as? String == "successful", "\(last)")
+            let r = try b.request("GET", "/v1/jobs/\(job)/results")
+            #expect(r.status == 200)
+            #expect(try JobScenes.labels(r.body) == reference, "job \(job) differs from the uninterrupted run")
+        }
+        #expect(try b.status(id2)["message"] as? String != nil)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test func badInputGetsDocumentedErrors() throws {
+        let dir = JobScenes.jobsDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try JobTestServer(directory: dir, api: APIConfiguration(adminToken: "adm1n", apiKeys: ["k1", "k2"]), maxJobs: 2,
+                                  maxBytes: Int64(JobScenes.threeWindows.count) * 3 / 2)
+        defer { s.stop() }
+        let k1 = [("X-API-Key", "k1")], k2 = [("X-API-Key", "k2")], admin = [("Authorization", "Bearer adm1n")]
+        let tiff = [("Content-Type", "image/tiff")]
+        #expect(try s.request("GET", "/v1/jobs").errorCode! == (401, "unauthorized"))
+        #expect(try s.request("GET", "/v1/jobs/\(JobRecord.newID())", headers: k1).errorCode! == (404, "no_such_job"))
+        #expect(try s.request("GET", "/v1/jobs/not-a-job", headers: k1).errorCode! == (400, "invalid_job_id"))
+        #expect(try s.request("GET", "/v1/jobs/../etc/results", headers: k1).errorCode?.0 ?? 0 >= 400)
+        #expect(try s.request("DELETE", "/v1/jobs/NOT-A-UUID", headers: k1).errorCode! == (400, "invalid_job_id"))
+        #expect(try s.request("GET", "/v1/jobs?status=bogus", headers: k1).errorCode! == (400, "invalid_parameter"))
+        #expect(try s.request("PUT", "/v1/jobs", headers: k1).errorCode! == (405, "method_not_allowed"))
+        #expect(try s.request("POST", "/v1/domains/nope/jobs", headers: k1 + tiff, body: JobScenes.twoWindows).errorCode!
+            == (404, "unknown_domain"))
+        #expect(try s.request("POST", "/v1/domains/syn/jobs", headers: k1 + [("Content-Type", "text/plain")], body: Data("x".utf8))
+            .errorCode! == (415, "unsupported_media_type"))
+        #expect(try s.request("POST", "/v1/domains/syn/jobs?output=png", headers: k1 + tiff, body: JobScenes.twoWindows)
+            .errorCode! == (400, "invalid_parameter"))
+        // Not a raster, and a raster with the wrong band count: refused before acceptance, nothing left behind.
+        let garbage = try s.request("POST", "/v1/domains/syn/jobs", headers: k1 + tiff, body: Data("this is not a TIFF".utf8))
+        #expect(garbage.status == 400, "\(garbage.text)")
+        let wrongBands = try s.request("POST", "/v1/domains/syn/jobs", headers: k1 + [("Content-Type", "application/x-npy")],
+                                       body: try npyTile(bands: 5))
+        #expect(wrongBands.errorCode! == (422, "incompatible_tile"), "\(wrongBands.text)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+
+        // A job of k1: results before completion → 409; invisible to k2; visible to the admin token.
+        let created = try s.request("POST", "/v1/domains/syn/jobs", headers: k1 + tiff, body: JobScenes.threeWindows)
+        #expect(created.status == 201, "\(created.text)")
+        let id = try #require(created.json["jobID"] as? String)
+        #expect(try s.request("GET", "/v1/jobs/\(id)/results", headers: k1).errorCode! == (409, "result_not_ready"))
+        #expect(try s.request("GET", "/v1/jobs/\(id)", headers: k2).errorCode! == (404, "no_such_job"))
+        #expect(try s.request("DELETE", "/v1/jobs/\(id)", headers: k2).errorCode! == (404, "no_such_job"))
+        #expect((try s.request("GET", "/v1/jobs", headers: k2).json["jobs"] as? [Any])?.isEmpty == true)
+        #expect(try s.request("GET", "/v1/jobs/\(id)", headers: admin).status == 200)
+        #expect(try s.request("GET", "/v1/jobs/\(id)", headers: k1).status == 200)
+
+        // Full jobs directory: bytes (507) and count (503 with Retry-After).
+        let bytesFull = try s.request("POST", "/v1/domains/syn/jobs", headers: k1 + tiff, body: JobScenes.threeWindows)
+        #expect(bytesFull.errorCode! == (507, "insufficient_storage"), "\(bytesFull.text)")
+        let small = try s.request("POST", "/v1/domains/syn/jobs", headers: k2 + [("Content-Type", "application/x-npy")],
+                                  body: try npyTile(bands: 4))
+        #expect(small.status == 201, "\(small.text)")
+        let countFull = try s.request("POST", "/v1/domains/syn/jobs", headers: k2 + [("Content-Type", "application/x-npy")],
+                                      body: try npyTile(bands: 4))
+        #expect(countFull.errorCode! == (503, "too_many_jobs") && countFull.header("Retry-After") != nil, "\(countFull.text)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+
+        // Dismiss both; a second DELETE is 410.
+        #expect(try s.request("DELETE", "/v1/jobs/\(id)", headers: k1).json["status"] as? String == "dismissed")
+        #expect(try s.request("DELETE", "/v1/jobs/\(id)", headers: k1).errorCode! == (410, "job_dismissed"))
+        let smallID = try #require(small.json["jobID"] as? String)
+        #expect(try s.request("DELETE", "/v1/jobs/\(smallID)", headers: admin).status == 200)
+    }
+}
