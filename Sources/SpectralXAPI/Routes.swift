@@ -165,7 +165,7 @@ public final class SpectralXService: HTTPHandler {
         var response: HTTPResponse
         do {
             if let e = check(request.head, route: route) { throw e }
-            response = try dispatch(route!, request, logger: logger)
+            response = try dispatch(route!, request, logger: logger, clientGone: context.clientGone)
         } catch {
             let e = ErrorMapping.apiError(for: error)
             if e.status.code >= 500 && e.code == "internal_error" {
@@ -188,7 +188,8 @@ public final class SpectralXService: HTTPHandler {
                 dimensions: [("route", route?.label ?? "unmatched"), ("method", method), ("status", String(status))]).increment()
     }
 
-    private func dispatch(_ route: Route, _ request: HTTPRequest, logger: Logger) throws -> HTTPResponse {
+    private func dispatch(_ route: Route, _ request: HTTPRequest, logger: Logger,
+                          clientGone: HTTPClientGoneSignal? = nil) throws -> HTTPResponse {
         switch route {
         case .healthz:
             return .json(Data(#"{"status":"ok"}"#.utf8))
@@ -223,7 +224,8 @@ public final class SpectralXService: HTTPHandler {
                 return .json(JSON.encode(DomainDescription(d)))
             }
         case .segment(let name):
-            return try SegmentRoute(service: self, domain: name, request: request, logger: logger).respond()
+            return try SegmentRoute(service: self, domain: name, request: request, logger: logger,
+                                    clientGone: clientGone).respond()
         case .job(let j):
             return try respondToJobRoute(j, request, logger: logger)
         }

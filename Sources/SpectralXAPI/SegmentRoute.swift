@@ -39,8 +39,18 @@ struct SegmentRoute {
     let domain: String
     let request: HTTPRequest
     let logger: Logger
+    /// Set by the server when the client closes or resets its connection; cancels the work.
+    var clientGone: HTTPClientGoneSignal? = nil
 
     func respond() throws -> HTTPResponse {
+        do { return try compute() } catch EngineError.cancelled where clientGone?.isGone == true {
+            ServiceMetrics.requestsAbandoned.increment()
+            logger.info("client gone: request dropped", metadata: ["domain": "\(domain)"])
+            throw EngineError.cancelled
+        }
+    }
+
+    private func compute() throws -> HTTPResponse {
         let clock = ContinuousClock()
         let t0 = clock.now
         let lease = try service.engine.store.lease(domain)
@@ -53,6 +63,7 @@ struct SegmentRoute {
         let scoresEncoding = try parseScoresEncoding(q.queryValue("scores_dtype"))
         // Cancelled when the client goes away (wired by the server); checked before each batch of windows.
         let cancel = CancellationToken()
+        clientGone?.onGone { cancel.cancel() }
 
         var response: HTTPResponse
         let report: SegmentationReport

@@ -21,6 +21,10 @@ public enum ServiceMetrics {
     /// Installs the Prometheus factory (once per process).
     public static func bootstrap() { _ = installed }
 
+    /// Requests whose client closed or reset the connection before the answer, dropped unrun or
+    /// stopped between batches of windows (`spectralx_requests_abandoned_total`).
+    static let requestsAbandoned = Counter(label: "spectralx_requests_abandoned_total")
+
     /// Prometheus text exposition format.
     public static func render() -> [UInt8] { registry.emitToBuffer() }
 }
