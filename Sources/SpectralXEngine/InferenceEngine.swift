@@ -62,6 +62,12 @@ public final class InferenceEngine: Sendable {
             guard (0..<ModelShape.imageSize).contains(options.overlap) else {
                 throw EngineError.invalidArgument("overlap must be between 0 and \(ModelShape.imageSize - 1)")
             }
+            let rows = min(height, ModelShape.imageSize)
+            let (bytes, o1) = (rows * width).multipliedReportingOverflow(by: bands * 16 + domain.classes * 8 + 8)
+            guard !o1, bytes <= limits.maxRowBandBytes else {
+                throw EngineError.incompatibleInput(
+                    "a \(width)-pixel-wide scene with \(bands) bands and \(domain.classes) classes needs \(bytes >> 20) MiB per band of window rows, over the limit of \(limits.maxRowBandBytes >> 20) MiB (maxRowBandBytes)")
+            }
         }
     }
 

@@ -53,13 +53,18 @@ public struct InferenceLimits: Sendable, Equatable {
     public var maxResizeLogitValues: Int
     /// Largest K × H × W for score output (the answer itself has that many float32 values).
     public var maxScoreValues: Int
+    /// Largest working memory of one band of window rows in `tile` mode, in bytes: the decoded rows
+    /// (C × 224 × W native + float32), the K × 224 × W blend accumulators and one finished row band of
+    /// K float32 planes (default 4 GiB; a 10980-wide 13-band scene with 23 classes needs ~0.5 GB).
+    public var maxRowBandBytes: Int
 
     public init(maxResizePixels: Int = 4096 * 4096, maxTilePixels: Int = 16384 * 16384,
-                maxResizeLogitValues: Int = 1 << 27, maxScoreValues: Int = 1 << 28) {
+                maxResizeLogitValues: Int = 1 << 27, maxScoreValues: Int = 1 << 28, maxRowBandBytes: Int = 4 << 30) {
         self.maxResizePixels = maxResizePixels
         self.maxResizeLogitValues = maxResizeLogitValues
         self.maxTilePixels = maxTilePixels
         self.maxScoreValues = maxScoreValues
+        self.maxRowBandBytes = maxRowBandBytes
     }
 }
 

@@ -356,8 +356,10 @@ public final class SegmentationPipeline: Sendable {
         var admitted = false
 
         func emit(_ rows: Range<Int>) throws {
-            let rows = max(rows.lowerBound, resumeFromRow)..<rows.upperBound
-            guard !rows.isEmpty else { return }
+            // Rows before the resume row were delivered by the interrupted run.
+            let first = max(rows.lowerBound, resumeFromRow)
+            guard first < rows.upperBound else { return }
+            let rows = first..<rows.upperBound
             let tp = clock.now
             let n = rows.count * W
             var plane = [Float](repeating: 0, count: K * n)

@@ -26,34 +26,11 @@ extension NpyArray {
         try data.withUnsafeBytes { try decode($0, limits: limits) }
     }
 
-    /// Interprets a (C, H, W) or (H, W) array as a band-sequential raster (no georeferencing),
-    /// so NumPy tiles go through the same preprocessing as GeoTIFFs. Bool arrays become uint8.
+    /// Interprets a (C, H, W) or (H, W) array (C or Fortran order, any byte order) as a band-sequential
+    /// raster (no georeferencing), through the same reader as `.npy` scenes. Bool arrays become uint8.
     public func toRaster() throws -> Raster {
-        let (c, h, w): (Int, Int, Int)
-        switch shape.count {
-        case 2: (c, h, w) = (1, shape[0], shape[1])
-        case 3: (c, h, w) = (shape[0], shape[1], shape[2])
-        default: throw RasterError.invalidArgument("npy tile must have shape (C,H,W) or (H,W), got \(shape)")
-        }
-        let st: SampleType
-        switch dtype.kind {
-        case .float: st = SampleType(format: .float, bits: dtype.size * 8)
-        case .int: st = SampleType(format: .int, bits: dtype.size * 8)
-        case .uint, .bool: st = SampleType(format: .uint, bits: dtype.size * 8)
-        }
-        var bytes: [UInt8]
-        if fortranOrder && shape.count > 1 {
-            // Reorder whole elements to C order.
-            let n = count, size = dtype.size
-            let elems: [[UInt8]] = (0..<n).map { Array(data[($0 * size)..<(($0 + 1) * size)]) }
-            bytes = fortranToC(elems, shape: shape).flatMap { $0 }
-        } else {
-            bytes = data
-        }
-        if !dtype.littleEndian && dtype.size > 1 {
-            bytes.withUnsafeMutableBytes { Predictor.byteSwap($0, count: count, bytesPerSample: dtype.size) }
-        }
-        return try Raster(width: w, height: h, bands: c, sampleType: st, data: bytes)
+        let scene = try NpyScene(data: Data(try NpyWriter.encodeRaw(data, dtype: dtype, shape: shape, fortranOrder: fortranOrder)))
+        return try scene.read(PixelWindow(x: 0, y: 0, width: scene.width, height: scene.height))
     }
 }
 

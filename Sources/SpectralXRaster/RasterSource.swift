@@ -71,10 +71,10 @@ extension Raster: RasterSource {
 /// Opens a scene file by its content (TIFF/BigTIFF or NumPy magic), for windowed reading.
 public enum RasterFile {
     /// `TIFFScene` or `NpyScene` for the file at `path`; unknown formats are `.notRecognized`.
-    public static func open(path: String, limits: RasterLimits = .default) throws -> any RasterSource {
+    public static func open(path: String, limits: RasterLimits = .default, cacheBytes: Int = 32 << 20) throws -> any RasterSource {
         let data = try readFileData(path)
         switch RasterFormat.detect(data) {
-        case .tiff: return try TIFFScene(mapped: data, limits: limits)
+        case .tiff: return try TIFFScene(mapped: data, limits: limits, cacheBytes: cacheBytes)
         case .npy: return try NpyScene(mapped: data, limits: limits)
         case .unknown: throw RasterError.notRecognized("\(path) is neither a TIFF nor a NumPy file")
         }

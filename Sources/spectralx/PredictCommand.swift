@@ -176,14 +176,7 @@ struct PredictCommand: ParsableCommand {
 
     private func open(_ job: Job) throws -> any RasterSource {
         let cache = blockCacheMb << 20
-        func one(_ p: String) throws -> any RasterSource {
-            let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: p)).read(upToCount: 8) ?? Data()
-            switch RasterFormat.detect(head) {
-            case .tiff: return try TIFFScene(path: p, limits: Self.sceneLimits, cacheBytes: cache)
-            case .npy: return try NpyScene(path: p, limits: Self.sceneLimits)
-            case .unknown: throw CLIError("\(p) is neither a TIFF nor a NumPy file")
-            }
-        }
+        func one(_ p: String) throws -> any RasterSource { try RasterFile.open(path: p, limits: Self.sceneLimits, cacheBytes: cache) }
         if job.paths.count == 1 { return try one(job.paths[0]) }
         return try StackedRasterSource(try job.paths.map(one), names: job.paths)
     }

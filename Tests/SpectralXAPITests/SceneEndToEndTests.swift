@@ -13,8 +13,8 @@ struct SceneEndToEndTests {
         var v = [UInt16](repeating: 0, count: 4 * w * h)
         for b in 0..<4 { for y in 0..<h { for x in 0..<w {
             let nodata = (100..<150).contains(x) && (20..<60).contains(y)
-            let value: Double = 900 + 400 * sin(Double(x * (b + 1)) * 0.02) + 250 * cos(Double(y) * 0.04) + Double(b * 50)
-            v[(b * h + y) * w + x] = nodata ? 0 : UInt16(value)
+            let wave: Double = 400 * sin(Double(x * (b + 1)) * 0.02) + 250 * cos(Double(y) * 0.04)
+            v[(b * h + y) * w + x] = nodata ? 0 : UInt16(900 + wave + Double(b * 50))
         } } }
         let geo = GeoReference(pixelScale: [10, 10, 0], tiepoints: [0, 0, 0, 300000, 2500000, 0],
                                geoKeyDirectory: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32650], nodata: "0")
@@ -85,5 +85,39 @@ struct SceneEndToEndTests {
         let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         if said.hasPrefix("skip") { print("skipping COG validation: rio-cogeo/rasterio not installed") }
         #expect(python.terminationStatus == 0, "\(said)")
+    }
+
+    /// The same 4-band tile as a C-order .npy, a Fortran-order .npy and a multipart body with two
+    /// 2-band GeoTIFF `tile` parts (stacked as bands): the same labels.
+    @Test func fortranNpyAndStackedPartsAreTheSameTile() throws {
+        let (w, h) = (40, 30)
+        var v = [UInt16](repeating: 0, count: 4 * w * h)
+        for b in 0..<4 { for y in 0..<h { for x in 0..<w { v[(b * h + y) * w + x] = UInt16(500 + 37 * ((x * (b + 2) + y * 3) % 50)) } } }
+        let c = try NpyWriter.encode(v, shape: [4, h, w])
+        var f = [UInt16](repeating: 0, count: v.count)
+        for b in 0..<4 { for y in 0..<h { for x in 0..<w { f[b + 4 * (y + h * x)] = v[(b * h + y) * w + x] } } }
+        let fortran = try NpyWriter.encodeRaw(f.withUnsafeBytes { [UInt8]($0) }, dtype: .uint16, shape: [4, h, w], fortranOrder: true)
+        let s = SharedServer.instance
+        let a = try s.request("POST", "/v1/domains/syn/segment", headers: [("Content-Type", "application/x-npy")], body: Data(c))
+        let b = try s.request("POST", "/v1/domains/syn/segment", headers: [("Content-Type", "application/x-npy")], body: Data(fortran))
+        #expect(a.status == 200 && b.status == 200, "\(b.text)")
+        #expect(a.body == b.body, "Fortran-ordered upload answered differently")
+
+        let geo = GeoReference(pixelScale: [10, 10, 0], tiepoints: [0, 0, 0, 300000, 2500000, 0],
+                               geoKeyDirectory: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32650])
+        let first = try GeoTIFFWriter.encode(try Raster(width: w, height: h, bands: 2, values: Array(v[0..<(2 * w * h)]), geo: geo))
+        let second = try GeoTIFFWriter.encode(try Raster(width: w, height: h, bands: 2, values: Array(v[(2 * w * h)...]), geo: geo))
+        let boundary = "stack-\(UUID().uuidString)"
+        var body = Data()
+        for (name, part) in [("b0-1.tif", first), ("b2-3.tif", second)] {
+            body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"tile\"; filename=\"\(name)\"\r\nContent-Type: image/tiff\r\n\r\n".utf8))
+            body.append(Data(part))
+            body.append(Data("\r\n".utf8))
+        }
+        body.append(Data("--\(boundary)--\r\n".utf8))
+        let m = try s.request("POST", "/v1/domains/syn/segment?output=npy", headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
+                              body: body)
+        #expect(m.status == 200, "\(m.text)")
+        #expect(m.body == a.body, "stacked parts answered differently from the 4-band tile")
     }
 }

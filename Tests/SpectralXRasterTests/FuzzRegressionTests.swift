@@ -47,12 +47,22 @@ import SpectralXRaster
                 _ = try reader.read()
                 if reader.info.bands > 1 { _ = try reader.read(bands: 1..<reader.info.bands, threads: 2) }
             } catch is RasterError {} catch { Issue.record("\(f): untyped \(error)") }
+            do {
+                let s = try TIFFScene(data: d, limits: .strict, cacheBytes: 1 << 16)
+                let w = PixelWindow(x: s.width / 3, y: s.height / 3, width: max(1, s.width / 2), height: max(1, s.height / 2))
+                _ = try s.read(w)
+                _ = try s.readMask(w)
+            } catch is RasterError {} catch { Issue.record("\(f): untyped \(error) (windowed)") }
             n += 1
         }
         for f in Self.files("regressions/npy") {
             let d = try Data(contentsOf: URL(fileURLWithPath: f))
             do { let a = try NpyArray.decode(data: d, limits: .strict); _ = a.toFloat32(); _ = a.toInt64() }
             catch is RasterError {} catch { Issue.record("\(f): untyped \(error)") }
+            do {
+                let s = try NpyScene(data: d, limits: .strict)
+                _ = try s.read(PixelWindow(x: 0, y: 0, width: s.width, height: s.height))
+            } catch is RasterError {} catch { Issue.record("\(f): untyped \(error) (windowed)") }
             n += 1
         }
         print("replayed \(n) saved fuzzer inputs")

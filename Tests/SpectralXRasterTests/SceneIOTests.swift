@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import SpectralXRaster
+import SpectralXRaster
 
 /// Windowed reading (TIFFScene, NpyScene, StackedRasterSource) and the streaming COG writer.
 @Suite struct SceneIOTests {
@@ -118,17 +118,25 @@ import Testing
         #expect(back.geo.epsg == 32650 && back.geo.nodata == "255")
         // Overviews until both sides are below 512: 350×550, 175×275.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        let ifds = try bytes.withUnsafeBytes { raw -> [(Int, Int, UInt64)] in
-            let f = TIFFBytes(b: raw, bigEndian: false)
-            var off = UInt64(f.u32(4))
-            var out: [(Int, Int, UInt64)] = []
-            #expect(off < 300)
-            while off != 0 {
-                let d = try TIFFDirectory.parse(f, at: off, bigTIFF: false, limits: .default)
-                out.append((try d.int(TIFFTag.imageWidth, "w")!, try d.int(TIFFTag.imageLength, "h")!, try d.uints(TIFFTag.tileOffsets)![0]))
-                off = d.next
+        // Walk the classic-TIFF IFD chain: (width, height, first tile offset) of each IFD.
+        let b = [UInt8](bytes)
+        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        var ifds: [(Int, Int, UInt64)] = []
+        var off = u32(4)
+        #expect(off < 300)
+        while off != 0 && ifds.count < 10 {
+            var wv = 0, hv = 0, first = 0
+            for e in 0..<u16(off) {
+                let p = off + 2 + 12 * e
+                let tag = u16(p), type = u16(p + 2), count = u32(p + 4)
+                let value = type == 3 ? u16(p + 8) : u32(p + 8)
+                if tag == 256 { wv = value }
+                if tag == 257 { hv = value }
+                if tag == 324 { first = count == 1 ? value : u32(value) }
             }
-            return out
+            ifds.append((wv, hv, UInt64(first)))
+            off = u32(off + 2 + 12 * u16(off))
         }
         #expect(ifds.map { [$0.0, $0.1] } == [[700, 1100], [350, 550], [175, 275]])
         // Data of the smallest overview first, full resolution last.

@@ -1,5 +1,7 @@
 import Testing
+import SpectralXEngine
 import SpectralXRaster
+import SpectralXTestSupport
 
 @Suite struct PreprocessingUnitTests {
     @Test func minMaxNormalisation() throws {

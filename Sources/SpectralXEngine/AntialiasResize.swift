@@ -1,4 +1,6 @@
 import Foundation
+import SpectralXRaster
+import SpectralXTensor
 
 /// Separable resampling weights for one axis: for each output index the first input index,
 /// the number of taps and `maxTaps` weights (zero padded).
@@ -112,42 +114,19 @@ extension Preprocessing {
     }
 
     /// Plain bilinear resize, align_corners=False, no antialiasing (PyTorch `upsample_bilinear2d`,
-    /// spec §5.7), float32: used to bring logits back to the tile size before the argmax.
+    /// spec §5.7), float32: brings logits back to the tile size before the argmax. The model's own
+    /// kernel (`BilinearResize`), so the decode head and the post-processing resize identically.
     public static func resizeBilinear(_ x: [Float], channels: Int, inHeight: Int, inWidth: Int,
                                       outHeight: Int, outWidth: Int) throws -> [Float] {
         guard channels >= 0, inHeight > 0, inWidth > 0, outHeight > 0, outWidth > 0,
               x.count == channels * inHeight * inWidth else {
             throw RasterError.invalidArgument("resize input \(x.count) values vs \(channels)×\(inHeight)×\(inWidth)")
         }
-        func axis(_ I: Int, _ O: Int) -> (i0: [Int], i1: [Int], l0: [Float], l1: [Float]) {
-            let scale = Float(I) / Float(O)
-            var i0 = [Int](repeating: 0, count: O), i1 = i0
-            var l0 = [Float](repeating: 0, count: O), l1 = l0
-            for d in 0..<O {
-                var src = scale * (Float(d) + 0.5) - 0.5
-                if src < 0 { src = 0 }
-                let a = min(Int(src.rounded(.down)), I - 1)
-                let lam = min(max(src - Float(a), 0), 1)
-                i0[d] = a; i1[d] = a + (a < I - 1 ? 1 : 0); l1[d] = lam; l0[d] = 1 - lam
-            }
-            return (i0, i1, l0, l1)
-        }
-        let ax = axis(inWidth, outWidth), ay = axis(inHeight, outHeight)
         return [Float](unsafeUninitializedCapacity: channels * outHeight * outWidth) { out, n in
             x.withUnsafeBufferPointer { src in
-                for c in 0..<channels {
-                    let plane = src.baseAddress! + c * inHeight * inWidth
-                    for y in 0..<outHeight {
-                        let r0 = plane + ay.i0[y] * inWidth, r1 = plane + ay.i1[y] * inWidth
-                        let wy0 = ay.l0[y], wy1 = ay.l1[y]
-                        let o = out.baseAddress! + (c * outHeight + y) * outWidth
-                        for xx in 0..<outWidth {
-                            let a = ax.i0[xx], b = ax.i1[xx], wx0 = ax.l0[xx], wx1 = ax.l1[xx]
-                            let top = r0[a] * wx0 + r0[b] * wx1
-                            let bot = r1[a] * wx0 + r1[b] * wx1
-                            o[xx] = top * wy0 + bot * wy1
-                        }
-                    }
+                if channels > 0 {
+                    BilinearResize.apply(src.baseAddress!, planes: channels, inputHeight: inHeight, inputWidth: inWidth,
+                                         outputHeight: outHeight, outputWidth: outWidth, into: out.baseAddress!)
                 }
             }
             n = channels * outHeight * outWidth

@@ -1,8 +1,11 @@
-/// The upstream SpectralX data pipeline (spec §3) and its inverse for outputs, kept separate from
-/// file decoding so it can be tested against the reference fixtures.
+import SpectralXModel
+import SpectralXRaster
+
+/// The upstream SpectralX data pipeline (spec §3) and its inverse for outputs: the model's side of
+/// the raster/model boundary (the raster layer knows nothing of 224), tested against the fixtures.
 public enum Preprocessing {
     /// Model input size.
-    public static let modelSize = 224
+    public static let modelSize = ModelShape.imageSize
 
     /// Per-band min–max normalisation in float64: x ← (x − m)/((M − m) + 1e-8) with m, M the band's
     /// min and max; a constant band (M − m == 0) is left unchanged. The result is cast to float32.

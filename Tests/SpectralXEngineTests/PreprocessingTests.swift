@@ -1,13 +1,15 @@
 import Foundation
 import Testing
+import SpectralXEngine
 import SpectralXRaster
+import SpectralXTestSupport
 
 @Suite struct PreprocessingFixtureTests {
     /// Acceptance (spec §3): tile → preprocessing equals the upstream input within 1e-6.
     @Test(arguments: [("A", 0), ("A", 1), ("B", 0), ("B", 1)])
     func matchesUpstreamInput(domain: String, index: Int) throws {
-        guard let tif = Shared.fixture("tile\(domain)-\(index).tif"), let npy = Shared.fixture("input\(domain).npy") else {
-            print("skipping: \(Shared.skipReason)")
+        guard let tif = fixturePath("tile\(domain)-\(index).tif"), let npy = fixturePath("input\(domain).npy") else {
+            print("skipping: \(SharedTestStore.skipReason)")
             return
         }
         let t0 = Date()
@@ -27,4 +29,11 @@ import SpectralXRaster
         print("preprocessing tile\(domain)-\(index): max |error| vs input\(domain)[\(index)] = \(maxErr)")
         #expect(maxErr <= 1e-6)
     }
+}
+
+/// Path of a shared fixture file, nil when the fixtures are absent.
+func fixturePath(_ name: String) -> String? {
+    guard let d = SharedTestStore.fixturesDirectory else { return nil }
+    let p = d.appendingPathComponent(name).path
+    return FileManager.default.fileExists(atPath: p) ? p : nil
 }
