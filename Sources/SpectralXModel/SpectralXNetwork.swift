@@ -32,7 +32,7 @@ public struct SpectralXDomain: Sendable {
         blocks = (0..<ModelShape.depth).map { DomainBlock(root["vit_backbone"]["blocks"][$0], adapted: ModelShape.adaptedBlocks.contains($0)) }
         are = AreAdapter(root["AreApt"])
         neck = MultiLevelNeck(root["neck"])
-        head = UPerHead(root["head"], classes: classes)
+        head = UPerHead(root["head"], classes: classes, neck: neck)
         // Present upstream, no influence on inference (spec Q15).
         root["vit_backbone"].ignore("norm")
         root["vit_backbone"].ignore("head")
@@ -92,9 +92,13 @@ public struct SpectralXNetwork: Sendable {
             }
             features.append(map)
         }
-        let levels = trace.time("neck") { domain.neck(features) }
-        for (k, level) in levels.enumerated() { trace?.record("neck.N\(k)", level) }
-        let out = trace.time("head") { domain.head(levels, trace: trace) }
+        // N0…N2 exist only on the reference path: the fast path composes them into the head's laterals.
+        if let keep = trace?.keep, (0..<3).contains(where: { keep("neck.N\($0)") }) {
+            for (k, level) in domain.neck.reference(features).enumerated() where k < 3 { trace?.record("neck.N\(k)", level) }
+        }
+        let n3 = trace.time("neck") { domain.neck.coarsest(features[3]) }
+        trace?.record("neck.N3", n3)
+        let out = trace.time("head") { domain.head(features: features, n3: n3, trace: trace) }
         trace?.record("head.out", out)
         return trace.time("output") { BilinearResize.resize(out, height: size, width: size) }
     }

@@ -19,6 +19,13 @@ public enum GEMM {
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// Float64 C (m×n) = A·B (row-major, no transposes), for composing weights at load time.
+    public static func multiplyDouble(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
+                                      b: UnsafePointer<Double>, ldb: Int, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda),
+                    b, Int32(ldb), 0, c, Int32(ldc))
+    }
+
     /// OpenBLAS worker threads (it spawns its own pthreads; kernels never call it from several threads).
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
