@@ -154,22 +154,6 @@ struct UPerHead: Sendable {
         return t
     }
 
-    /// Concatenates `(B, Ci, H, W)` maps along channels.
-    static func concatChannels(_ parts: [Tensor]) -> Tensor {
-        let b = parts[0].shape[0], hw = parts[0].shape[2] * parts[0].shape[3]
-        let total = parts.reduce(0) { $0 + $1.shape[1] }
-        let out = Tensor(zeros: [b, total, parts[0].shape[2], parts[0].shape[3]])
-        for i in 0..<b {
-            var at = i * total * hw
-            for p in parts {
-                let n = p.shape[1] * hw
-                (out.mutablePointer + at).update(from: p.pointer + i * n, count: n)
-                at += n
-            }
-        }
-        return out
-    }
-
     /// `features` are the four neck inputs `(B, 1024, 14, 14)`, `n3` the neck's coarsest output.
     func callAsFunction(features: [Tensor], n3: Tensor, trace: ForwardTrace?) -> Tensor {
         let b = n3.shape[0], c = ModelShape.headChannels
@@ -179,7 +163,7 @@ struct UPerHead: Sendable {
             let p = relu(psp[k](AdaptiveAveragePool.pool(n3, size: s)))
             pooled.append(BilinearResize.resize(p, height: top3, width: top3))
         }
-        let top = relu(bottleneck(Self.concatChannels(pooled)))
+        let top = relu(bottleneck(Tensor.concatenateChannels(pooled)))
         let lat = (0..<3).map { k -> Tensor in
             let side = Int(Float(features[k].shape[2]) * MultiLevelNeck.scales[k])
             let z = Tensor(zeros: [b, c, side, side])

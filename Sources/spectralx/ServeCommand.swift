@@ -33,6 +33,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "PEM private key for TLS (SPECTRALX_TLS_KEY).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: String?
     @Option(help: "OpenBLAS threads (SPECTRALX_THREADS; default: all cores).") var threads: Int?
+    @Flag(inversion: .prefixedNo, help: "Batch queued images of different domains on the same backbone together (SPECTRALX_MIX_DOMAINS; default on).")
+    var mixDomains: Bool?
 
     func run() throws {
         try reportingFailures {
@@ -64,7 +66,8 @@ struct ServeCommand: ParsableCommand {
                 maxBatchSize: try maxBatch ?? env.int("MAX_BATCH") ?? 4,
                 maxQueueDelay: .milliseconds(try queueDelayMs ?? env.int("QUEUE_DELAY_MS") ?? 10),
                 maxQueueLength: try queueLength ?? env.int("QUEUE_LENGTH") ?? 32,
-                defaultTimeout: .milliseconds(Int64((try requestTimeout ?? env.double("REQUEST_TIMEOUT") ?? 120) * 1000)))
+                defaultTimeout: .milliseconds(Int64((try requestTimeout ?? env.double("REQUEST_TIMEOUT") ?? 120) * 1000)),
+                mixModels: try mixDomains ?? env.bool("MIX_DOMAINS") ?? true)
             let engine = InferenceEngine(store: store, scheduler: scheduling)
             let results = store.loadAll()
             for (name, error) in results {
@@ -119,6 +122,14 @@ struct Env {
         guard let v = self[name] else { return nil }
         guard let n = Int(v) else { throw CLIError("SPECTRALX_\(name)=\(v) is not an integer") }
         return n
+    }
+    func bool(_ name: String) throws -> Bool? {
+        guard let v = self[name] else { return nil }
+        switch v.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw CLIError("SPECTRALX_\(name)=\(v) is not a boolean (true/false)")
+        }
     }
     func double(_ name: String) throws -> Double? {
         guard let v = self[name] else { return nil }
