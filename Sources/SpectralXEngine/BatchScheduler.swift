@@ -4,7 +4,8 @@ import Metrics
 
 /// A dynamic batcher in the spirit of Triton's: requests queue per model; one worker thread forms a
 /// batch from the model whose oldest image has waited longest, waiting at most `maxQueueDelay` for
-/// up to `maxBatchSize` images, and runs it. Only one batch runs at a time (the forward pass already
+/// up to `maxBatchSize` images, and runs it. With `mixModels`, images of other models with the same
+/// runner mix key (domains on the same backbone) fill the batch too, oldest first. Only one batch runs at a time (the forward pass already
 /// uses every core through OpenBLAS). Admission is bounded (`maxQueueLength` → `queueFull`) and
 /// every image carries a deadline after which it is dropped rather than run.
 ///
@@ -28,6 +29,8 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         let deadline: ContinuousClock.Instant
         /// Checked when a batch is formed: a cancelled image is dropped instead of run.
         let cancel: CancellationToken?
+        /// Admission order, to break ties between images enqueued at the same instant.
+        let sequence: UInt64
     }
 
     /// The rendez-vous between a submitter and the worker for a group of images.
@@ -42,6 +45,7 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     private let condition = NSCondition()
     private var queues: [Runner.Model: [Item]] = [:]
     private var queued = 0
+    private var admitted: UInt64 = 0
     private var running = 0
     private var stopping = false
     private var stopped = false
@@ -119,7 +123,9 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         }
         let enqueued = clock.now
         let items = inputs.enumerated().map { i, input in
-            Item(input: input, ticket: ticket, index: i, priority: priority, enqueued: enqueued, deadline: deadline, cancel: cancel)
+            admitted += 1
+            return Item(input: input, ticket: ticket, index: i, priority: priority, enqueued: enqueued, deadline: deadline,
+                        cancel: cancel, sequence: admitted)
         }
         var queue = queues[model] ?? []
         // Interactive images go ahead of every background image, behind earlier interactive ones.
@@ -188,7 +194,8 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             expireLocked(now: now)
             if stopping && queued == 0 { break }
             // The model whose head image has waited longest goes next (FIFO across models), models with
-            // an interactive head image before those with only background work.
+            // an interactive head image before those with only background work; with mixing, queued
+            // images of every model sharing its mix key join, in the same order.
             guard let (model, items) = queues.min(by: { a, b in
                 let x = a.value[0], y = b.value[0]
                 return x.priority != y.priority ? x.priority > y.priority : x.enqueued < y.enqueued
@@ -196,16 +203,28 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
                 condition.wait()
                 continue
             }
-            let ready = items.count >= configuration.maxBatchSize || now >= items[0].enqueued + configuration.maxQueueDelay
+            let candidates = mixCandidatesLocked(model: model, items: items)
+            let ready = candidates.count >= configuration.maxBatchSize || now >= candidates[0].item.enqueued + configuration.maxQueueDelay
             if !ready {
-                let wake = min(items[0].enqueued + configuration.maxQueueDelay,
-                               items.map(\.deadline).min() ?? now)
+                let wake = min(candidates[0].item.enqueued + configuration.maxQueueDelay,
+                               candidates.map(\.item.deadline).min() ?? now)
                 _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, Self.seconds(now.duration(to: wake)))))
                 continue
             }
-            let take = min(items.count, configuration.maxBatchSize)
-            let batch = Array(items.prefix(take))
-            queues[model] = items.count > take ? Array(items.dropFirst(take)) : nil
+            let take = min(candidates.count, configuration.maxBatchSize)
+            let chosen = candidates.prefix(take)
+            // Each model's images stay together (a contiguous segment of the forward pass), models in
+            // the order their first image is taken.
+            var groups: [(model: Runner.Model, items: [Item])] = []
+            for c in chosen {
+                if let g = groups.firstIndex(where: { $0.model == c.model }) { groups[g].items.append(c.item) }
+                else { groups.append((c.model, [c.item])) }
+            }
+            for g in groups {
+                let rest = queues[g.model]!.dropFirst(g.items.count)
+                queues[g.model] = rest.isEmpty ? nil : Array(rest)
+            }
+            let batch = groups.flatMap(\.items)
             queued -= take
             running = take
             depthGauge.record(queued)
@@ -214,7 +233,14 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             let started = clock.now
             for item in batch { queueTimer.recordNanoseconds(Self.nanos(item.enqueued.duration(to: started))) }
             batchRecorder.record(take)
-            let result = Result { try runner.run(model: model, inputs: batch.map(\.input)) }
+            let result = Result { () throws -> [Output] in
+                if groups.count == 1 { return try runner.run(model: groups[0].model, inputs: batch.map(\.input)) }
+                let outputs = try runner.run(groups: groups.map { BatchGroup(model: $0.model, inputs: $0.items.map(\.input)) })
+                guard outputs.count == groups.count, zip(outputs, groups).allSatisfy({ $0.count == $1.items.count }) else {
+                    throw EngineError.inferenceFailed("runner returned \(outputs.map(\.count)) outputs for groups of \(groups.map(\.items.count))")
+                }
+                return outputs.flatMap { $0 }
+            }
             let elapsed = started.duration(to: clock.now)
             batchTimer.recordNanoseconds(Self.nanos(elapsed))
             let queueSeconds = batch.map { Self.seconds($0.enqueued.duration(to: started)) }
@@ -240,6 +266,23 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
         stopped = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// The images a batch starting with `model`'s queue may take, in service order: that queue alone,
+    /// or with mixing every queue whose model has the same mix key. Each queue is already in service
+    /// order (interactive before background, then arrival), the merge keeps that order, so a queue's
+    /// images are only ever taken from its front. Caller holds the lock.
+    private func mixCandidatesLocked(model: Runner.Model, items: [Item]) -> [(model: Runner.Model, item: Item)] {
+        guard configuration.mixModels, let key = runner.mixKey(for: model) else { return items.map { (model, $0) } }
+        var merged: [(model: Runner.Model, item: Item)] = []
+        for (m, q) in queues where m == model || runner.mixKey(for: m) == key {
+            merged.append(contentsOf: q.map { (m, $0) })
+        }
+        merged.sort { a, b in
+            if a.item.priority != b.item.priority { return a.item.priority > b.item.priority }
+            return a.item.enqueued != b.item.enqueued ? a.item.enqueued < b.item.enqueued : a.item.sequence < b.item.sequence
+        }
+        return merged
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -3,8 +3,9 @@ import Metrics
 import SpectralXModel
 import SpectralXTensor
 
-/// The real `BatchRunner`: stacks preprocessed (C,224,224) images of one domain into a
-/// (B,C,224,224) tensor, runs the SpectralX forward pass once and splits the (B,K,224,224) logits.
+/// The real `BatchRunner`: stacks preprocessed (C,224,224) images of each domain into a
+/// (B,C,224,224) tensor, runs the SpectralX forward pass once over all of them (domains sharing a
+/// backbone mix: see `mixKey(for:)`) and splits the (B,K,224,224) logits.
 /// Per-stage times go to the `spectralx_model_stage_seconds` timer.
 public struct NetworkBatchRunner: BatchRunner {
     public typealias Model = LoadedDomain
@@ -16,22 +17,37 @@ public struct NetworkBatchRunner: BatchRunner {
     public init() {}
 
     public func run(model: LoadedDomain, inputs: [[Float]]) throws -> [[Float]] {
-        let s = ModelShape.imageSize, c = model.bands, k = model.classes
-        let per = c * s * s
-        let x = Tensor(zeros: [inputs.count, c, s, s])
-        for (i, input) in inputs.enumerated() {
-            guard input.count == per else {
-                throw EngineError.inferenceFailed("input \(i) has \(input.count) values, expected \(per)")
+        try run(groups: [BatchGroup(model: model, inputs: inputs)])[0]
+    }
+
+    /// Domains bound to the same backbone instance mix; a different backbone (another file, another
+    /// architecture, a reload) never does.
+    public func mixKey(for model: LoadedDomain) -> ObjectIdentifier? { model.network.backbone.identity }
+
+    /// One forward pass over several domains' images (`SpectralXNetwork.mixed`).
+    public func run(groups: [BatchGroup<LoadedDomain, [Float]>]) throws -> [[[Float]]] {
+        let s = ModelShape.imageSize
+        var parts: [(network: SpectralXNetwork, input: Tensor)] = []
+        for g in groups {
+            let c = g.model.bands, per = c * s * s
+            let x = Tensor(zeros: [g.inputs.count, c, s, s])
+            for (i, input) in g.inputs.enumerated() {
+                guard input.count == per else {
+                    throw EngineError.inferenceFailed("input \(i) for \(g.model.name) has \(input.count) values, expected \(per)")
+                }
+                input.withUnsafeBufferPointer { (x.mutablePointer + i * per).update(from: $0.baseAddress!, count: per) }
             }
-            input.withUnsafeBufferPointer { (x.mutablePointer + i * per).update(from: $0.baseAddress!, count: per) }
+            parts.append((g.model.network, x))
         }
         let trace = ForwardTrace()
-        let logits = model.network(x, trace: trace)
+        let logits = SpectralXNetwork.mixed(parts, trace: trace)
         for (stage, seconds) in trace.stageSeconds {
             Metrics.Timer(label: "spectralx_model_stage_seconds", dimensions: [("stage", stage)])
                 .recordNanoseconds(Int64(seconds * 1e9))
         }
-        let out = k * s * s
-        return (0..<inputs.count).map { i in Array(UnsafeBufferPointer(start: logits.pointer + i * out, count: out)) }
+        return zip(groups, logits).map { g, l in
+            let out = g.model.classes * s * s
+            return (0..<g.inputs.count).map { i in Array(UnsafeBufferPointer(start: l.pointer + i * out, count: out)) }
+        }
     }
 }

@@ -24,18 +24,36 @@ public struct MultiHeadSelfAttention: Sendable {
     public func callAsFunction(_ x: Tensor, sequences: Int, tokens: Int) -> Tensor {
         let rows = sequences * tokens
         precondition(x.count == rows * dim, "attention input \(x.shape) vs \(sequences)×\(tokens)×\(dim)")
-        let fused = Tensor(zeros: [rows, 3 * dim])
-        qkv.apply(x.pointer, rows: rows, into: fused.mutablePointer)
-        let mixed = Tensor(zeros: [rows, dim])
-        let scores = FloatStorage(count: tokens * tokens)
+        let y = Tensor(zeros: [rows, dim])
+        apply(x.pointer, sequences: sequences, tokens: tokens, workspace: Workspace(rows: rows, tokens: tokens, dim: dim, heads: heads),
+              into: y.mutablePointer)
+        return y.reshaped(x.shape)
+    }
+
+    /// Scratch buffers of one attention call, reusable across calls of the same size (one forward
+    /// pass's ViT blocks share one): the fused QKV rows, the heads' mixed values and one score matrix
+    /// per head.
+    public struct Workspace {
+        public let qkv: FloatStorage, mixed: FloatStorage, scores: FloatStorage
+        public init(rows: Int, tokens: Int, dim: Int, heads: Int) {
+            qkv = FloatStorage(count: rows * 3 * dim)
+            mixed = FloatStorage(count: rows * dim)
+            scores = FloatStorage(count: heads * tokens * tokens)
+        }
+    }
+
+    /// `sequences·tokens` rows of `x` → projected output rows in `y`, using `workspace` for scratch.
+    public func apply(_ x: UnsafePointer<Float>, sequences: Int, tokens: Int, workspace ws: Workspace,
+                      into y: UnsafeMutablePointer<Float>) {
+        let rows = sequences * tokens
+        precondition(ws.qkv.count >= rows * 3 * dim && ws.mixed.count >= rows * dim && ws.scores.count >= heads * tokens * tokens)
+        qkv.apply(x, rows: rows, into: ws.qkv.base)
         for s in 0..<sequences {
             AttentionKernel.selfAttention(
-                qkv: fused.pointer + s * tokens * 3 * dim, tokens: tokens, dim: dim, heads: heads,
-                scores: scores.base, into: mixed.mutablePointer + s * tokens * dim)
+                qkv: ws.qkv.base + s * tokens * 3 * dim, tokens: tokens, dim: dim, heads: heads,
+                scores: ws.scores.base, into: ws.mixed.base + s * tokens * dim)
         }
-        let y = Tensor(zeros: [rows, dim])
-        proj.apply(mixed.pointer, rows: rows, into: y.mutablePointer)
-        return y.reshaped(x.shape)
+        proj.apply(ws.mixed.base, rows: rows, into: y)
     }
 }
 

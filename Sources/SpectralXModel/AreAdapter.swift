@@ -81,9 +81,7 @@ struct AreAdapter: Sendable {
             Activations.relu(r1.mutablePointer, count: r1.count)
             let r2 = refineSpatial2(r1)                          // (1, 256, 14, 14)
             Activations.relu(r2.mutablePointer, count: r2.count)
-            var gateS = [Float](repeating: 0, count: n)
-            for c in 0..<256 { for k in 0..<n { gateS[k] += r2.pointer[c * n + k] } }
-            for k in 0..<n { gateS[k] /= 256 }
+            let gateS = Reduction.columnMeans(r2.pointer, rows: 256, cols: n)   // mean over channels per position
 
             // Spectral: gather the spectral halves by idx_p (512 rows), LN, Conv1d k1 512→196 + BN + ReLU.
             let gp = Tensor(zeros: [h, h])
@@ -91,12 +89,7 @@ struct AreAdapter: Sendable {
             let gpn = norm(gp).reshaped([1, h, h, 1])
             let rp = refineSpectral(gpn)                         // (1, 196, 512, 1)
             Activations.relu(rp.mutablePointer, count: rp.count)
-            var gateP = [Float](repeating: 0, count: n)
-            for k in 0..<n {
-                var s: Float = 0
-                for f in 0..<h { s += rp.pointer[k * h + f] }
-                gateP[k] = s / Float(h)
-            }
+            let gateP = Reduction.rowMeans(rp.pointer, rows: n, cols: h)        // mean over the 512 features
 
             // Z' = Z + scale · (g ⊙ Z) per half.
             for k in 0..<n {

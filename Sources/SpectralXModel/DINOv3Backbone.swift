@@ -185,6 +185,6 @@ extension SpectralXNetwork {
             }
             features.append(map)
         }
-        return decode(features, trace: trace)
+        return Self.decode(domain, features, trace: trace)
     }
 }

@@ -67,24 +67,9 @@ struct SemanticBlock: Sendable {
         let per = side / window
         let v = norm1(u)
         let rows = images * side * side
-        let windows = Tensor(zeros: [rows, dim])
-        // Gather into (image, window-row, window-col, row-in-window, col-in-window) order; scatter back.
-        func position(_ b: Int, _ wr: Int, _ wc: Int, _ r: Int, _ c: Int) -> Int {
-            (b * side + wr * window + r) * side + wc * window + c
-        }
-        var k = 0
-        for b in 0..<images { for wr in 0..<per { for wc in 0..<per { for r in 0..<window { for c in 0..<window {
-            (windows.mutablePointer + k * dim).update(from: v.pointer + position(b, wr, wc, r, c) * dim, count: dim)
-            k += 1
-        } } } } }
+        let windows = WindowPartition.partition(v, images: images, side: side, window: window)
         let a = attention(windows, sequences: images * per * per, tokens: window * window)
-        k = 0
-        for b in 0..<images { for wr in 0..<per { for wc in 0..<per { for r in 0..<window { for c in 0..<window {
-            let dst = u.mutablePointer + position(b, wr, wc, r, c) * dim
-            let src = a.pointer + k * dim
-            for i in 0..<dim { dst[i] += src[i] }
-            k += 1
-        } } } } }
+        WindowPartition.unpartitionAdding(a, images: images, side: side, window: window, into: u)
         let w = norm2(u)
         mlp.apply(w.pointer, rows: rows, addingInto: u.mutablePointer)
     }

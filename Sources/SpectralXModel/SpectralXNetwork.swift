@@ -34,21 +34,12 @@ public struct SpectralXDomain: Sendable {
         }
         bands = conv1[1]
         classes = seg[0]
-        // Typed errors for what would otherwise stop the process in a kernel (the position table's
-        // precondition, zero-channel convolutions); DomainConfig.validate refuses these earlier.
-        guard bands >= 1, classes >= 1 else {
-            throw DomainMismatchError(description: "the weights declare \(bands) bands and \(classes) classes; both must be at least 1")
-        }
-        guard wavelengths.count >= 2, wavelengths.allSatisfy({ $0.isFinite }) else {
-            throw DomainMismatchError(description:
-                "the spectral position table needs at least two finite wavelengths, got \(wavelengths.count)")
-        }
         self.wavelengths = wavelengths
         tokenizer = HyperTokenizer(pe, bands: bands, wavelengths: wavelengths)
         blocks = (0..<ModelShape.depth).map { DomainBlock(root["vit_backbone"]["blocks"][$0], adapted: ModelShape.adaptedBlocks.contains($0)) }
         are = AreAdapter(root["AreApt"])
         neck = MultiLevelNeck(root["neck"])
-        head = UPerHead(root["head"], classes: classes)
+        head = UPerHead(root["head"], classes: classes, neck: neck)
         let vb = root["vit_backbone"]
         if vb["local_cls_norm"].shape(of: "weight") != nil {
             backboneKind = .dinov3
@@ -84,54 +75,85 @@ public struct SpectralXNetwork: Sendable {
 
     /// `(B, C, 224, 224)` preprocessed input → logits `(B, K, 224, 224)`. Images are independent.
     public func callAsFunction(_ x: Tensor, trace: ForwardTrace? = nil, areOverride: AreIndexOverride? = nil) -> Tensor {
-        let size = ModelShape.imageSize
-        precondition(x.shape.count == 4 && x.shape[1] == domain.bands && x.shape[2] == size && x.shape[3] == size,
-                     "input \(x.shape) does not match (B, \(domain.bands), \(size), \(size))")
-        if let parts = backbone.dinov3 { return forwardDINOv3(x, parts: parts, trace: trace, areOverride: areOverride) }
-        let b = x.shape[0], t = backbone.configuration.tokensPerImage, n = ModelShape.tokens, d = ModelShape.width
-        let prefix = backbone.configuration.prefixTokens
-        let (tokens, side) = trace.time("hypert") { domain.tokenizer(x, trace: trace) }
+        if let parts = backbone.dinov3 {
+            let size = ModelShape.imageSize
+            precondition(x.shape.count == 4 && x.shape[1] == domain.bands && x.shape[2] == size && x.shape[3] == size,
+                         "input \(x.shape) does not match (B, \(domain.bands), \(size), \(size))")
+            return forwardDINOv3(x, parts: parts, trace: trace, areOverride: areOverride)
+        }
+        return Self.forward(backbone: backbone, parts: [(domain: domain, input: x)], trace: trace, areOverride: areOverride)[0]
+    }
 
+    /// One forward pass over images of several domains that share this backbone (cross-domain
+    /// batching): each part's own modules (HyperT, block LayerNorms, AoMoA, Are-adapter, neck, head)
+    /// run on its images, the frozen linears of all 24 blocks run once over every image's rows.
+    /// Returns each part's logits; an image's logits do not depend on its batch companions.
+    public static func mixed(_ parts: [(network: SpectralXNetwork, input: Tensor)], trace: ForwardTrace? = nil) -> [Tensor] {
+        guard let first = parts.first else { return [] }
+        precondition(parts.allSatisfy { $0.network.backbone.identity == first.network.backbone.identity },
+                     "a mixed batch must share one backbone")
+        // The DINOv3 blocks have no shared-row path (yet): each part runs alone.
+        if first.network.backbone.dinov3 != nil { return parts.map { $0.network($0.input, trace: trace) } }
+        return forward(backbone: first.network.backbone, parts: parts.map { (domain: $0.network.domain, input: $0.input) }, trace: trace, areOverride: nil)
+    }
+
+    static func forward(backbone: FrozenBackbone, parts: [(domain: SpectralXDomain, input: Tensor)], trace: ForwardTrace?,
+                        areOverride: AreIndexOverride?) -> [Tensor] {
+        let size = ModelShape.imageSize
+        for (domain, x) in parts {
+            precondition(x.shape.count == 4 && x.shape[1] == domain.bands && x.shape[2] == size && x.shape[3] == size,
+                         "input \(x.shape) does not match (B, \(domain.bands), \(size), \(size))")
+        }
+        let t = backbone.configuration.tokensPerImage, d = ModelShape.width
+        let prefix = backbone.configuration.prefixTokens
+        // Image ranges of the parts in the shared stream.
+        var ranges: [Range<Int>] = []
+        for (_, x) in parts { ranges.append((ranges.last?.upperBound ?? 0)..<((ranges.last?.upperBound ?? 0) + x.shape[0])) }
+        let b = ranges.last!.upperBound
+
+        let hyper = parts.map { part in trace.time("hypert") { part.domain.tokenizer(part.input, trace: trace) } }
         let stream = Tensor(zeros: [b * t, d])
         trace.time("vit") {
-            for i in 0..<b {
-                let row0 = stream.mutablePointer + i * t * d
-                for f in 0..<d { row0[f] = backbone.classToken.pointer[f] + backbone.positions.pointer[f] }
-                for k in 0..<n {
-                    let dst = row0 + (k + prefix) * d, src = tokens.pointer + (i * n + k) * d, pos = backbone.positions.pointer + (k + 1) * d
-                    for f in 0..<d { dst[f] = src[f] + pos[f] }
-                }
+            for (p, (tokens, _)) in hyper.enumerated() {
+                TokenAssembly.assemble(tokens: tokens.pointer, images: ranges[p].count, tokensPerImage: ModelShape.tokens, dim: d,
+                                       classToken: backbone.classToken.pointer,
+                                       positions: backbone.positions.pointer, into: stream.mutablePointer + ranges[p].lowerBound * t * d)
             }
         }
-        let context = trace.time("are") { domain.are.prepare(side) }
-        var features: [Tensor] = []
+        func rows(_ p: Int) -> Tensor { stream.slice((ranges[p].lowerBound * t)..<(ranges[p].upperBound * t)) }
+        let contexts = parts.indices.map { p in trace.time("are") { parts[p].domain.are.prepare(hyper[p].side) } }
+        var features: [[Tensor]] = Array(repeating: [], count: parts.count)
+        let workspace = BlockWorkspace(rows: b * t)
         for i in 0..<ModelShape.depth {
             trace.time("vit") {
-                backbone.blocks[i].forward(stream, images: b, segments: [StreamSegment(images: 0..<b, block: domain.blocks[i])],
-                                           trace: trace, index: i)
+                backbone.blocks[i].forward(stream, images: b, segments: parts.indices.map { StreamSegment(images: ranges[$0], block: parts[$0].domain.blocks[i]) },
+                                           workspace: workspace, trace: trace, index: i)
             }
             if i == 4 { trace?.record("stream.b04", stream.reshaped([b, t, d])) }
             guard let call = ModelShape.adaptedBlocks.firstIndex(of: i) else { continue }
             trace?.record(String(format: "stream.b%02d.pre", i), stream.reshaped([b, t, d]))
-            trace.time("are") {
-                domain.are.apply(stream, images: b, prefix: prefix, context: context, call: call, trace: trace, overrideIndices: areOverride)
+            for p in parts.indices {
+                trace.time("are") {
+                    parts[p].domain.are.apply(rows(p), images: ranges[p].count, prefix: prefix, context: contexts[p], call: call, trace: trace,
+                                              overrideIndices: areOverride)
+                }
+                features[p].append(TokenAssembly.featureMap(rows(p), images: ranges[p].count, side: ModelShape.grid))
             }
             trace?.record(String(format: "stream.b%02d.post", i), stream.reshaped([b, t, d]))
-            let map = Tensor(zeros: [b, d, ModelShape.grid, ModelShape.grid])
-            for k in 0..<b {
-                Elementwise.transpose(stream.pointer + (k * t + prefix) * d, rows: n, cols: d, into: map.mutablePointer + k * d * n)
-            }
-            features.append(map)
         }
-        return decode(features, trace: trace)
+        return parts.indices.map { p in decode(parts[p].domain, features[p], trace: trace) }
     }
 
     /// Neck, head and the final resize to the input size (spec §4.6–§4.8), shared by both backbones.
-    func decode(_ features: [Tensor], trace: ForwardTrace?) -> Tensor {
+    /// N0…N2 exist only on the reference path: the fast path composes them into the head's laterals.
+    static func decode(_ domain: SpectralXDomain, _ features: [Tensor], trace: ForwardTrace?) -> Tensor {
         let size = ModelShape.imageSize
-        let levels = trace.time("neck") { domain.neck(features) }
-        for (k, level) in levels.enumerated() { trace?.record("neck.N\(k)", level) }
-        let out = trace.time("head") { domain.head(levels, trace: trace) }
+        if let keep = trace?.keep, (0..<3).contains(where: { keep("neck.N\($0)") }) {
+            for (k, level) in domain.neck.reference(features).enumerated() where k < 3 { trace?.record("neck.N\(k)", level) }
+        }
+        let n3 = trace.time("neck") { domain.neck.coarsest(features[3]) }
+        trace?.record("neck.N3", n3)
+        let out = trace.time("head") { domain.head(features: features, n3: n3, trace: trace) }
         trace?.record("head.out", out)
         return trace.time("output") { BilinearResize.resize(out, height: size, width: size) }
     }

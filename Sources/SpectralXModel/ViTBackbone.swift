@@ -19,6 +19,11 @@ public struct FrozenBackbone: Sendable {
     /// Storage tokens, RoPE and LayerScale of a DINOv3 backbone; nil for ViT-L.
     let dinov3: DINOv3Parts?
 
+    /// Identity of this loaded backbone: the storage of its weights, new for every load. Domains bound
+    /// to the same instance may share a forward pass (cross-domain batching); domains on another
+    /// backbone file, another backbone architecture or a reloaded copy never do.
+    public var identity: ObjectIdentifier { ObjectIdentifier(classToken.storage) }
+
     /// `s` is the `vit_backbone` scope.
     public init(_ s: WeightScope) {
         configuration = .vitL
@@ -66,17 +71,37 @@ struct StreamSegment {
     let block: DomainBlock
 }
 
+/// Activation buffers of a ViT block for `rows` stream rows, allocated once per forward pass and
+/// reused by all 24 blocks (instead of fresh zero-filled tensors per block). Only the forward pass
+/// that made it writes into it, one block at a time.
+final class BlockWorkspace {
+    let rows: Int
+    let normed: Tensor, hidden: Tensor, output: Tensor
+    let attention: MultiHeadSelfAttention.Workspace
+
+    init(rows: Int) {
+        let d = ModelShape.width
+        self.rows = rows
+        normed = Tensor(zeros: [rows, d])
+        hidden = Tensor(zeros: [rows, ModelShape.mlpHidden])
+        output = Tensor(zeros: [rows, d])
+        attention = MultiHeadSelfAttention.Workspace(rows: rows, tokens: ModelShape.tokens + 1, dim: d, heads: ModelShape.heads)
+    }
+}
+
 extension FrozenBackbone.Block {
     /// One pre-norm transformer block on the stream `x` (`images·197 × 1024`), in place.
-    func forward(_ x: Tensor, images: Int, segments: [StreamSegment], trace: ForwardTrace?, index: Int) {
-        let t = x.shape[0] / images, d = ModelShape.width, f = ModelShape.mlpHidden
+    func forward(_ x: Tensor, images: Int, segments: [StreamSegment], workspace ws: BlockWorkspace, trace: ForwardTrace?, index: Int) {
+        let t = x.shape[0] / images, d = ModelShape.width
         let rows = images * t
-        let u = Tensor(zeros: [rows, d])
+        precondition(ws.rows == rows)
+        let u = ws.normed
         for s in segments {
             let r0 = s.images.lowerBound * t
             s.block.norm1.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
-        let a = attention(u, sequences: images, tokens: t)
+        let a = ws.output
+        attention.apply(u.pointer, sequences: images, tokens: t, workspace: ws.attention, into: a.mutablePointer)
         Elementwise.add(a.pointer, into: x.mutablePointer, count: x.count)
 
         for s in segments {
@@ -93,11 +118,11 @@ extension FrozenBackbone.Block {
                              into: output.mutablePointer + r0 * outWidth, trace: trace, name: name)
             }
         }
-        let h = Tensor(zeros: [rows, f])
+        let h = ws.hidden
         fc1.apply(u.pointer, rows: rows, into: h.mutablePointer)
         adapt(\.fc1Adapter, input: u, into: h, name: "mmoe.b\(index).fc1")
         Activations.gelu(h.mutablePointer, count: h.count)
-        let y = Tensor(zeros: [rows, d])
+        let y = ws.output
         fc2.apply(h.pointer, rows: rows, into: y.mutablePointer)
         adapt(\.fc2Adapter, input: h, into: y, name: "mmoe.b\(index).fc2")
         Elementwise.add(y.pointer, into: x.mutablePointer, count: x.count)

@@ -1,10 +1,29 @@
 import CBLAS
+import Dispatch
+import Foundation
+import Synchronization
 
 /// Matrix multiplication through OpenBLAS `cblas_sgemm`, row-major.
+///
+/// Threading: one model for the whole process. By default OpenBLAS runs single-threaded and a large
+/// product is split into one slice per core (along the longer of M and N), run on the same Dispatch
+/// workers as every element-wise loop (``Parallel``). OpenBLAS's own pool would otherwise keep its
+/// threads spinning after each call, competing for the 2 cores with the element-wise work that
+/// follows. `SPECTRALX_GEMM_THREADING=openblas` restores OpenBLAS's pool (for comparison).
+/// Never call these from inside a ``Parallel/forRanges(_:minChunk:_:)`` body.
 public enum GEMM {
+    /// Products below this many multiply-adds run as one call (splitting costs a few µs).
+    static let splitThreshold = 1 << 20
+    private static let sliceCount = Atomic<Int>(Parallel.cores)
+    /// true: OpenBLAS's thread pool; false: our slices.
+    static let useOpenBLASThreads: Bool = {
+        let openblas = ProcessInfo.processInfo.environment["SPECTRALX_GEMM_THREADING"]?.lowercased() == "openblas"
+        if !openblas { openblas_set_num_threads(1) }
+        return openblas
+    }()
+
     /// C (m×n) = alpha · op(A) · op(B) + beta · C, with op = transpose when the flag is set.
     /// `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
-    @inline(__always)
     public static func multiply(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -14,14 +33,70 @@ public enum GEMM {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        let slices = useOpenBLASThreads ? 1 : sliceCount.load(ordering: .relaxed)
+        if slices <= 1 || m * n * k < splitThreshold || max(m, n) < 2 * 16 {
+            serial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                   beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let pa = SharedPointer(a), pb = SharedPointer(b), pc = SharedPointer(c)
+        if n >= m {
+            // Column slices of B and C, ⌈n/slices⌉ rounded up to 16 columns (the kernels' register
+            // blocking); the last slice takes the rest.
+            let per = ((n + slices - 1) / slices + 15) / 16 * 16
+            DispatchQueue.concurrentPerform(iterations: slices) { s in
+                let j0 = s * per, j1 = min(n, j0 + per)
+                guard j0 < j1 else { return }
+                serial(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: pa.base, lda: lda,
+                       b: pb.base + (transB ? j0 * ldb : j0), ldb: ldb, beta: beta, c: pc + j0, ldc: ldc)
+            }
+        } else {
+            let per = ((m + slices - 1) / slices + 15) / 16 * 16
+            DispatchQueue.concurrentPerform(iterations: slices) { s in
+                let i0 = s * per, i1 = min(m, i0 + per)
+                guard i0 < i1 else { return }
+                serial(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha,
+                       a: pa.base + (transA ? i0 : i0 * lda), lda: lda, b: pb.base, ldb: ldb, beta: beta, c: pc + i0 * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// One `cblas_sgemm` call on the calling thread (OpenBLAS's own pool only in `openblas` mode).
+    @inline(__always)
+    public static func serial(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// OpenBLAS worker threads (it spawns its own pthreads; kernels never call it from several threads).
+    /// Float64 C (m×n) = A·B (row-major, no transposes), for composing weights at load time.
+    public static func multiplyDouble(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
+                                      b: UnsafePointer<Double>, ldb: Int, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        let slices = useOpenBLASThreads ? 1 : sliceCount.load(ordering: .relaxed)
+        guard slices > 1, n >= 2 * 16 else {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda),
+                        b, Int32(ldb), 0, c, Int32(ldc))
+            return
+        }
+        let pa = SharedPointer(a), pb = SharedPointer(b), pc = SharedPointer(c)
+        let per = ((n + slices - 1) / slices + 15) / 16 * 16
+        DispatchQueue.concurrentPerform(iterations: slices) { s in
+            let j0 = s * per, j1 = min(n, j0 + per)
+            guard j0 < j1 else { return }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(j1 - j0), Int32(k), 1, pa.base, Int32(lda),
+                        pb.base + j0, Int32(ldb), 0, pc + j0, Int32(ldc))
+        }
+    }
+
+    /// Cores a GEMM uses (OpenBLAS pool threads in `openblas` mode, our slices otherwise).
     public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(newValue)) }
+        get { useOpenBLASThreads ? Int(openblas_get_num_threads()) : sliceCount.load(ordering: .relaxed) }
+        set {
+            if useOpenBLASThreads { openblas_set_num_threads(Int32(newValue)) } else { sliceCount.store(max(1, newValue), ordering: .relaxed) }
+        }
     }
 }

@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
 
-/// Splits element-wise and row-wise work across the machine's cores. GEMMs are not run inside these
-/// loops: OpenBLAS already uses every core, and nesting would oversubscribe.
+/// Splits element-wise and row-wise work across the machine's cores. The same workers run the slices
+/// of large GEMMs (`GEMM.multiply`), so the process has one threading model; inside a body only
+/// `GEMM.serial` may be called (nesting would oversubscribe).
 public enum Parallel {
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 

@@ -2,9 +2,11 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SpectralXCheckpoint
+import SpectralXEngine
 import SpectralXModel
 import SpectralXRaster
 import SpectralXTensor
+import Synchronization
 
 /// `spectralx bench`: per-stage times, model GFLOP/s and its ratio to the sgemm peak measured in the
 /// same run. Medians over `--runs` runs after one warm-up. Meaningful only in a release build.
@@ -34,6 +36,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time every convolution geometry of the model with every algorithm instead of the whole model.")
     var kernels = false
 
+    @Flag(help: "Print one JSON object on stdout (sgemm peak, per-batch medians, stages, peak RSS) instead of text.")
+    var json = false
+
+    @Option(help: "Two domains DOMAIN_A,DOMAIN_B: also measure a 50/50 stream of both through the scheduler, with and without cross-domain batching (missing domains are synthesized in the default store).")
+    var mixed: String?
+
     @Option(name: .customLong("raster"), help: "Instead of the model: GeoTIFF decode throughput (MB/s of decoded pixels) for this file; repeatable.")
     var rasters: [String] = []
 
@@ -60,45 +68,77 @@ struct BenchCommand: ParsableCommand {
             }
             let batches = batch.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
             guard !batches.isEmpty, runs >= 1 else { throw CLIError("--batch needs positive sizes and --runs ≥ 1") }
+            let mixedDomains = try mixed.map { spec -> [String] in
+                let names = spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard names.count == 2, !names[0].isEmpty, !names[1].isEmpty, names[0] != names[1] else {
+                    throw CLIError("--mixed takes two different domain names, e.g. --mixed A,B")
+                }
+                return names
+            }
+            // Progress goes to stderr when stdout carries the JSON document.
+            let note: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
 
             let root: URL
             if let models {
                 root = URL(fileURLWithPath: models)
             } else {
                 root = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-bench-store")
-                if !FileManager.default.fileExists(atPath: ModelStoreLayout(root: root).adapterURL(domain).path) {
-                    print("creating synthetic benchmark store at \(root.path) …")
-                    _ = try ModelStoreSynthesizer.synthesizeStore(at: root, domainName: domain, bands: 32, classes: 23)
+                for name in [domain] + (mixedDomains ?? []) where !FileManager.default.fileExists(atPath: ModelStoreLayout(root: root).adapterURL(name).path) {
+                    // The main bench domain is the paper's C=32, K=23; extra --mixed domains are Sentinel-2-like.
+                    let (c, k) = name == domain ? (32, 23) : (13, 9)
+                    note("creating synthetic benchmark domain \(name) (C=\(c), K=\(k)) in \(root.path) …")
+                    _ = try ModelStoreSynthesizer.synthesizeStore(at: root, domainName: name, bands: c, classes: k)
                 }
             }
             let net = try SpectralXNetwork.load(store: ModelStoreLayout(root: root), domain: domain)
             let c = net.domain.bands, k = net.domain.classes
 
             let peak = SgemmPeak.measure()
-            print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS, %d threads, %d cores)",
-                         peak.median, peak.samples.count, GEMM.threads, Parallel.cores))
             let flop = ModelFLOPs.perImage(bands: c, classes: k, kind: net.backbone.configuration.kind)
-            print(String(format: "model: %@ backbone, C=%d K=%d, %.1f GFLOP per image (spec §8 count of the direct computation; GFLOP/s below are effective: the Winograd 3×3 convolutions do fewer)",
-                         net.backbone.configuration.kind.rawValue, c, k, flop / 1e9))
+            if !json {
+                print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS, %d threads, %d cores)",
+                             peak.median, peak.samples.count, GEMM.threads, Parallel.cores))
+                print(String(format: "model: %@ backbone, C=%d K=%d, %.1f GFLOP per image (spec §8 count of the direct computation; GFLOP/s below are effective: the network does less arithmetic)",
+                             net.backbone.configuration.kind.rawValue, c, k, flop / 1e9))
+            }
 
+            var batchObjects: [JSONValue] = []
             for b in batches {
                 let x = BenchInput.make(batch: b, bands: c)
+                PeakMemory.reset()
                 _ = net(x)  // warm-up: page in the mapped weights, size caches
-                var totals: [Double] = []
+                var totals: [Double] = [], cpu: [Double] = []
                 var stages: [String: [Double]] = [:]
                 var order: [String] = []
                 for _ in 0..<runs {
                     let trace = ForwardTrace()
+                    let c0 = ProcessCPU.seconds()
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     _ = net(x, trace: trace)
                     totals.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    cpu.append(ProcessCPU.seconds() - c0)
                     for (s, sec) in trace.stageSeconds {
                         if stages[s] == nil { order.append(s) }
                         stages[s, default: []].append(sec)
                     }
                 }
+                let rss = PeakMemory.peakBytes()
                 let total = median(totals)
                 let gflops = flop * Double(b) / total / 1e9
+                if json {
+                    batchObjects.append(.object([
+                        ("batch", .number("\(b)")),
+                        ("seconds_per_image", .number(JSONNumber.format(total / Double(b)))),
+                        ("runs", .array(totals.map { .number(JSONNumber.format($0 / Double(b))) })),
+                        ("effective_gflops", .number(JSONNumber.format(gflops))),
+                        ("effective_over_peak", .number(JSONNumber.format(gflops / peak.median))),
+                        ("stages", .object(order.map { ($0, .number(JSONNumber.format(median(stages[$0]!)))) })),
+                        ("peak_rss_bytes", rss.map { .number("\($0)") } ?? .null),
+                        // CPU time of the whole process per image (all threads): robust to a shared machine.
+                        ("cpu_seconds_per_image", .number(JSONNumber.format(median(cpu) / Double(b)))),
+                    ]))
+                    continue
+                }
                 print("")
                 print(String(format: "batch %d: median %.3f s (%.3f s/image, %.2f images/s) — %.1f GFLOP/s = %.0f%% of sgemm peak [runs: %@]",
                              b, total, total / Double(b), Double(b) / total, gflops, 100 * gflops / peak.median,
@@ -107,12 +147,121 @@ struct BenchCommand: ParsableCommand {
                     let m = median(stages[s]!)
                     print("  " + s.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %8.3f s  %5.1f%%", m, 100 * m / total))
                 }
+                if let rss { print(String(format: "  peak RSS %.2f GB", Double(rss) / 1e9)) }
+                print(String(format: "  CPU time %.3f s per image (all threads, median)", median(cpu) / Double(b)))
+            }
+
+            var mixedObject: JSONValue?
+            if let names = mixedDomains {
+                let maxBatch = batches.max()!
+                note("mixed stream \(names[0])/\(names[1]), max batch \(maxBatch) …")
+                let r = try MixedStreamBench.run(root: root, domains: names, maxBatch: maxBatch, imagesPerClient: max(2, runs))
+                if json {
+                    mixedObject = .object([
+                        ("domains", .array(names.map { .string($0) })),
+                        ("max_batch", .number("\(maxBatch)")),
+                        ("images", .number("\(r.images)")),
+                        ("images_per_s_mixing", .number(JSONNumber.format(r.mixing))),
+                        ("images_per_s_one_domain_per_batch", .number(JSONNumber.format(r.separate))),
+                    ])
+                } else {
+                    print("")
+                    print(String(format: "mixed %@+%@ stream (%d images, max batch %d): %.3f images/s mixing, %.3f images/s one domain per batch (%.2f×)",
+                                 names[0], names[1], r.images, maxBatch, r.mixing, r.separate, r.mixing / r.separate))
+                }
+            }
+            if json {
+                var members: [(String, JSONValue)] = [
+                    ("sgemm_peak_gflops", .number(JSONNumber.format(peak.median))),
+                    ("gflop_per_image", .number(JSONNumber.format(flop / 1e9))),
+                    ("bands", .number("\(c)")), ("classes", .number("\(k)")),
+                    ("threads", .number("\(GEMM.threads)")), ("cores", .number("\(Parallel.cores)")),
+                    ("batches", .array(batchObjects)),
+                ]
+                if let mixedObject { members.append(("mixed", mixedObject)) }
+                print(JSONValue.object(members).pythonCompactJSON())
             }
             if !alsoDomains.isEmpty {
                 try BenchComparison.run(store: ModelStoreLayout(root: root), first: (domain, net), others: alsoDomains,
                                         batches: batches, runs: runs)
             }
         }
+    }
+}
+
+/// JSON number text for a finite double (non-finite values, which JSON cannot carry, become 0).
+enum JSONNumber {
+    static func format(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "0" }
+}
+
+/// User + system CPU time of this process (all threads).
+enum ProcessCPU {
+    static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Peak resident memory of this process (Linux: VmHWM, reset through /proc/self/clear_refs).
+enum PeakMemory {
+    /// Starts a new peak at the current resident size (Linux ≥ 4.0; elsewhere a no-op).
+    static func reset() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    static func peakBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first
+            return kb.map { $0 * 1024 }
+        }
+        return nil
+    }
+}
+
+/// Throughput of a 50/50 stream of two domains through the real scheduler: `maxBatch` closed-loop
+/// clients (half per domain), each submitting `imagesPerClient` images one after another, so that a
+/// domain alone never fills a batch — once with cross-domain batching, once without.
+enum MixedStreamBench {
+    static func run(root: URL, domains: [String], maxBatch: Int, imagesPerClient: Int) throws
+        -> (mixing: Double, separate: Double, images: Int)
+    {
+        let store = ModelStore(root: root)
+        for name in domains { _ = try store.load(name) }
+        let leases = try domains.map { try store.lease($0) }
+        defer { leases.forEach { $0.release() } }
+        let clients = max(2, maxBatch)
+        let inputs = leases.map { l in BenchInput.make(batch: 1, bands: l.domain.bands).toArray() }
+        func rate(mixing: Bool) throws -> Double {
+            let scheduler = BatchScheduler(runner: NetworkBatchRunner(), configuration: SchedulerConfiguration(
+                maxBatchSize: maxBatch, maxQueueDelay: .milliseconds(50), maxQueueLength: 4 * clients,
+                defaultTimeout: .seconds(3600), mixModels: mixing))
+            defer { scheduler.shutdown() }
+            // Warm-up: one image per domain.
+            for (i, l) in leases.enumerated() { _ = try scheduler.submit(model: l.domain, input: inputs[i]) }
+            let failures = Mutex(0)
+            let group = DispatchGroup()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for client in 0..<clients {
+                group.enter()
+                let which = client % 2
+                let lease = leases[which], input = inputs[which]
+                Thread.detachNewThread {
+                    for _ in 0..<imagesPerClient {
+                        if (try? scheduler.submit(model: lease.domain, input: input)) == nil { failures.withLock { $0 += 1 } }
+                    }
+                    group.leave()
+                }
+            }
+            group.wait()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if failures.withLock({ $0 }) > 0 { throw CLIError("mixed stream: \(failures.withLock { $0 }) images failed") }
+            return Double(clients * imagesPerClient) / seconds
+        }
+        let separate = try rate(mixing: false)
+        let mixing = try rate(mixing: true)
+        return (mixing, separate, clients * imagesPerClient)
     }
 }
 

@@ -43,5 +43,30 @@ enum KernelBench {
                 print(label.padding(toLength: 31, withPad: " ", startingAt: 0) + name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%9.2f %9.1f", m * 1e3, flop / m / 1e9))
             }
         }
+        // The convolutions of upsampled maps, computed at the low resolution (ResizedConvolution).
+        // GFLOP/s are effective: the direct count of the 3×3 on the upsampled map over the time.
+        let resized: [(String, Int, Int, Int, Int)] = [
+            ("neck∘head lateral 0 14→56", 1024, 512, 14, 56), ("neck∘head lateral 1 14→28", 1024, 512, 14, 28),
+            ("neck∘head lateral 2 14→14", 1024, 512, 14, 14), ("fpn_bottleneck f1 28→56", 512, 512, 28, 56),
+            ("fpn_bottleneck f2 14→56", 512, 512, 14, 56), ("fpn_bottleneck f3 7→56", 512, 512, 7, 56),
+        ]
+        for (label, cin, cout, low, high) in resized {
+            let x = BilinearResize.resize(BenchInput.make(batch: 1, bands: cin), height: low, width: low)
+            let w = Tensor(zeros: [cout, cin, 3, 3])
+            for i in 0..<w.count { w.mutablePointer[i] = Float((i * 7919) % 1000) * 1e-5 - 5e-3 }
+            let conv = ResizedConvolution(outChannels: cout, inChannels: cin, weight: w.pointer)
+            let y = Tensor(zeros: [1, cout, high, high])
+            conv.accumulate(x, into: y)
+            var times: [Double] = []
+            for _ in 0..<runs {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                conv.accumulate(x, into: y)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            let m = median(times)
+            let flop = 2.0 * Double(cout * high * high * cin * 9)
+            print(label.padding(toLength: 31, withPad: " ", startingAt: 0) + conv.name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                  + String(format: "%9.2f %9.1f", m * 1e3, flop / m / 1e9))
+        }
     }
 }

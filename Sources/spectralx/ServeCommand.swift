@@ -36,6 +36,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "PEM private key for TLS (SPECTRALX_TLS_KEY).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: Logger.Level?
     @Option(help: "OpenBLAS threads (SPECTRALX_THREADS; default: all cores).") var threads: Int?
+    @Flag(inversion: .prefixedNo, help: "Batch queued images of different domains on the same backbone together (SPECTRALX_MIX_DOMAINS; default on).")
+    var mixDomains: Bool?
     @OptionGroup(title: "Jobs") var jobOptions: ServeJobOptions
 
     static let scheduling = SchedulerConfiguration()
@@ -77,6 +79,7 @@ struct ServeCommand: ParsableCommand {
             if let v = try queueDelayMs ?? env.int("QUEUE_DELAY_MS") { scheduling.maxQueueDelay = .milliseconds(v) }
             if let v = try queueLength ?? env.int("QUEUE_LENGTH") { scheduling.maxQueueLength = v }
             if let v = try requestTimeout ?? env.double("REQUEST_TIMEOUT") { scheduling.defaultTimeout = .milliseconds(Int64(v * 1000)) }
+            if let v = try mixDomains ?? env.bool("MIX_DOMAINS") { scheduling.mixModels = v }
             let engine = InferenceEngine(store: store, scheduler: scheduling)
             let results = store.loadAll()
             for (name, error) in results {
@@ -147,6 +150,14 @@ struct Env {
         guard let v = self[name] else { return nil }
         guard let n = Int(v) else { throw CLIError("SPECTRALX_\(name)=\(v) is not an integer") }
         return n
+    }
+    func bool(_ name: String) throws -> Bool? {
+        guard let v = self[name] else { return nil }
+        switch v.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw CLIError("SPECTRALX_\(name)=\(v) is not a boolean (true/false)")
+        }
     }
     func double(_ name: String) throws -> Double? {
         guard let v = self[name] else { return nil }

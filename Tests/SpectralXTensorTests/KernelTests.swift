@@ -136,7 +136,7 @@ struct KernelTests {
         let n = 13, dim = 24, heads = 3, e = dim / heads
         let qkv = randomTensor([n, 3 * dim], seed: 9)
         let out = Tensor(zeros: [n, dim])
-        let scores = Tensor(zeros: [n, n])
+        let scores = Tensor(zeros: [heads, n, n])
         AttentionKernel.selfAttention(qkv: qkv.pointer, tokens: n, dim: dim, heads: heads, scores: scores.mutablePointer, into: out.mutablePointer)
         func at(_ r: Int, _ c: Int) -> Double { Double(qkv.pointer[r * 3 * dim + c]) }
         for h in 0..<heads { for i in 0..<n {

@@ -1,0 +1,23 @@
+import Foundation
+import SpectralXModel
+import SpectralXTensor
+import Testing
+
+/// Cross-domain batching at the model level: fixture domains A (32 bands, 23 classes) and B (13 bands,
+/// 9 classes) share one backbone; a mixed pass must give every image the logits it gets alone.
+@Suite("Mixed-domain forward", .serialized)
+struct MixedForwardTests {
+    @Test("a mixed A+B batch gives each tile its solo logits (≤ 3e-5)")
+    func mixedEqualsSolo() throws {
+        guard let store = try UpstreamParityTests.store() else { return }
+        let a = try store.network("A"), b = try store.network("B")
+        let inputA = try NpyFixture.tensor("inputA.npy").slice(0..<1)
+        let inputB = try NpyFixture.tensor("inputB.npy")
+        let soloA = a(inputA), soloB = b(inputB)
+        let mixed = SpectralXNetwork.mixed([(a, inputA), (b, inputB)])
+        #expect(mixed.count == 2 && mixed[0].shape == soloA.shape && mixed[1].shape == soloB.shape)
+        let ca = Comparison(mixed[0], soloA), cb = Comparison(mixed[1], soloB)
+        print("mixed vs solo: A \(ca); B \(cb)")
+        #expect(ca.maxAbs <= 3e-5 && cb.maxAbs <= 3e-5)
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import SpectralXTensor
+import Testing
+
+@Suite("Layout ops and vector math")
+struct TokenOpsTests {
+    @Test("token assembly and feature map layout", arguments: [1, 3])
+    func tokens(_ images: Int) {
+        let side = 3, n = 9, d = 5
+        let tokens = randomTensor([images, n, d], seed: 41), cls = randomTensor([d], seed: 42), pos = randomTensor([n + 1, d], seed: 43)
+        let stream = Tensor(zeros: [images * (n + 1), d])
+        TokenAssembly.assemble(tokens: tokens.pointer, images: images, tokensPerImage: n, dim: d, classToken: cls.pointer,
+                               positions: pos.pointer, into: stream.mutablePointer)
+        for i in 0..<images { for k in 0...n { for f in 0..<d {
+            let expected = (k == 0 ? cls.pointer[f] : tokens.pointer[(i * n + k - 1) * d + f]) + pos.pointer[k * d + f]
+            #expect(stream.pointer[(i * (n + 1) + k) * d + f] == expected)
+        } } }
+        let map = TokenAssembly.featureMap(stream, images: images, side: side)
+        #expect(map.shape == [images, d, side, side])
+        for i in 0..<images { for f in 0..<d { for k in 0..<n {
+            #expect(map.pointer[(i * d + f) * n + k] == stream.pointer[(i * (n + 1) + k + 1) * d + f])
+        } } }
+    }
+
+    @Test("window partition follows the (image, window row, window col, r, c) order and inverts", arguments: [1, 3])
+    func windows(_ images: Int) {
+        let side = 6, window = 3, d = 4
+        let x = randomTensor([images * side * side, d], seed: 44)
+        let w = WindowPartition.partition(x, images: images, side: side, window: window)
+        var k = 0
+        for b in 0..<images { for wr in 0..<2 { for wc in 0..<2 { for r in 0..<window { for c in 0..<window {
+            let g = (b * side + wr * window + r) * side + wc * window + c
+            for f in 0..<d { #expect(w.pointer[k * d + f] == x.pointer[g * d + f]) }
+            k += 1
+        } } } } }
+        let base = randomTensor([images * side * side, d], seed: 45)
+        let grid = base.copy()
+        WindowPartition.unpartitionAdding(w, images: images, side: side, window: window, into: grid)
+        for i in 0..<grid.count { #expect(grid.pointer[i] == base.pointer[i] + x.pointer[i]) }
+    }
+
+    @Test("channel concatenation and means")
+    func concatAndMeans() {
+        let a = randomTensor([3, 2, 2, 3], seed: 46), b = randomTensor([3, 1, 2, 3], seed: 47)
+        let c = Tensor.concatenateChannels([a, b])
+        #expect(c.shape == [3, 3, 2, 3])
+        for i in 0..<3 { for ch in 0..<3 { for p in 0..<6 {
+            let expected = ch < 2 ? a.pointer[(i * 2 + ch) * 6 + p] : b.pointer[i * 6 + p]
+            #expect(c.pointer[(i * 3 + ch) * 6 + p] == expected)
+        } } }
+        let m = randomTensor([7, 5], seed: 48)
+        let cm = Reduction.columnMeans(m.pointer, rows: 7, cols: 5), rm = Reduction.rowMeans(m.pointer, rows: 7, cols: 5)
+        for col in 0..<5 {
+            let ref = (0..<7).reduce(0.0) { $0 + Double(m.pointer[$1 * 5 + col]) } / 7
+            #expect(abs(Double(cm[col]) - ref) < 1e-6)
+        }
+        for r in 0..<7 {
+            let ref = (0..<5).reduce(0.0) { $0 + Double(m.pointer[r * 5 + $1]) } / 5
+            #expect(abs(Double(rm[r]) - ref) < 1e-6)
+        }
+    }
+
+    @Test("vectorised exp within 2 ulp-scale of float64 exp; softmax tails")
+    func vectorExp() {
+        var worst = 0.0
+        var x = -87.0
+        while x < 88 {
+            let v = VectorMath.exp(VectorMath.Vector((0..<8).map { Float(x + Double($0) * 0.0137) }))
+            for j in 0..<8 {
+                let xf = Double(Float(x + Double(j) * 0.0137))
+                worst = max(worst, abs(Double(v[j]) - Foundation.exp(xf)) / Foundation.exp(xf))
+            }
+            x += 0.1
+        }
+        #expect(worst < 3e-7, "relative error \(worst)")
+        // expShifted over lengths that exercise the 8-lane body and the tail.
+        for count in [1, 7, 8, 13, 197] {
+            let t = randomTensor([count], seed: UInt64(count))
+            let y = t.copy()
+            let sum = VectorMath.expShifted(y.mutablePointer, count: count, shift: 0.5)
+            var ref = 0.0
+            for i in 0..<count {
+                let e = Foundation.exp(Double(t.pointer[i]) - 0.5)
+                ref += e
+                #expect(abs(Double(y.pointer[i]) - e) <= 3e-7 * e)
+            }
+            #expect(abs(Double(sum) - ref) <= 1e-6 * ref)
+        }
+    }
+}
+
+@Suite("GEMM slicing")
+struct GEMMSliceTests {
+    /// Products above the split threshold run as per-core slices along M or N; every layout must
+    /// equal the float64 product (odd sizes so the slices are uneven).
+    /// 161 rows and 1025 columns: ⌊n/2⌋ is a multiple of 16, so slices rounded from it would miss the
+    /// last row/column (a bug this test caught: MMoE expert rows are ragged).
+    @Test("sliced sgemm equals the float64 product", arguments: [(37, 301, 97, false, false), (301, 37, 97, true, false),
+                                                              (45, 263, 101, false, true), (263, 45, 101, true, true),
+                                                              (161, 16, 512, false, true), (8, 1025, 130, true, false)])
+    func sliced(_ m: Int, _ n: Int, _ k: Int, _ ta: Bool, _ tb: Bool) {
+        let a = randomTensor([m * k], seed: 51), b = randomTensor([k * n], seed: 52)
+        let c = randomTensor([m * n], seed: 53)
+        let c0 = c.toArray()
+        GEMM.multiply(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.pointer, lda: ta ? m : k,
+                      b: b.pointer, ldb: tb ? k : n, beta: 1, c: c.mutablePointer, ldc: n)
+        var worst = 0.0
+        for i in 0..<m { for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k {
+                let av = Double(a.pointer[ta ? p * m + i : i * k + p]), bv = Double(b.pointer[tb ? j * k + p : p * n + j])
+                s += av * bv
+            }
+            worst = max(worst, abs(Double(c.pointer[i * n + j]) - (0.5 * s + Double(c0[i * n + j]))))
+        } }
+        #expect(worst < 1e-4, "max error \(worst)")
+    }
+}
