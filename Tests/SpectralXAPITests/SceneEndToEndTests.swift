@@ -25,7 +25,7 @@ struct SceneEndToEndTests {
         try GeoTIFFWriter.write(try Raster(width: w, height: h, bands: 4, values: v, geo: geo), to: input.path,
                                 options: TIFFWriteOptions(compression: .deflate, predictor: 2, planarConfiguration: 1, tileWidth: 64, tileLength: 64))
 
-        let r = try SharedServer.instance.request("POST", "/v1/domains/syn/segment?mode=tile", headers: [("Content-Type", "image/tiff")],
+        let r = try SharedServer.instance.request("POST", "/v1/domains/syn/segment?mode=tile&timeout=3600", headers: [("Content-Type", "image/tiff")],
                                                   body: try Data(contentsOf: input))
         #expect(r.status == 200, "\(r.text)")
         let served = try TIFFReader(data: r.body).read()
@@ -98,8 +98,8 @@ struct SceneEndToEndTests {
         for b in 0..<4 { for y in 0..<h { for x in 0..<w { f[b + 4 * (y + h * x)] = v[(b * h + y) * w + x] } } }
         let fortran = try NpyWriter.encodeRaw(f.withUnsafeBytes { [UInt8]($0) }, dtype: .uint16, shape: [4, h, w], fortranOrder: true)
         let s = SharedServer.instance
-        let a = try s.request("POST", "/v1/domains/syn/segment", headers: [("Content-Type", "application/x-npy")], body: Data(c))
-        let b = try s.request("POST", "/v1/domains/syn/segment", headers: [("Content-Type", "application/x-npy")], body: Data(fortran))
+        let a = try s.request("POST", "/v1/domains/syn/segment?timeout=3600", headers: [("Content-Type", "application/x-npy")], body: Data(c))
+        let b = try s.request("POST", "/v1/domains/syn/segment?timeout=3600", headers: [("Content-Type", "application/x-npy")], body: Data(fortran))
         #expect(a.status == 200 && b.status == 200, "\(b.text)")
         #expect(a.body == b.body, "Fortran-ordered upload answered differently")
 
@@ -115,7 +115,7 @@ struct SceneEndToEndTests {
             body.append(Data("\r\n".utf8))
         }
         body.append(Data("--\(boundary)--\r\n".utf8))
-        let m = try s.request("POST", "/v1/domains/syn/segment?output=npy", headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
+        let m = try s.request("POST", "/v1/domains/syn/segment?output=npy&timeout=3600", headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
                               body: body)
         #expect(m.status == 200, "\(m.text)")
         #expect(m.body == a.body, "stacked parts answered differently from the 4-band tile")
