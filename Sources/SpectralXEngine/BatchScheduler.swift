@@ -12,8 +12,8 @@ import Metrics
 ///
 /// Priority: `.interactive` images (synchronous requests) are queued ahead of `.background` ones
 /// (job windows) of the same model, and a model whose head image is interactive is served before
-/// one whose head is background; so background work delays an interactive image by at most the
-/// batch already running.
+/// one whose head is background, and a batch never mixes the two; so background work delays an
+/// interactive image by at most the batch already running, and does not make its own batch larger.
 // @unchecked: every mutable field is guarded by `condition`; the worker and callers only touch them under it.
 public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     public typealias Output = Runner.Output
@@ -203,7 +203,10 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, Self.seconds(now.duration(to: wake)))))
                 continue
             }
-            let take = min(items.count, configuration.maxBatchSize)
+            // A batch holds one priority: an interactive image is not slowed down by job windows
+            // sharing its forward pass (the queue keeps interactive images ahead of background ones).
+            let samePriority = items.prefix { $0.priority == items[0].priority }.count
+            let take = min(samePriority, configuration.maxBatchSize)
             let batch = Array(items.prefix(take))
             queues[model] = items.count > take ? Array(items.dropFirst(take)) : nil
             queued -= take
