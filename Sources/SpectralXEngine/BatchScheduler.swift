@@ -13,8 +13,8 @@ import Metrics
 ///
 /// Priority: `.interactive` images (synchronous requests) are queued ahead of `.background` ones
 /// (job windows) of the same model, and a model whose head image is interactive is served before
-/// one whose head is background; so background work delays an interactive image by at most the
-/// batch already running.
+/// one whose head is background, and a batch never mixes the two; so background work delays an
+/// interactive image by at most the batch already running, and does not make its own batch larger.
 // @unchecked: every mutable field is guarded by `condition`; the worker and callers only touch them under it.
 public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     public typealias Output = Runner.Output
@@ -211,7 +211,10 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, Self.seconds(now.duration(to: wake)))))
                 continue
             }
-            let take = min(candidates.count, configuration.maxBatchSize)
+            // A batch holds one priority: an interactive image is not slowed down by job windows
+            // sharing its forward pass (candidates keep interactive images ahead of background ones).
+            let samePriority = candidates.prefix { $0.item.priority == candidates[0].item.priority }.count
+            let take = min(samePriority, configuration.maxBatchSize)
             let chosen = candidates.prefix(take)
             // Each model's images stay together (a contiguous segment of the forward pass), models in
             // the order their first image is taken.
