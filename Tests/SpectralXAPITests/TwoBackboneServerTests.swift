@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXEngine
 import SpectralXRaster
 import SpectralXTestSupport
 import Testing
