@@ -88,7 +88,7 @@ extension FrozenBackbone.Block {
         trace?.record("rope.b\(index).q_out", Self.headMajor(fused, part: 0, tokens: t, width: d, headDim: e))
         trace?.record("rope.b\(index).k_out", Self.headMajor(fused, part: 1, tokens: t, width: d, headDim: e))
         let mixed = Tensor(zeros: [rows, d])
-        let scores = FloatStorage(count: t * t)
+        let scores = FloatStorage(count: attention.heads * t * t)   // one score matrix per head (AttentionKernel)
         for s in 0..<images {
             AttentionKernel.selfAttention(qkv: fused.pointer + s * t * 3 * d, tokens: t, dim: d, heads: attention.heads,
                                           scores: scores.base, into: mixed.mutablePointer + s * t * d)
