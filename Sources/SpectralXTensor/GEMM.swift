@@ -5,24 +5,21 @@ import Synchronization
 
 /// Matrix multiplication through OpenBLAS `cblas_sgemm`, row-major.
 ///
-/// Threading: one model for the whole process. With `SPECTRALX_GEMM_THREADING=slices` OpenBLAS runs single-threaded and a large
+/// Threading: one model for the whole process. By default OpenBLAS runs single-threaded and a large
 /// product is split into one slice per core (along the longer of M and N), run on the same Dispatch
 /// workers as every element-wise loop (``Parallel``). OpenBLAS's own pool would otherwise keep its
 /// threads spinning after each call, competing for the 2 cores with the element-wise work that
-/// follows. The default is OpenBLAS's pool (see `useOpenBLASThreads`).
+/// follows. `SPECTRALX_GEMM_THREADING=openblas` restores OpenBLAS's pool (for comparison).
 /// Never call these from inside a ``Parallel/forRanges(_:minChunk:_:)`` body.
 public enum GEMM {
     /// Products below this many multiply-adds run as one call (splitting costs a few µs).
     static let splitThreshold = 1 << 20
     private static let sliceCount = Atomic<Int>(Parallel.cores)
-    /// true: OpenBLAS's thread pool (the default); false: our slices (`SPECTRALX_GEMM_THREADING=slices`).
-    /// The slices are opt-in for now: under the parallel test suite (many forward passes at once, each
-    /// issuing thousands of `concurrentPerform` calls) one run crashed inside libdispatch's apply
-    /// trampoline on Linux; until that is understood the process-wide default stays OpenBLAS's pool.
+    /// true: OpenBLAS's thread pool; false: our slices.
     static let useOpenBLASThreads: Bool = {
-        let slices = ProcessInfo.processInfo.environment["SPECTRALX_GEMM_THREADING"]?.lowercased() == "slices"
-        if slices { openblas_set_num_threads(1) }
-        return !slices
+        let openblas = ProcessInfo.processInfo.environment["SPECTRALX_GEMM_THREADING"]?.lowercased() == "openblas"
+        if !openblas { openblas_set_num_threads(1) }
+        return openblas
     }()
 
     /// C (m×n) = alpha · op(A) · op(B) + beta · C, with op = transpose when the flag is set.
