@@ -76,6 +76,17 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case deadlineExceeded = "deadline_exceeded"
     case shuttingDown = "shutting_down"
     case cancelled
+    case incompatibleStack = "incompatible_stack"
+    // Jobs (`/v1/jobs`).
+    case jobsDisabled = "jobs_disabled"
+    case invalidJobID = "invalid_job_id"
+    case noSuchJob = "no_such_job"
+    case jobDismissed = "job_dismissed"
+    case resultNotReady = "result_not_ready"
+    case rangeNotSatisfiable = "range_not_satisfiable"
+    case tooManyJobs = "too_many_jobs"
+    case insufficientStorage = "insufficient_storage"
+    case storageError = "storage_error"
     case internalError = "internal_error"
 }
 

@@ -576,38 +576,50 @@ enum OpenAPIDocument {
                 status: {type: integer}
                 code:
                   type: string
-                  # Generated from APIErrorCode and HTTPServerError; ErrorCodeTests keeps this list equal to the code.
+                  # Generated from APIErrorCode and HTTPErrorCode; ErrorCodeTests keeps this list equal to the code.
                   enum:
                     - admin_disabled
                     - bad_request
+                    - body_too_slow
+                    - cancelled
                     - conflicting_framing
                     - deadline_exceeded
                     - empty_body
                     - expectation_failed
                     - header_fields_too_large
                     - http_version_not_supported
+                    - incompatible_stack
                     - incompatible_tile
+                    - insufficient_storage
                     - internal_error
                     - invalid_backbone
                     - invalid_content_length
                     - invalid_domain
                     - invalid_domain_name
+                    - invalid_job_id
                     - invalid_model
                     - invalid_multipart
                     - invalid_parameter
                     - invalid_transfer_encoding
+                    - job_dismissed
+                    - jobs_disabled
                     - length_required
                     - malformed_file
                     - method_not_allowed
                     - missing_tile_part
+                    - no_such_job
                     - not_found
                     - not_ready
                     - payload_too_large
                     - queue_full
+                    - range_not_satisfiable
                     - raster_limit_exceeded
                     - request_timeout
+                    - result_not_ready
                     - shutting_down
+                    - storage_error
                     - too_many_connections
+                    - too_many_jobs
                     - unauthorized
                     - unknown_domain
                     - unrecognized_file
