@@ -102,22 +102,13 @@ extension FrozenBackbone.Block {
             let r0 = s.images.lowerBound * t
             s.block.norm2.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
-        func adapt(_ adapter: KeyPath<DomainBlock, AdaptedLinear?>, input: Tensor, into output: Tensor, name: String) {
-            let inWidth = input.shape[1], outWidth = output.shape[1]
-            for s in segments {
-                guard let a = s.block[keyPath: adapter] else { continue }
-                let r0 = s.images.lowerBound * t
-                a.addAdapter(input: input.pointer + r0 * inWidth, rows: s.images.count * t,
-                             into: output.mutablePointer + r0 * outWidth, trace: trace, name: name)
-            }
-        }
         let h = Tensor(zeros: [rows, f])
         fc1.apply(u.pointer, rows: rows, into: h.mutablePointer)
-        adapt(\.fc1Adapter, input: u, into: h, name: "mmoe.b\(index).fc1")
+        segments.addAdapters(\.fc1Adapter, input: u, into: h, tokens: t, trace: trace, name: "mmoe.b\(index).fc1")
         Activations.gelu(h.mutablePointer, count: h.count)
         let y = Tensor(zeros: [rows, d])
         fc2.apply(h.pointer, rows: rows, into: y.mutablePointer)
-        adapt(\.fc2Adapter, input: h, into: y, name: "mmoe.b\(index).fc2")
+        segments.addAdapters(\.fc2Adapter, input: h, into: y, tokens: t, trace: trace, name: "mmoe.b\(index).fc2")
         if index < parts.layerScales.count { scaleColumns(y, rows: rows, by: parts.layerScales[index].mlp) }
         Elementwise.add(y.pointer, into: x.mutablePointer, count: x.count)
     }

@@ -71,6 +71,21 @@ struct StreamSegment {
     let block: DomainBlock
 }
 
+extension Array where Element == StreamSegment {
+    /// Each domain's AoMoA adapter adds to the shared linear's output on that domain's rows only
+    /// (`t` stream rows per image); shared by the ViT-L and DINOv3 blocks.
+    func addAdapters(_ adapter: KeyPath<DomainBlock, AdaptedLinear?>, input: Tensor, into output: Tensor, tokens t: Int,
+                     trace: ForwardTrace?, name: String) {
+        let inWidth = input.shape[1], outWidth = output.shape[1]
+        for s in self {
+            guard let a = s.block[keyPath: adapter] else { continue }
+            let r0 = s.images.lowerBound * t
+            a.addAdapter(input: input.pointer + r0 * inWidth, rows: s.images.count * t,
+                         into: output.mutablePointer + r0 * outWidth, trace: trace, name: name)
+        }
+    }
+}
+
 /// Activation buffers of a ViT block for `rows` stream rows, allocated once per forward pass and
 /// reused by all 24 blocks (instead of fresh zero-filled tensors per block). Only the forward pass
 /// that made it writes into it, one block at a time.
@@ -108,23 +123,13 @@ extension FrozenBackbone.Block {
             let r0 = s.images.lowerBound * t
             s.block.norm2.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
-        // Each domain's AoMoA adapter adds to the shared linear's output on that domain's rows only.
-        func adapt(_ adapter: KeyPath<DomainBlock, AdaptedLinear?>, input: Tensor, into output: Tensor, name: String) {
-            let inWidth = input.shape[1], outWidth = output.shape[1]
-            for s in segments {
-                guard let a = s.block[keyPath: adapter] else { continue }
-                let r0 = s.images.lowerBound * t
-                a.addAdapter(input: input.pointer + r0 * inWidth, rows: s.images.count * t,
-                             into: output.mutablePointer + r0 * outWidth, trace: trace, name: name)
-            }
-        }
         let h = ws.hidden
         fc1.apply(u.pointer, rows: rows, into: h.mutablePointer)
-        adapt(\.fc1Adapter, input: u, into: h, name: "mmoe.b\(index).fc1")
+        segments.addAdapters(\.fc1Adapter, input: u, into: h, tokens: t, trace: trace, name: "mmoe.b\(index).fc1")
         Activations.gelu(h.mutablePointer, count: h.count)
         let y = ws.output
         fc2.apply(h.pointer, rows: rows, into: y.mutablePointer)
-        adapt(\.fc2Adapter, input: h, into: y, name: "mmoe.b\(index).fc2")
+        segments.addAdapters(\.fc2Adapter, input: h, into: y, tokens: t, trace: trace, name: "mmoe.b\(index).fc2")
         Elementwise.add(y.pointer, into: x.mutablePointer, count: x.count)
     }
 }
