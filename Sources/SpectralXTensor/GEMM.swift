@@ -17,6 +17,7 @@ public enum GEMM {
     private static let sliceCount = Atomic<Int>(Parallel.cores)
     /// true: OpenBLAS's thread pool; false: our slices.
     static let useOpenBLASThreads: Bool = {
+        _ = BLASRuntime.selection  // kernels first (see BLASRuntime): before any OpenBLAS call
         let openblas = ProcessInfo.processInfo.environment["SPECTRALX_GEMM_THREADING"]?.lowercased() == "openblas"
         if !openblas { openblas_set_num_threads(1) }
         return openblas

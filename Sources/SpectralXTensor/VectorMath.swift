@@ -10,8 +10,16 @@ public enum VectorMath {
 
     @inline(__always)
     public static func exp(_ v: Vector) -> Vector {
-        let x = v.clamped(lowerBound: Vector(repeating: -87.3), upperBound: Vector(repeating: 88.3))
-        let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        // Clamp with compares and blends: `clamped` and `rounded` go through generic, per-lane
+        // standard-library code on SIMD8 (a fifth of the ViT's element-wise time in a profile).
+        let hi = Vector(repeating: 88.3), lo = Vector(repeating: -87.3)
+        var x = v.replacing(with: hi, where: v .> hi)
+        x.replace(with: lo, where: x .< lo)
+        // n = round-to-nearest-even(x·log2 e) by the 1.5·2²³ trick: after the addition the integer sits
+        // in the low mantissa bits of t, so 2ⁿ is built from t's bit pattern with integer lane ops.
+        let magic = Vector(repeating: 12_582_912)
+        let t = x * 1.44269504088896341 + magic
+        let n = t - magic
         var r = x - n * 0.693359375
         r = r - n * -2.12194440e-4
         var p = Vector(repeating: 1.9875691500e-4)
@@ -21,7 +29,7 @@ public enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * r * r + r + 1
-        let bits = (SIMD8<Int32>(n, rounding: .toNearestOrEven) &+ 127) &<< 23
+        let bits = (unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return p * unsafeBitCast(bits, to: Vector.self)
     }
 

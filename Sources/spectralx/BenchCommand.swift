@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
             }
             if kernels {
                 let peak = SgemmPeak.measure()
-                print(String(format: "sgemm 2048³: median %.1f GFLOP/s", peak.median))
+                print(String(format: "sgemm 2048³: median %.1f GFLOP/s (OpenBLAS %@ kernels)", peak.median, BLASRuntime.selection.active))
                 KernelBench.run(runs: max(runs, 3))
                 return
             }
@@ -96,8 +96,9 @@ struct BenchCommand: ParsableCommand {
             let peak = SgemmPeak.measure()
             let flop = ModelFLOPs.perImage(bands: c, classes: k, kind: net.backbone.configuration.kind)
             if !json {
-                print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS, %d threads, %d cores)",
-                             peak.median, peak.samples.count, GEMM.threads, Parallel.cores))
+                print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS %@ kernels, %d threads, %d cores)",
+                             peak.median, peak.samples.count, BLASRuntime.selection.active, GEMM.threads, Parallel.cores))
+                if let note = BLASRuntime.selection.note { print("blas: \(note)") }
                 print(String(format: "model: %@ backbone, C=%d K=%d, %.1f GFLOP per image (spec §8 count of the direct computation; GFLOP/s below are effective: the network does less arithmetic)",
                              net.backbone.configuration.kind.rawValue, c, k, flop / 1e9))
             }
@@ -173,6 +174,8 @@ struct BenchCommand: ParsableCommand {
             if json {
                 var members: [(String, JSONValue)] = [
                     ("sgemm_peak_gflops", .number(JSONNumber.format(peak.median))),
+                    ("blas_core", .string(BLASRuntime.selection.active)),
+                    ("blas_core_detected", .string(BLASRuntime.selection.detected)),
                     ("gflop_per_image", .number(JSONNumber.format(flop / 1e9))),
                     ("bands", .number("\(c)")), ("classes", .number("\(k)")),
                     ("threads", .number("\(GEMM.threads)")), ("cores", .number("\(Parallel.cores)")),

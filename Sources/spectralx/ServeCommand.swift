@@ -126,6 +126,7 @@ struct ServeCommand: ParsableCommand {
             let scheme = http.tls == nil ? "http" : "https"
             let shownHost = http.host == "0.0.0.0" || http.host == "::" ? "127.0.0.1" : http.host
             let url = "\(scheme)://\(shownHost):\(server.port)"
+            if let note = BLASRuntime.selection.note { say("blas: \(note)") }
             say("spectralx serving \(store.domains.map(\.name).joined(separator: ", ")) from \(root.path) at \(url)")
             if demo, let d = store.domains.first {
                 let tile = DemoStore.tileURL(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"])).path

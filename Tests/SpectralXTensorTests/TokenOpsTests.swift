@@ -73,6 +73,12 @@ struct TokenOpsTests {
             x += 0.1
         }
         #expect(worst < 3e-7, "relative error \(worst)")
+        // Range ends: clamped (no inf/denormal/garbage exponent), rounding ties, NaN passes through.
+        let edges = VectorMath.exp(VectorMath.Vector(-1000, -87.3, 88.3, 1000, 0, 0.5 * 0.6931472, -.infinity, .nan))
+        #expect(edges[0] > 0 && edges[0] < 1e-37 && edges[1] == edges[0])
+        #expect(edges[2].isFinite && edges[3] == edges[2] && edges[2] > 2e38)
+        #expect(edges[4] == 1 && abs(Double(edges[5]) - 2.0.squareRoot()) < 3e-7)
+        #expect(edges[6] == edges[0] && edges[7].isNaN)
         // expShifted over lengths that exercise the 8-lane body and the tail.
         for count in [1, 7, 8, 13, 197] {
             let t = randomTensor([count], seed: UInt64(count))
@@ -86,6 +92,34 @@ struct TokenOpsTests {
             }
             #expect(abs(Double(sum) - ref) <= 1e-6 * ref)
         }
+    }
+}
+
+@Suite("OpenBLAS kernel selection")
+struct BLASRuntimeTests {
+    let avx512: Set<String> = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]
+
+    @Test("a generic fallback on a newer CPU is corrected; an operator's OPENBLAS_CORETYPE never is")
+    func decisions() {
+        #expect(BLASRuntime.decide(detected: "Prescott", environment: [:], cpuFlags: avx512).force == "SkylakeX")
+        #expect(BLASRuntime.decide(detected: "Haswell", environment: [:], cpuFlags: avx512).force == "SkylakeX")
+        #expect(BLASRuntime.decide(detected: "Prescott", environment: [:], cpuFlags: ["avx", "avx2", "fma"]).force == "Haswell")
+        #expect(BLASRuntime.decide(detected: "SkylakeX", environment: [:], cpuFlags: avx512).force == nil)
+        #expect(BLASRuntime.decide(detected: "Cooperlake", environment: [:], cpuFlags: avx512).force == nil)
+        #expect(BLASRuntime.decide(detected: "Prescott", environment: [:], cpuFlags: ["sse3"]).force == nil)
+        #expect(BLASRuntime.decide(detected: "Prescott", environment: [:], cpuFlags: nil).force == nil)
+        let pinned = BLASRuntime.decide(detected: "Prescott", environment: ["OPENBLAS_CORETYPE": "Prescott"], cpuFlags: avx512)
+        #expect(pinned.force == nil && pinned.note != nil)
+    }
+
+    @Test("the selection in force is at least what the CPU flags allow (unless pinned)")
+    func inForce() {
+        let s = BLASRuntime.selection
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil || s.note == nil,
+              let flags = BLASRuntime.cpuFlags(), let best = BLASRuntime.bestCore(forFlags: flags) else { return }
+        if s.note?.hasPrefix("OPENBLAS_CORETYPE=") == true { return }
+        #expect(BLASRuntime.level(ofCore: s.active) >= best.level || s.note?.contains("not a dynamic-arch") == true,
+                "\(s)")
     }
 }
 
