@@ -93,6 +93,16 @@ public enum GEMM {
         }
     }
 
+    /// Runs `body` with OpenBLAS's own pool at `threads` (for `bench --kernels` comparisons of the two
+    /// threading models; calls from `body` should use ``serial(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``).
+    public static func withOpenBLASPool<T>(threads: Int, _ body: () -> T) -> T {
+        _ = useOpenBLASThreads
+        let before = openblas_get_num_threads()
+        openblas_set_num_threads(Int32(threads))
+        defer { openblas_set_num_threads(before) }
+        return body()
+    }
+
     /// Cores a GEMM uses (OpenBLAS pool threads in `openblas` mode, our slices otherwise).
     public static var threads: Int {
         get { useOpenBLASThreads ? Int(openblas_get_num_threads()) : sliceCount.load(ordering: .relaxed) }

@@ -68,5 +68,36 @@ enum KernelBench {
             print(label.padding(toLength: 31, withPad: " ", startingAt: 0) + conv.name.padding(toLength: 26, withPad: " ", startingAt: 0)
                   + String(format: "%9.2f %9.1f", m * 1e3, flop / m / 1e9))
         }
+
+        // The ViT-L block's frozen linears at batch 1 and 4 (197 tokens per image): our per-core
+        // slices (the default) against one call on OpenBLAS's pool and one single-threaded call.
+        print("\nlinear (M×K→N)                 threading       median ms   GFLOP/s")
+        for images in [1, 4] {
+            for (label, k, n) in [("qkv", 1024, 3072), ("proj", 1024, 1024), ("fc1", 1024, 4096), ("fc2", 4096, 1024)] {
+                let m = 197 * images
+                let a = Tensor(zeros: [m, k]), w = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
+                for i in 0..<a.count { a.mutablePointer[i] = Float((i * 7919) % 1000) * 1e-3 - 0.5 }
+                for i in 0..<w.count { w.mutablePointer[i] = Float((i * 104729) % 1000) * 1e-5 - 5e-3 }
+                let flop = 2.0 * Double(m * n * k)
+                let variants: [(String, () -> Void)] = [
+                    ("slices", { GEMM.multiply(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
+                    ("openblas-pool", { GEMM.withOpenBLASPool(threads: Parallel.cores) {
+                        GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) } }),
+                    ("1 thread", { GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
+                ]
+                for (name, run) in variants {
+                    run()
+                    var times: [Double] = []
+                    for _ in 0..<max(runs, 5) {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        run()
+                        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    }
+                    let t = median(times)
+                    print("\(label) \(m)×\(k)→\(n)".padding(toLength: 31, withPad: " ", startingAt: 0) + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                          + String(format: "%9.2f %9.1f", t * 1e3, flop / t / 1e9))
+                }
+            }
+        }
     }
 }
