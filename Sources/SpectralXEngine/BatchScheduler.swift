@@ -52,6 +52,7 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
     /// Exponential moving average of seconds per batch, for Retry-After estimates.
     private var secondsPerBatch = 1.0
     private let clock = ContinuousClock()
+    private var batchObserver: (@Sendable (Int) -> Void)?
 
     private let depthGauge = Gauge(label: "spectralx_queue_depth")
     private let batchRecorder = Recorder(label: "spectralx_batch_size", aggregate: true)
@@ -71,6 +72,13 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
 
     /// Images waiting to run (all models).
     public var queueDepth: Int { condition.withLock { queued } }
+
+    /// Installs (or with nil removes) a function the worker thread calls just before each batch runs,
+    /// outside the lock, with the batch's image count. While it runs no other batch can start: a test
+    /// holds the first batch in it to queue requests behind a busy scheduler deterministically.
+    public func setBatchObserver(_ observer: (@Sendable (Int) -> Void)?) {
+        condition.withLock { batchObserver = observer }
+    }
 
     /// The error a new single-image submission would get right now (queue full or shutting down), or
     /// nil. Lets the API refuse an upload from its headers, before the body is transferred; the
@@ -231,7 +239,9 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             queued -= take
             running = take
             depthGauge.record(queued)
+            let observer = batchObserver
             condition.unlock()
+            observer?(take)
 
             let started = clock.now
             for item in batch { queueTimer.recordNanoseconds(Self.nanos(item.enqueued.duration(to: started))) }

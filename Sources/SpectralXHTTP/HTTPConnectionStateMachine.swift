@@ -276,11 +276,21 @@ public struct HTTPConnectionStateMachine: Sendable {
         case .readingBody(let p):
             guard configuration.minBodyRate > 0 else { return nil }
             let elapsed = now - p.started
+            // A body under an eighth of the rate is hopeless sooner than a request waits for a slot
+            // (`reservedHeaderTimeout`): slots granted together in a wave of reclaims (trickling
+            // clients reconnecting) are reclaimable again before a waiting request gives up on them.
+            if elapsed >= Self.hopelessAge(configuration),
+               Double(p.total) < Double(configuration.minBodyRate) * elapsed.seconds / 8 { return 2 }
             guard elapsed >= .seconds(2) else { return nil }
             return Double(p.total) / elapsed.seconds < Double(configuration.minBodyRate) ? 2 : nil
         default:
             return nil
         }
+    }
+
+    /// How soon a body far below the minimum rate may lose its slot: half the time a request waits for one.
+    static func hopelessAge(_ c: HTTPServerConfiguration) -> Duration {
+        min(.milliseconds(500), c.reservedHeaderTimeout / 2)
     }
 
     /// Gives up this connection's slot (see `reclaimRank`): idle keep-alive closes silently, a silent

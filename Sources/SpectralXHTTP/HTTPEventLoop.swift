@@ -164,8 +164,8 @@ final class HTTPEventLoop: Sendable {
                 service(conn, st)
             }
             // Drain.
-            if core.isShuttingDown && st.drainDeadline == nil {
-                st.drainDeadline = now + config.drainTimeout
+            if let deadline = core.drainDeadline, st.drainDeadline == nil {
+                st.drainDeadline = deadline
                 if st.listening { Glibc.close(listenFD); st.listening = false }
                 for conn in Array(st.connections.values) {
                     perform(conn.machine.shutdown(now: now), on: conn, st)
@@ -215,13 +215,7 @@ final class HTTPEventLoop: Sendable {
                 if let d = conn.machine.deadline, !conn.inHandler { timeout = min(timeout ?? d, d) }
                 fds.append(pollfd(fd: conn.fd, events: events, revents: 0)); order.append(conn)
             }
-            var ms: Int32 = -1
-            if immediate {
-                ms = 0
-            } else if let timeout {
-                let left = timeout - now
-                ms = left <= .zero ? 0 : Int32(min(left.seconds * 1000 + 1, 60_000))
-            }
+            let ms = immediate ? 0 : HTTPLoopTiming.pollTimeout(now: now, until: timeout)
             let r = poll(&fds, nfds_t(fds.count), ms)
             if r < 0 && errno != EINTR {
                 core.logger.error("poll failed", metadata: ["error": "\(String(cString: strerror(errno)))"])
@@ -650,5 +644,26 @@ final class HTTPEventLoop: Sendable {
                 conn.transport.close()
             }
         }
+    }
+}
+
+/// The event loop's timing arithmetic, apart from any socket (tested in `ServerShutdownTests`).
+public enum HTTPLoopTiming {
+    /// poll()'s timeout in milliseconds to wake at `deadline`: rounded up (never early, so the next
+    /// turn sees the deadline passed; at most 1 ms late), 0 once it passed, -1 (no timeout) without
+    /// one, at most a minute.
+    public static func pollTimeout(now: ContinuousClock.Instant, until deadline: ContinuousClock.Instant?) -> Int32 {
+        guard let deadline else { return -1 }
+        let left = now.duration(to: deadline)
+        guard left > .zero else { return 0 }
+        let (s, atto) = left.components
+        if s >= 60 { return 60_000 }
+        let ms = s * 1000 + (atto + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(min(ms, 60_000))
+    }
+
+    /// The drain deadline: the instant the stop was asked for (not the loop's next turn) plus the timeout.
+    public static func drainDeadline(requestedAt: ContinuousClock.Instant, timeout: Duration) -> ContinuousClock.Instant {
+        requestedAt + max(timeout, .zero)
     }
 }

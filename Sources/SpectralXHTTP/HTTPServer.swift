@@ -10,7 +10,8 @@ final class ServerCore: Sendable {
     let handler: any HTTPHandler
     let logger: Logger
     let tls: TLSContext?
-    private let shuttingDown = Locked(false)
+    /// Set when the drain starts: the instant it was asked for plus `drainTimeout`.
+    private let drain = Locked<ContinuousClock.Instant?>(nil)
     /// Requests whose client went away while they were handled.
     let abandoned = Locked(0)
     /// Connections answered `503 too_many_connections` (or evicted from the reserve).
@@ -23,11 +24,19 @@ final class ServerCore: Sendable {
         self.tls = try configuration.tls.map { try TLSContext(configuration: $0) }
     }
 
-    var isShuttingDown: Bool { shuttingDown.current }
+    var isShuttingDown: Bool { drain.current != nil }
 
-    /// Marks the server as draining; returns false if it already was.
-    func beginShutdown() -> Bool {
-        shuttingDown.withLock { flag in defer { flag = true }; return !flag }
+    /// When the drain ends (nil until `beginShutdown`).
+    var drainDeadline: ContinuousClock.Instant? { drain.current }
+
+    /// Marks the server as draining, the deadline counted from `now` (the moment the stop was asked
+    /// for, not the loop's next turn); returns false if it already was.
+    func beginShutdown(now: ContinuousClock.Instant = .now) -> Bool {
+        drain.withLock { d in
+            if d != nil { return false }
+            d = HTTPLoopTiming.drainDeadline(requestedAt: now, timeout: configuration.drainTimeout)
+            return true
+        }
     }
 
     func makeTransport(fd: Int32) throws -> any Transport {
@@ -57,6 +66,7 @@ public final class HTTPServer: Sendable {
         var started = false
         var loop: HTTPEventLoop?
         var signalSources: [any DispatchSourceSignal] = []
+        var onShutdown: [@Sendable () -> Void] = []
     }
 
     private let core: ServerCore
@@ -91,6 +101,16 @@ public final class HTTPServer: Sendable {
     public var spoolDirectory: URL? { state.current.loop?.spool.url }
 
     public var isShuttingDown: Bool { core.isShuttingDown }
+
+    /// When the drain started by `shutdown()` ends: then the remaining connections are closed and
+    /// `waitUntilStopped()` returns. nil before `shutdown()`.
+    public var drainDeadline: ContinuousClock.Instant? { core.drainDeadline }
+
+    /// Registers work to start when the drain begins (on the thread calling `shutdown()`, e.g. the
+    /// signal handler's), such as asking background jobs to stop within the drain.
+    public func onShutdown(_ action: @escaping @Sendable () -> Void) {
+        state.withLock { $0.onShutdown.append(action) }
+    }
 
     /// Binds, listens and starts the event loop. Throws if binding or the spool directory fails.
     public func start() throws {
@@ -152,6 +172,7 @@ public final class HTTPServer: Sendable {
     public func shutdown() {
         if core.beginShutdown() {
             core.logger.info("shutting down", metadata: ["drain_timeout_s": "\(core.configuration.drainTimeout.seconds)"])
+            for action in state.current.onShutdown { action() }
         }
         state.current.loop?.wake()
     }

@@ -5,6 +5,9 @@ import SpectralXAPI
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXTensor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `spectralx serve`: the HTTP inference service over a model store (default: the demo store).
 /// Every option also reads `SPECTRALX_<NAME>` (upper case, '-' → '_') when not given on the
@@ -132,11 +135,34 @@ struct ServeCommand: ParsableCommand {
                 let tile = DemoStore.tileURL(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"])).path
                 say("try:\n  curl -s \(url)/v1/domains/\(d.name)\n  curl -sf -H 'Content-Type: image/tiff' --data-binary @\(tile) '\(url)/v1/domains/\(d.name)/segment?output=json'")
             }
+            // Jobs are asked to stop when the drain starts: a running job finishes its batch and
+            // records its progress within the drain.
+            server.onShutdown { jobs.beginShutdown() }
             server.waitUntilStopped()
-            jobs.shutdown()  // the running job finishes its batch and records its progress
+            let jobsStopped = jobs.shutdown(until: server.drainDeadline.map { Self.date($0) })
             engine.scheduler.shutdown()
+            let inFlight = engine.scheduler.inFlight
+            if !jobsStopped || inFlight > 0 {
+                // The drain deadline passed with a batch still running. Returning would run the exit-time
+                // teardown (OpenBLAS's destructor frees its buffers, the engine unmaps its weights) under
+                // that GEMM — a SIGSEGV — and wait for it; the deadline means exit now. Job progress is
+                // durable up to the last tile row (as after kill -9); logs are unbuffered, stdout is flushed.
+                logger.warning("drain deadline passed with work in flight; exiting without waiting for it", metadata: [
+                    "images_in_flight": "\(inFlight)", "jobs_stopped": "\(jobsStopped)",
+                ])
+                fflush(nil)  // every stdio stream
+                _exit(0)
+            }
             logger.info("stopped")
         }
+    }
+}
+
+extension ServeCommand {
+    /// A wall-clock date for a monotonic instant (for NSCondition waits).
+    static func date(_ instant: ContinuousClock.Instant) -> Date {
+        let left = ContinuousClock.now.duration(to: instant)
+        return Date(timeIntervalSinceNow: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
     }
 }
 

@@ -293,9 +293,17 @@ extension Duration {
         #expect(keptAlive.run(keptAlive.machine.reclaim(now: keptAlive.at(0)), now: keptAlive.at(0)) == ["close"])
         var trickle = EmbeddedConnection()
         _ = trickle.send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        #expect(trickle.machine.reclaimRank(now: trickle.at(0.4)) == nil)  // too new to judge
+        // Nothing (under an eighth of the rate) after half a second: hopeless, sooner than a request
+        // waits for a slot (reservedHeaderTimeout, 1 s), so waves of reclaimed slots never starve it.
+        #expect(trickle.machine.reclaimRank(now: trickle.at(0.5)) == 2)
         _ = trickle.send("x", at: 1.5)
-        #expect(trickle.machine.reclaimRank(now: trickle.at(1.9)) == nil)
         #expect(trickle.machine.reclaimRank(now: trickle.at(3)) == 2)
+        var slow = EmbeddedConnection()  // below the rate but not hopeless: judged after 2 s
+        _ = slow.send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        _ = slow.send(String(repeating: "z", count: 300), at: 0.3)
+        #expect(slow.machine.reclaimRank(now: slow.at(1.9)) == nil)
+        #expect(slow.machine.reclaimRank(now: slow.at(2)) == 2)
         #expect(trickle.run(trickle.machine.reclaim(now: trickle.at(3)), now: trickle.at(3)) == ["abort", "respond 408 body_too_slow close", "linger 5.0"])
         var fast = EmbeddedConnection()
         _ = fast.send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")

@@ -90,4 +90,47 @@ final class Flag: @unchecked Sendable {  // test-only: guarded by `lock`
         })
         #expect(server.isShuttingDown)
     }
+
+    /// The loop sleeps in poll() until the earliest deadline: the timeout is rounded up to whole
+    /// milliseconds (waking early would cost a turn, truncating cost the deadline a turn too late).
+    @Test func pollTimeoutWakesAtTheDeadline() {
+        let now = ContinuousClock.now
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: nil) == -1)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now) == 0)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now - .milliseconds(5)) == 0)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now + .microseconds(1)) == 1)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now + .milliseconds(300)) == 300)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now + .microseconds(300_001)) == 301)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now + .seconds(5) + .nanoseconds(1)) == 5001)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now + .seconds(59) + .milliseconds(999)) == 59_999)
+        #expect(HTTPLoopTiming.pollTimeout(now: now, until: now + .seconds(3600)) == 60_000)
+    }
+
+    /// The drain deadline counts from the moment `shutdown()` is called, and the server stops then
+    /// with a connection still busy (a body that never ends), not a turn or a handler later.
+    @Test func drainDeadlineIsFixedWhenTheStopIsAskedFor() throws {
+        let requested = ContinuousClock.now
+        #expect(HTTPLoopTiming.drainDeadline(requestedAt: requested, timeout: .seconds(5)) == requested + .seconds(5))
+        #expect(HTTPLoopTiming.drainDeadline(requestedAt: requested, timeout: .seconds(-1)) == requested)
+
+        let server = try HTTPServer(configuration: testConfiguration { $0.drainTimeout = .milliseconds(200) },
+                                    logger: testLogger(), handler: echoHandler)
+        try server.start()
+        #expect(server.drainDeadline == nil)
+        let started = Flag()
+        server.onShutdown { started.set() }
+        let c = try RawClient(port: server.port)
+        try c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc")
+        #expect(eventually { server.connectionCount == 1 })  // accepted (not left in the backlog)
+        let before = ContinuousClock.now
+        server.shutdown()
+        let after = ContinuousClock.now
+        let deadline = try #require(server.drainDeadline)
+        #expect(deadline >= before + .milliseconds(200) && deadline <= after + .milliseconds(200))
+        #expect(started.isSet)
+        server.shutdown()  // a second stop keeps the first deadline
+        #expect(server.drainDeadline == deadline)
+        withExtendedLifetime(c) { server.waitUntilStopped() }  // the upload stays open until then
+        #expect(ContinuousClock.now >= deadline)
+    }
 }

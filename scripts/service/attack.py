@@ -11,6 +11,10 @@ Scenarios (default: all), each against a fresh server whose log is kept in --wor
   slow      one 12 MB upload at 2 KB/s: time until the server answers (expect 408 body_too_slow)
   drain     SIGTERM while a slow upload is connected: time until the process exits
   pipeline  three pipelined requests with a 404 in the middle, on one connection
+  busy      SIGTERM with --drain-timeout 0.5 while a segment request is computing: exit status and time
+            (the deadline passes with a batch running)
+  admin     --api-keys without --admin-token: unauthenticated and keyed PUT/DELETE of the domain answer
+            403, and the domain is still served
 
 Prints one block per scenario: probe success (200 within 1 s), the upload's status, the statuses
 the attackers received, the number of server log lines (and refusal warnings), timings.
@@ -315,6 +319,43 @@ def scenario_pipeline(args):
     print(f"[pipeline] three pipelined requests on one connection: {answers} (status, request id, closed)")
 
 
+def scenario_busy(args):
+    srv = Server(args, "busy", ["--drain-timeout", "0.5"])
+    body = open(args.tile, "rb").read()
+    s = socket.create_connection((HOST, args.port), timeout=30)
+    s.sendall((f"POST /v1/domains/{args.domain}/segment?output=json HTTP/1.1\r\nHost: x\r\nContent-Type: image/tiff\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    time.sleep(0.3)  # the upload is read and the batch started (a forward pass takes seconds here)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    try:
+        srv.proc.wait(60)
+        exited = round(time.monotonic() - t0, 3)
+    except subprocess.TimeoutExpired:
+        exited = None
+    s.close()
+    srv.stop()
+    with open(srv.log_path, errors="replace") as f:
+        log = f.read()
+    print(f"[busy] SIGTERM during a forward pass (--drain-timeout 0.5): exited after {exited} s with status "
+          f"{srv.proc.returncode}; crash in log: {'crashed' in log}; in-flight warning: {'work in flight' in log}")
+
+
+def scenario_admin(args):
+    srv = Server(args, "admin", ["--api-keys", "k1"])
+    try:
+        d = f"/v1/domains/{args.domain}"
+        got = {}
+        for method in ("PUT", "DELETE"):
+            got[method] = request(method, d, args.port)[0]
+            got[method + " with key"] = request(method, d, args.port, headers={"X-API-Key": "k1"})[0]
+        got["GET with key"] = request("GET", d, args.port, headers={"X-API-Key": "k1"})[0]
+        got["readyz"] = request("GET", "/readyz", args.port)[0]
+    finally:
+        srv.stop()
+    print(f"[admin] --api-keys without --admin-token: {got}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=".build/release/spectralx")
@@ -325,7 +366,7 @@ def main():
     ap.add_argument("--max-connections", type=int, default=256)
     ap.add_argument("--drain-timeout", type=float, default=5)
     ap.add_argument("--workdir", default="/tmp/spectralx-attack")
-    ap.add_argument("scenarios", nargs="*", default=["idle", "trickle", "slow", "drain", "pipeline"])
+    ap.add_argument("scenarios", nargs="*", default=["idle", "trickle", "slow", "drain", "pipeline", "busy", "admin"])
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     print(f"fd limit {raise_fd_limit()}")
@@ -340,6 +381,10 @@ def main():
             scenario_drain(args)
         elif name == "pipeline":
             scenario_pipeline(args)
+        elif name == "admin":
+            scenario_admin(args)
+        elif name == "busy":
+            scenario_busy(args)
         else:
             raise SystemExit(f"unknown scenario {name}")
         sys.stdout.flush()

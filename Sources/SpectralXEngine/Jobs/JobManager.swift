@@ -261,15 +261,39 @@ public final class JobManager: @unchecked Sendable {
     /// their progress (they stay queued on disk) and returns once every worker stopped. Call before
     /// the scheduler's own shutdown.
     public func shutdown() {
+        _ = shutdown(until: nil)
+    }
+
+    /// `shutdown()` bounded by `deadline` (the server's drain deadline): returns whether every worker
+    /// stopped by then. A job still in its batch at the deadline has its progress durable up to its
+    /// last tile row and resumes from there on the next start, as after `kill -9`.
+    public func shutdown(until deadline: Date?) -> Bool {
         condition.lock()
+        defer { condition.unlock() }
+        beginShutdownLocked()
+        while activeWorkers > 0 {
+            if let deadline {
+                if !condition.wait(until: deadline) && activeWorkers > 0 { return false }
+            } else {
+                condition.wait()
+            }
+        }
+        return true
+    }
+
+    /// Stops taking jobs and asks running ones to stop after their batch in flight, without waiting
+    /// (called when the server starts draining, so they stop within the drain).
+    public func beginShutdown() {
+        condition.withLock { beginShutdownLocked() }
+    }
+
+    private func beginShutdownLocked() {
         stopping = true
         for (id, token) in running {
             if stopReasons[id] == nil { stopReasons[id] = .shutdown }
             token.cancel()
         }
         condition.broadcast()
-        while activeWorkers > 0 { condition.wait() }
-        condition.unlock()
     }
 
     // MARK: - workers
