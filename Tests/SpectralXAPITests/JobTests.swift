@@ -133,6 +133,32 @@ enum JobScenes {
     }
 }
 
+/// Every family in a /metrics text has `# HELP` and `# TYPE`, and `promtool check metrics` (when
+/// installed: `apt-get install prometheus`) reports nothing; skipped with a message otherwise.
+func checkPrometheusText(_ text: String) {
+    let lines = text.split(separator: "\n")
+    let typed = Set(lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
+    let helped = Set(lines.filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+    #expect(!typed.isEmpty && typed == helped, "families without # HELP: \(typed.subtracting(helped).sorted())")
+    guard let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        print("skipping promtool check metrics: promtool not installed (apt-get install prometheus)")
+        return
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: promtool)
+    p.arguments = ["check", "metrics"]
+    let input = Pipe(), output = Pipe()
+    p.standardInput = input
+    p.standardOutput = output
+    p.standardError = output
+    do { try p.run() } catch { Issue.record("promtool: \(error)"); return }
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try? input.fileHandleForWriting.close()
+    let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0 && said.isEmpty, "promtool check metrics (exit \(p.terminationStatus)): \(said)")
+}
+
 /// `spectralx_job_windows_total` from /metrics.
 func jobWindowsMetric(_ s: JobTestServer) throws -> Double {
     jobWindowsMetric(text: try s.request("GET", "/metrics").text)
@@ -232,6 +258,7 @@ struct JobTests {
         let metrics = try s.request("GET", "/metrics").text
         #expect(metrics.contains(#"spectralx_jobs{status="successful"} 1"#), "\(metrics)")
         #expect(metrics.contains("spectralx_job_queue_length 0"))
+        checkPrometheusText(metrics)
     }
 
     /// A job interrupted by a graceful stop after its first tile row was durable resumes at row 512
