@@ -42,9 +42,10 @@ extension JobTests {
     /// and a second job of the same scene dismissed mid-way (files gone, at most the window in flight
     /// computed after the DELETE).
     ///
-    /// Cost: 25 windows for the job, 25 for the in-process reference, 1–2 for the dismissed job. Measured
-    /// on the project's 2-core VM (`OPENBLAS_CORETYPE=SkylakeX`, other builds running): about 100 s,
-    /// of which the job took about 45 s (≈1.8 s a window); store synthesis for the 32-band adapter < 1 s.
+    /// Cost: 25 windows for the job, 25 for the in-process reference, 1–2 for the dismissed job (~52
+    /// ViT-L windows at batch 1). Measured on the project's 2-core VM with `OPENBLAS_CORETYPE=SkylakeX`
+    /// while other engineers' builds and a `predict` ran (load average ~5): 289 s, the job itself 111 s
+    /// (4.4 s a window). At the 1–2 s a window of an idle VM that is 60–110 s (estimated, not measured).
     @Test func scene1024x1024With32BandsEndToEnd() throws {
         let store = try Scene32.makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
