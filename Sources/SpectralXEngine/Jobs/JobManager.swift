@@ -326,7 +326,7 @@ public final class JobManager: @unchecked Sendable {
             let clock = ContinuousClock()
             let started = clock.now
             let last = LastWrite()
-            let first = FirstProgress()
+            let first = RunProgress()
             let run = SceneJobRun(input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat, domain: lease.domain,
                                   options: r.options, output: partial, resume: r.attempts > 1, statistics: r.statistics)
             try executor.run(run, cancel: token) { [self] event in
@@ -364,7 +364,7 @@ public final class JobManager: @unchecked Sendable {
     /// Progress callback of a running job (outside the lock). The window counter and rate count only
     /// windows computed in this run (`SceneProgress.windowsComputed`: not the rows a resumed run
     /// skipped, nor all-invalid windows).
-    private func progressed(_ id: String, _ p: SceneProgress, elapsed: Double, first: FirstProgress, last: LastWrite) {
+    private func progressed(_ id: String, _ p: SceneProgress, elapsed: Double, first: RunProgress, last: LastWrite) {
         condition.withLock {
             guard var r = records[id], r.status == .running else { return }
             let isFirst = first.reported == nil
@@ -484,7 +484,7 @@ public final class JobManager: @unchecked Sendable {
 /// The computed-window count a run last reported, nil before its first report (touched only under
 /// the manager's lock).
 // @unchecked: mutated only inside `JobManager.condition`.
-private final class FirstProgress: @unchecked Sendable {
+private final class RunProgress: @unchecked Sendable {
     var reported: Int?
 }
 
