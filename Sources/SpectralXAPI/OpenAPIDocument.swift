@@ -282,6 +282,9 @@ enum OpenAPIDocument {
             was not yet durable, with the recorded normalisation statistics (the output equals an uninterrupted
             run's). The result is a Cloud-Optimized GeoTIFF as from `/segment?output=geotiff` (uint8 labels with
             palette and nodata, or scores with `scores=true`). A multipart body carries one `tile` part.
+            The upload is bounded by `serve --max-job-body` (default 8 GiB), not by `--max-body` (which bounds every
+            other route): a larger `Content-Length` is refused with `413 payload_too_large` from the headers, before
+            anything is spooled, and a chunked body as soon as it crosses the limit; the message names the limit.
           operationId: submitJob
           security: [{}, {apiKey: []}, {bearerKey: []}]
           parameters:
@@ -341,7 +344,10 @@ enum OpenAPIDocument {
             "404":
               $ref: "#/components/responses/Error"
             "413":
-              $ref: "#/components/responses/Error"
+              description: payload_too_large, the upload is larger than --max-job-body (the message names the limit in bytes).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
             "415":
               $ref: "#/components/responses/Error"
             "422":

@@ -25,6 +25,48 @@ public enum ServiceMetrics {
     /// stopped between batches of windows (`spectralx_requests_abandoned_total`).
     static let requestsAbandoned = Counter(label: "spectralx_requests_abandoned_total")
 
-    /// Prometheus text exposition format.
-    public static func render() -> [UInt8] { registry.emitToBuffer() }
+    /// Prometheus text exposition format, with a `# HELP` line before each family's `# TYPE` line.
+    public static func render() -> [UInt8] { withHelp(registry.emitToBuffer()) }
+
+    /// `# HELP` texts by family. swift-metrics handles carry no help text (and the registry refuses a
+    /// family registered twice with different texts), so `render` inserts them; `promtool check
+    /// metrics` lints a family without one. A test checks every family rendered has one.
+    public static let help: [String: String] = [
+        "spectralx_http_requests_total": "HTTP requests answered, by route, method and status.",
+        "spectralx_http_request_duration_seconds": "Time from a request's head to its answer, by route.",
+        "spectralx_queue_depth": "Images waiting in the batch scheduler's queue.",
+        "spectralx_queue_wait_seconds": "Time an image waited in the queue before its batch started.",
+        "spectralx_queue_rejections_total": "Images refused by the scheduler, by reason (queue_full, deadline).",
+        "spectralx_batch_size": "Images per forward pass.",
+        "spectralx_batch_seconds": "Time of one forward pass (a batch).",
+        "spectralx_model_stage_seconds": "Time per model stage of a forward pass, by stage.",
+        "spectralx_domains_loaded": "Domains loaded and serving.",
+        "spectralx_requests_abandoned_total": "Requests whose client went away before the answer.",
+        "spectralx_jobs": "Jobs stored, by status.",
+        "spectralx_job_queue_length": "Accepted jobs waiting for a slot.",
+        "spectralx_job_windows_total": "Model windows computed by jobs (rate() gives windows per second).",
+        "spectralx_job_windows_per_second": "Windows per second of the running jobs over their current runs.",
+    ]
+
+    /// Inserts `# HELP` lines (from `help`) before `# TYPE` lines that lack one.
+    static func withHelp(_ text: [UInt8]) -> [UInt8] {
+        guard !text.isEmpty else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 64 * help.count)
+        let typePrefix = Array("# TYPE ".utf8)
+        var previous: ArraySlice<UInt8> = []
+        for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            if line.starts(with: typePrefix) {
+                let name = String(decoding: line.dropFirst(typePrefix.count).prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
+                if let h = help[name], !previous.starts(with: Array("# HELP \(name) ".utf8)) {
+                    out.append(contentsOf: Array("# HELP \(name) \(h)\n".utf8))
+                }
+            }
+            out.append(contentsOf: line)
+            out.append(UInt8(ascii: "\n"))
+            previous = line
+        }
+        out.removeLast()  // the newline appended after the last piece (empty when the text ends with one)
+        return out
+    }
 }

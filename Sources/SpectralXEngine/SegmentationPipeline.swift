@@ -66,6 +66,9 @@ public struct SceneProgress: Sendable, Equatable {
     public var windowsSkipped: Int
     public var rowsDone: Int
     public var height: Int
+    /// Windows this run sent through the model (a resumed run does not count the rows it skipped,
+    /// nor all-invalid windows): what `spectralx_job_windows_total` adds up.
+    public var windowsComputed: Int = 0
     public var fraction: Double { windowsTotal == 0 ? 1 : Double(windowsDone) / Double(windowsTotal) }
 }
 
@@ -321,7 +324,7 @@ public final class SegmentationPipeline: Sendable {
             try finish(&plane, n: W * H, valid: $0, histogram: &histogram, invalid: &invalid)
         }
         try sink.consume(rows: 0..<H, labels: labels, scores: scores)
-        progress?(SceneProgress(windowsDone: 1, windowsTotal: 1, windowsSkipped: 0, rowsDone: H, height: H))
+        progress?(SceneProgress(windowsDone: 1, windowsTotal: 1, windowsSkipped: 0, rowsDone: H, height: H, windowsComputed: 1))
         report.windowsComputed = 1
         report.batchSizes = [out.batchSize]
         report.histogram = histogram
@@ -427,6 +430,7 @@ public final class SegmentationPipeline: Sendable {
                 postprocess += InferenceEngine.seconds(tp.duration(to: clock.now))
                 computed += chunk.count
                 state.windowsDone += chunk.count
+                state.windowsComputed = computed
                 start += group
                 progress?(state)
             }

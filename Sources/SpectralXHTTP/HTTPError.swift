@@ -15,7 +15,7 @@ import Foundation
 /// | 408    | `request_timeout`             | headers or body not received within the configured timeouts |
 /// | 408    | `body_too_slow`               | the body arrived slower than `minBodyRate` bytes/s over a `bodyRateWindow` |
 /// | 411    | `length_required`             | a method configured to need a body arrived without `Content-Length`/chunked |
-/// | 413    | `payload_too_large`           | declared or received body larger than `maxBodySize` |
+/// | 413    | `payload_too_large`           | declared or received body larger than `maxBodySize` (or the route's `routeBodyLimits` entry) |
 /// | 414    | `uri_too_long`                | request line longer than `maxRequestLineLength` |
 /// | 415    | `unsupported_media_type`      | `MultipartFormData.parse`: not multipart/form-data or no boundary |
 /// | 417    | `expectation_failed`          | `Expect` with anything but `100-continue` |
@@ -86,9 +86,9 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
         .requestTimeout, message: "the request was not received in time")
     static let lengthRequired = HTTPServerError(
         .lengthRequired, message: "a Content-Length or chunked body is required")
-    static func payloadTooLarge(limit: Int64) -> HTTPServerError {
+    static func payloadTooLarge(limit: Int64, name: String? = nil) -> HTTPServerError {
         HTTPServerError(.payloadTooLarge,
-                        message: "the request body exceeds the limit of \(limit) bytes")
+                        message: "the request body exceeds the limit of \(limit) bytes" + (name.map { " (\($0))" } ?? ""))
     }
     static func uriTooLong(limit: Int) -> HTTPServerError {
         HTTPServerError(.uriTooLong,

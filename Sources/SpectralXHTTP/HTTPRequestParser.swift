@@ -47,6 +47,8 @@ public struct HTTPRequestParser: Sendable {
     private var fields = HTTPHeaders()
     private var sectionBytes = 0
     private var bodyReceived: Int64 = 0
+    /// The current request's body limit (`HTTPServerLimits.bodyLimit`), set when its head is complete.
+    private var bodyLimit: (bytes: Int64, name: String?) = (0, nil)
 
     public init(limits: HTTPServerLimits = HTTPServerLimits()) {
         self.limits = limits
@@ -143,8 +145,8 @@ public struct HTTPRequestParser: Sendable {
                     state = .trailers
                     continue
                 }
-                if bodyReceived + size > limits.maxBodySize {
-                    throw .payloadTooLarge(limit: limits.maxBodySize)
+                if bodyReceived + size > bodyLimit.bytes {
+                    throw .payloadTooLarge(limit: bodyLimit.bytes, name: bodyLimit.name)
                 }
                 bodyReceived += size
                 state = .chunkData(remaining: size)
@@ -265,11 +267,12 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Validates the framing headers and builds the head.
-    private func finishHead() throws(HTTPServerError) -> HTTPRequestHead {
+    private mutating func finishHead() throws(HTTPServerError) -> HTTPRequestHead {
         let hosts = fields.values(for: "Host")
         if hosts.count > 1 { throw .badRequest("multiple Host header fields") }
         if version == .http1_1 && hosts.isEmpty { throw .badRequest("missing Host header field") }
 
+        bodyLimit = limits.bodyLimit(method: method, pathSegments: HTTPRequestTarget(rawTarget).pathSegments)
         let lengths = fields.values(for: "Content-Length")
         let hasTE = fields.contains(name: "Transfer-Encoding")
         var framing = HTTPBodyFraming.none
@@ -291,7 +294,7 @@ public struct HTTPRequestParser: Sendable {
             guard !text.isEmpty, text.utf8.allSatisfy(HTTPSyntax.isDigit) else {
                 throw .invalidContentLength("Content-Length is not a decimal number")
             }
-            guard let n = Int64(text), n <= limits.maxBodySize else { throw .payloadTooLarge(limit: limits.maxBodySize) }
+            guard let n = Int64(text), n <= bodyLimit.bytes else { throw .payloadTooLarge(limit: bodyLimit.bytes, name: bodyLimit.name) }
             framing = .contentLength(n)
         }
         return HTTPRequestHead(method: method, rawTarget: rawTarget, version: version, headers: fields, framing: framing)
@@ -302,7 +305,7 @@ public struct HTTPRequestParser: Sendable {
         var digits = 0
         var i = line.startIndex
         while i < line.endIndex, let h = HTTPRequestTarget.hexValue(line[i]) {
-            if digits >= 15 { throw .payloadTooLarge(limit: limits.maxBodySize) }
+            if digits >= 15 { throw .payloadTooLarge(limit: bodyLimit.bytes, name: bodyLimit.name) }
             size = size << 4 | Int64(h)
             digits += 1
             i += 1

@@ -16,6 +16,11 @@ public struct HTTPServerLimits: Sendable, Equatable {
     public var maxHeaderCount: Int = 100
     /// Largest request body in bytes (after de-chunking).
     public var maxBodySize: Int64 = 256 * 1024 * 1024
+    /// How the 413 message names `maxBodySize` (e.g. the `serve` flag `--max-body`); nil: not named.
+    public var maxBodySizeName: String? = nil
+    /// Routes with their own body limit instead of `maxBodySize` (larger or smaller), e.g. scene job
+    /// uploads; the first rule matching the request's method and path applies.
+    public var routeBodyLimits: [HTTPRouteBodyLimit] = []
 
     public init(maxRequestLineLength: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
                 maxHeaderCount: Int = 100, maxBodySize: Int64 = 256 * 1024 * 1024) {
@@ -23,6 +28,37 @@ public struct HTTPServerLimits: Sendable, Equatable {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
         self.maxBodySize = maxBodySize
+    }
+
+    /// The body limit of a request (and how the 413 message names it), from its method and path.
+    public func bodyLimit(method: String, pathSegments: [String]) -> (bytes: Int64, name: String?) {
+        if let rule = routeBodyLimits.first(where: { $0.matches(method: method, pathSegments: pathSegments) }) {
+            return (rule.maxBodySize, rule.name)
+        }
+        return (maxBodySize, maxBodySizeName)
+    }
+}
+
+/// A body limit for one route: `POST /v1/domains/*/jobs` with its own maximum.
+public struct HTTPRouteBodyLimit: Sendable, Equatable {
+    /// The method it applies to (exact, e.g. `POST`).
+    public var method: String
+    /// Path segments (percent-decoded, as `HTTPRequestTarget.pathSegments`); `*` matches any one segment.
+    public var pathPattern: [String]
+    public var maxBodySize: Int64
+    /// How the 413 message names the limit (e.g. `--max-job-body`).
+    public var name: String?
+
+    /// `path` like `/v1/domains/*/jobs`.
+    public init(method: String, path: String, maxBodySize: Int64, name: String? = nil) {
+        self.method = method
+        self.pathPattern = path.split(separator: "/").map(String.init)
+        self.maxBodySize = maxBodySize
+        self.name = name
+    }
+
+    public func matches(method m: String, pathSegments p: [String]) -> Bool {
+        m == method && p.count == pathPattern.count && zip(pathPattern, p).allSatisfy { $0 == "*" ? !$1.isEmpty : $0 == $1 }
     }
 }
 

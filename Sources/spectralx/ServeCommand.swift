@@ -28,7 +28,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds to receive request headers (SPECTRALX_HEADER_TIMEOUT; default \(Self.s(Self.http.headerReadTimeout))).") var headerTimeout: Double?
     @Option(help: "Seconds to receive a request body (SPECTRALX_BODY_TIMEOUT; default \(Self.s(Self.http.bodyReadTimeout))).") var bodyTimeout: Double?
     @Option(help: "Seconds an idle keep-alive connection is kept (SPECTRALX_IDLE_TIMEOUT; default \(Self.s(Self.http.keepAliveIdleTimeout))).") var idleTimeout: Double?
-    @Option(help: "Largest request body in bytes, suffixes k/m/g (SPECTRALX_MAX_BODY; default 256m).") var maxBody: String?
+    @Option(help: "Largest request body in bytes, suffixes k/m/g, except job uploads (--max-job-body) (SPECTRALX_MAX_BODY; default 256m).") var maxBody: String?
     @Option(help: "Concurrent connections (SPECTRALX_MAX_CONNECTIONS; default 256; probes are still served beyond it).") var maxConnections: Int?
     @Option(help: "Slowest upload accepted, bytes/s averaged over 20 s, 0 = off (SPECTRALX_MIN_BODY_RATE; default 4096).") var minBodyRate: Int?
     @Option(help: "Seconds in-flight requests get after SIGTERM before the process exits (SPECTRALX_DRAIN_TIMEOUT; default 30).") var drainTimeout: Double?
@@ -104,6 +104,8 @@ struct ServeCommand: ParsableCommand {
 
             var http = HTTPServerConfiguration(host: host ?? env["HOST"] ?? "127.0.0.1", port: try port ?? env.int("PORT") ?? 8080)
             http.limits.maxBodySize = bodyLimit
+            http.limits.maxBodySizeName = "--max-body"
+            http.limits.routeBodyLimits = [try jobOptions.jobBodyLimit()]
             if let v = try maxConnections ?? env.int("MAX_CONNECTIONS") { http.maxConnections = v }
             if let v = try headerTimeout ?? env.double("HEADER_TIMEOUT") { http.headerReadTimeout = .milliseconds(Int64(v * 1000)) }
             if let v = try bodyTimeout ?? env.double("BODY_TIMEOUT") { http.bodyReadTimeout = .milliseconds(Int64(v * 1000)) }
@@ -206,7 +208,9 @@ enum ByteSize {
         default: mult = 1
         }
         guard let n = Int64(digits), n > 0 else { throw CLIError("'\(s)' is not a size (e.g. 256m)") }
-        return n * mult
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: mult)
+        guard !overflow else { throw CLIError("'\(s)' is too large a size") }
+        return bytes
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SpectralXEngine
+import SpectralXHTTP
 import SpectralXRaster
 
 /// The jobs flags of `spectralx serve` (each also read from `SPECTRALX_<NAME>`).
@@ -16,6 +17,16 @@ struct ServeJobOptions: ParsableArguments {
     var maxJobsBytes: String?
     @Option(help: "Jobs computed at the same time (SPECTRALX_MAX_RUNNING_JOBS; default 1).")
     var maxRunningJobs: Int?
+    @Option(help: "Largest job upload (POST /v1/domains/{name}/jobs) in bytes, suffixes k/m/g, instead of --max-body; larger gets 413 before anything is spooled (SPECTRALX_MAX_JOB_BODY; default 8g).")
+    var maxJobBody: String?
+
+    /// The upload limit of `POST /v1/domains/{name}/jobs` (`--max-body` stays the limit of every other route).
+    func jobBodyLimit() throws -> HTTPRouteBodyLimit {
+        let text = maxJobBody ?? Env()["MAX_JOB_BODY"] ?? "8g"
+        let bytes = try ByteSize.parse(text)
+        guard bytes >= 1 else { throw CLIError("--max-job-body must be at least 1 byte") }
+        return HTTPRouteBodyLimit(method: "POST", path: "/v1/domains/*/jobs", maxBodySize: bytes, name: "--max-job-body")
+    }
 
     /// The configuration from flags, environment and defaults; `cache` is the resolved cache directory.
     func configuration(cache: URL) throws -> JobConfiguration {

@@ -17,6 +17,8 @@ struct WireResponse {
         guard let e = json["error"] as? [String: Any], let s = e["status"] as? Int, let c = e["code"] as? String else { return nil }
         return (s, c)
     }
+    /// The `message` of the standard error body.
+    var errorMessage: String? { (json["error"] as? [String: Any])?["message"] as? String }
 }
 
 /// A minimal HTTP/1.1 client over a real loopback socket: exact bytes out, `Connection: close`,
@@ -36,10 +38,12 @@ enum LoopbackClient {
         guard ok == 0 else { throw POSIXError(.ECONNREFUSED) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
-        if method == "POST" || method == "PUT" || !body.isEmpty { head += "Content-Length: \(declaredLength ?? body.count)\r\n" }
+        // With a Transfer-Encoding header the body is sent as given (already chunked), without Content-Length.
+        let framed = headers.contains { $0.0.lowercased() == "transfer-encoding" }
+        if !framed && (method == "POST" || method == "PUT" || !body.isEmpty) { head += "Content-Length: \(declaredLength ?? body.count)\r\n" }
         head += "\r\n"
         var out = Data(head.utf8)
-        if declaredLength == nil { out.append(body) }
+        if declaredLength == nil || framed { out.append(body) }
         writeAll(fd, out)
         var received = Data()
         var buf = [UInt8](repeating: 0, count: 1 << 16)

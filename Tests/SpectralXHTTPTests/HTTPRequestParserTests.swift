@@ -170,6 +170,34 @@ func parseBothWays(_ input: String, limits: HTTPServerLimits = HTTPServerLimits(
         #expect(r.error?.code == code, "\(input.debugDescription)")
     }
 
+    /// A route with its own body limit (`serve --max-job-body` for `POST /v1/domains/*/jobs`): larger
+    /// or smaller than `maxBodySize`, decided from the head (Content-Length) or at the chunk size, and
+    /// the 413 message names the limit that applied.
+    @Test func routeBodyLimits() {
+        var limits = HTTPServerLimits(maxBodySize: 10)
+        limits.maxBodySizeName = "--max-body"
+        limits.routeBodyLimits = [HTTPRouteBodyLimit(method: "POST", path: "/v1/domains/*/jobs", maxBodySize: 100, name: "--max-job-body"),
+                                  HTTPRouteBodyLimit(method: "PUT", path: "/tiny", maxBodySize: 2)]
+        var r = parseBothWays("POST /v1/domains/syn/jobs?overlap=0 HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n" + String(repeating: "x", count: 100), limits: limits)
+        #expect(r.error == nil)
+        r = parseBothWays("POST /v1/domains/syn/jobs HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n", limits: limits)
+        #expect(r.error?.status.code == 413 && r.error?.message == "the request body exceeds the limit of 100 bytes (--max-job-body)")
+        #expect(r.events.isEmpty)
+        // Other methods and paths keep maxBodySize.
+        for head in ["POST /v1/domains/syn/segment", "PUT /v1/domains/syn/jobs", "POST /v1/domains/syn/jobs/x", "POST /v1/domains/jobs"] {
+            r = parseBothWays("\(head) HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", limits: limits)
+            #expect(r.error?.message == "the request body exceeds the limit of 10 bytes (--max-body)", "\(head)")
+        }
+        r = parseBothWays("PUT /tiny HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n", limits: limits)
+        #expect(r.error?.message == "the request body exceeds the limit of 2 bytes")
+        // Chunked: the route's limit applies at each chunk size.
+        let chunk = String(repeating: "y", count: 60)
+        r = parseBothWays("POST /v1/domains/syn/jobs HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n\(chunk)\r\n3c\r\n", limits: limits)
+        #expect(r.error?.status.code == 413 && r.error?.message.hasSuffix("(--max-job-body)") == true)
+        r = parseBothWays("POST /v1/domains/syn/jobs HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n\(chunk)\r\n0\r\n\r\n", limits: limits)
+        #expect(r.error == nil)
+    }
+
     @Test func limits() {
         let small = HTTPServerLimits(maxRequestLineLength: 20, maxHeaderBytes: 40, maxHeaderCount: 2, maxBodySize: 10)
         // request line: fails before the line ends

@@ -350,8 +350,7 @@ public final class JobManager: @unchecked Sendable {
             let clock = ContinuousClock()
             let started = clock.now
             let last = LastWrite()
-            let first = FirstProgress()
-            if r.attempts == 1 { (first.windows, first.reported) = (0, 0) }  // a resumed run's start is its first report
+            let first = RunProgress()
             let run = SceneJobRun(input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat, domain: lease.domain,
                                   options: r.options, output: partial, resume: r.attempts > 1, statistics: r.statistics)
             try executor.run(run, cancel: token) { [self] event in
@@ -386,22 +385,22 @@ public final class JobManager: @unchecked Sendable {
         }
     }
 
-    /// Progress callback of a running job (outside the lock). The window rate counts only windows
-    /// computed in this run (a resumed run starts at the windows it skipped).
-    private func progressed(_ id: String, _ p: SceneProgress, elapsed: Double, first: FirstProgress, last: LastWrite) {
+    /// Progress callback of a running job (outside the lock). The window counter and rate count only
+    /// windows computed in this run (`SceneProgress.windowsComputed`: not the rows a resumed run
+    /// skipped, nor all-invalid windows).
+    private func progressed(_ id: String, _ p: SceneProgress, elapsed: Double, first: RunProgress, last: LastWrite) {
         condition.withLock {
             guard var r = records[id], r.status == .running else { return }
-            let base = first.windows ?? p.windowsDone
-            first.windows = base
-            let added = p.windowsDone - max(base, first.reported ?? base)
+            let isFirst = first.reported == nil
+            let added = p.windowsComputed - (first.reported ?? 0)
             if added > 0 { windowCounter.increment(by: added) }
-            first.reported = max(first.reported ?? base, p.windowsDone)
+            first.reported = max(first.reported ?? 0, p.windowsComputed)
             let total = p.windowsTotal, done = p.windowsDone
             r.windowsDone = done
             r.windowsTotal = total
             r.rowsDone = p.rowsDone
             r.progress = total > 0 ? min(99, max(r.progress, done * 100 / total)) : 0
-            let thisRun = done - base
+            let thisRun = p.windowsComputed
             let rate = elapsed > 0 && thisRun > 0 ? Double(thisRun) / elapsed : nil
             rates[id] = rate
             r.etaSeconds = rate.map { (Double(total - done) / $0 * 10).rounded() / 10 }
@@ -412,7 +411,7 @@ public final class JobManager: @unchecked Sendable {
             rateGauge.record(rates.values.reduce(0, +))
             // Persist at most every second (and always the first and last call).
             let now = ContinuousClock.now
-            if done == base || done == total || last.instant.map({ $0.duration(to: now) >= .seconds(1) }) ?? true {
+            if isFirst || done == total || last.instant.map({ $0.duration(to: now) >= .seconds(1) }) ?? true {
                 try? store.write(r)
                 last.instant = now
             }
@@ -506,10 +505,10 @@ public final class JobManager: @unchecked Sendable {
     }
 }
 
-/// The windows a run started at and the last count it reported (touched only under the manager's lock).
+/// The computed-window count a run last reported, nil before its first report (touched only under
+/// the manager's lock).
 // @unchecked: mutated only inside `JobManager.condition`.
-private final class FirstProgress: @unchecked Sendable {
-    var windows: Int?
+private final class RunProgress: @unchecked Sendable {
     var reported: Int?
 }
 
