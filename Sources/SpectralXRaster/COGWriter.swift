@@ -29,6 +29,14 @@ public struct COGOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// The tile size of a label or score COG: 512, except for an image exactly 512 wide and taller
+    /// than that, which gets 256² tiles. rio-cogeo's validator (7.x) reads a block as wide as the
+    /// image as a strip layout and fails it ("greater than 512xH or 512xW, but is not tiled"), so
+    /// a 512-wide scene with 512² tiles — GDAL's own COG driver writes that — would not validate.
+    public static func tileSize(width: Int, height: Int) -> Int {
+        width == 512 && height > 512 ? 256 : 512
+    }
+
     public static func == (a: COGOptions, b: COGOptions) -> Bool {
         a.tileSize == b.tileSize && a.deflateLevel == b.deflateLevel && a.predictor == b.predictor && a.bigTIFF == b.bigTIFF
             && a.resampling == b.resampling && a.overviewsBelow == b.overviewsBelow && a.nodata == b.nodata
@@ -64,6 +72,10 @@ public final class COGWriter {
     public private(set) var rowsAppended: Int
 
     private let spoolDir: String
+    /// The spool directory beside the output (`<path>.cog-spool`): tile rows durable so far and their
+    /// state; removed by `finish()` and `abort()`. Callers may keep their own resume state in it.
+    public var spoolDirectory: String { spoolDir }
+    public static func spoolDirectory(for path: String) -> String { path + ".cog-spool" }
     private var spool: FileHandle
     private var byteCounts: [UInt64]
     private var buffer: [UInt8]
@@ -80,7 +92,7 @@ public final class COGWriter {
         try Self.check(width: width, height: height, bands: bands, sampleType: sampleType, options: options)
         self.path = path; self.width = width; self.height = height; self.bands = bands
         self.sampleType = sampleType; self.geo = geo; self.options = options
-        spoolDir = path + ".cog-spool"
+        spoolDir = Self.spoolDirectory(for: path)
         let fm = FileManager.default
         try? fm.removeItem(atPath: spoolDir)
         do {
@@ -100,7 +112,7 @@ public final class COGWriter {
         try Self.check(width: width, height: height, bands: bands, sampleType: sampleType, options: options)
         self.path = path; self.width = width; self.height = height; self.bands = bands
         self.sampleType = sampleType; self.geo = geo; self.options = options
-        spoolDir = path + ".cog-spool"
+        spoolDir = Self.spoolDirectory(for: path)
         let stateURL = URL(fileURLWithPath: spoolDir + "/state.json")
         guard let data = try? Data(contentsOf: stateURL), let st = try? JSONDecoder().decode(SpoolState.self, from: data),
               st.width == width, st.height == height, st.bands == bands, st.sampleType == sampleType.description, st.tile == options.tileSize

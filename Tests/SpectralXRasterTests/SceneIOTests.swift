@@ -26,8 +26,35 @@ import SpectralXRaster
         for w in [PixelWindow(x: 0, y: 0, width: 75, height: 61), PixelWindow(x: 13, y: 9, width: 40, height: 33),
                   PixelWindow(x: 74, y: 60, width: 1, height: 1), PixelWindow(x: 31, y: 0, width: 2, height: 61)] {
             #expect(try scene.read(w).data == whole.read(w).data, "window \(w)")
+            // Decoding into a reused (dirty) buffer of the window's size gives the same samples,
+            // in that buffer; a buffer of another size is replaced.
+            var reused = [UInt8](repeating: 0xAB, count: w.pixels * 3 * 2)
+            #expect(try scene.read(w, reusing: &reused).data == whole.read(w).data, "window \(w), reused buffer")
+            #expect(reused == (try whole.read(w).data))
+            var wrong = [UInt8](repeating: 0xAB, count: 3)
+            #expect(try scene.read(w, reusing: &wrong).data == whole.read(w).data, "window \(w), buffer of another size")
         }
         #expect(throws: RasterError.self) { try scene.read(PixelWindow(x: 70, y: 0, width: 10, height: 1)) }
+    }
+
+    /// The allocation-free band conversion equals the allocating one for every sample type.
+    @Test func bandFloat64IntoEqualsBandFloat64() throws {
+        for t in SampleType.all {
+            var bytes = [UInt8](repeating: 0, count: 5 * 4 * 2 * t.bytes)
+            var rng = SplitMix(state: UInt64(t.bits * 10 + Int(t.format.rawValue)))
+            for i in 0..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+            if t.format == .float {   // finite values only, so == compares them
+                if t.bits == 32 { bytes = (0..<40).flatMap { i in withUnsafeBytes(of: Float(i) * 1.5 - 7) { Array($0) } } }
+                else { bytes = (0..<40).flatMap { i in withUnsafeBytes(of: Double(i) * 1.25 - 9) { Array($0) } } }
+            }
+            let r = try Raster(width: 5, height: 4, bands: 2, sampleType: t, data: bytes)
+            var out = [Double](repeating: .nan, count: 25)
+            for b in 0..<2 {
+                out.withUnsafeMutableBufferPointer { r.bandFloat64(b, into: $0) }
+                #expect(Array(out.prefix(20)) == r.bandFloat64(b), "\(t) band \(b)")
+                #expect(out[20...].allSatisfy { $0.isNaN })
+            }
+        }
     }
 
     /// Only the blocks a window touches are decoded; the cache keeps memory bounded.
