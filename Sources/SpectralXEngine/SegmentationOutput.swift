@@ -31,14 +31,15 @@ public func classColors(of domain: LoadedDomain) -> [(UInt8, UInt8, UInt8)] {
     return ClassPalette.colors(count: domain.classes)
 }
 
-/// Streams a segmentation into a Cloud-Optimized GeoTIFF: the label raster (uint8, 512² tiles,
+/// Streams a segmentation into a Cloud-Optimized GeoTIFF: the label raster (uint8, 512² tiles —
+/// `COGOptions.tileSize(width:height:)` —,
 /// Deflate + predictor, overviews by mode, a 256-entry colour map with the domain's class colours,
 /// GDAL_NODATA = the output nodata value, class names in GDAL_METADATA) or, with scores, the K-band
 /// probability raster (float32 or uint8, overviews by nearest). Memory is one tile row.
 ///
 /// Resuming a job: create the sink with `resume: true`; `resumeRow` is the first row it still
 /// needs (0 when nothing usable was spooled), to be passed as `SegmentationPipeline.run(…,
-/// resumeFromRow:)`. Rows are durable in whole tile rows (512), so at most one tile row of windows
+/// resumeFromRow:)`. Rows are durable in whole tile rows (512 rows, or `COGOptions.tileSize`), so at most one tile row of windows
 /// is recomputed.
 public final class COGSink: SegmentationSink {
     public let path: String

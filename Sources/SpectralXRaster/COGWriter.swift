@@ -29,12 +29,20 @@ public struct COGOptions: Sendable, Equatable {
 
     public init() {}
 
-    /// The tile size of a label or score COG: 512, except for an image exactly 512 wide and taller
-    /// than that, which gets 256² tiles. rio-cogeo's validator (7.x) reads a block as wide as the
-    /// image as a strip layout and fails it ("greater than 512xH or 512xW, but is not tiled"), so
-    /// a 512-wide scene with 512² tiles — GDAL's own COG driver writes that — would not validate.
-    public static func tileSize(width: Int, height: Int) -> Int {
-        width == 512 && height > 512 ? 256 : 512
+    /// The tile size of a label or score COG: 512, unless a level rio-cogeo checks (full resolution
+    /// or overview with a side over 512) is exactly that wide — its validator (7.x) reads a block as
+    /// wide as the image as a strip layout ("… but is not tiled") — then the first of 256, 1024, 128,
+    /// 2048, … that no such level's width equals (a 512×4096 scene: levels 512, 256 and 128 wide → 1024).
+    /// The levels are the ones `finish()` makes with `overviewsBelow`.
+    public static func tileSize(width: Int, height: Int, overviewsBelow: Int = 512) -> Int {
+        var checked = Set<Int>()
+        var (w, h) = (width, height)
+        while true {
+            if w > 512 || h > 512 { checked.insert(w) }
+            guard overviewsBelow > 0, w >= overviewsBelow || h >= overviewsBelow, !(w == 1 && h == 1) else { break }
+            (w, h) = ((w + 1) / 2, (h + 1) / 2)
+        }
+        return [512, 256, 1024, 128, 2048, 64, 4096, 32, 16].first { !checked.contains($0) } ?? 512
     }
 
     public static func == (a: COGOptions, b: COGOptions) -> Bool {

@@ -119,6 +119,49 @@ import SpectralXRaster
         #expect(throws: RasterError.self) { try StackedRasterSource([fine, odd], names: ["a", "b"]) }
     }
 
+    /// The COG tile size is 512 except where rio-cogeo would take a level's tiles for strips; a
+    /// 512×2100 label COG with the chosen size passes `rio cogeo validate`.
+    @Test func cogTileSizeAvoidsImageWideTiles() throws {
+        #expect(COGOptions.tileSize(width: 10980, height: 10980) == 512)
+        #expect(COGOptions.tileSize(width: 700, height: 1100) == 512)
+        #expect(COGOptions.tileSize(width: 512, height: 512) == 512)
+        #expect(COGOptions.tileSize(width: 512, height: 1024) == 256)
+        #expect(COGOptions.tileSize(width: 512, height: 4096) == 1024)
+        #expect(COGOptions.tileSize(width: 1024, height: 4096) == 128)
+        for (w, h) in [(512, 600), (512, 2100), (1024, 1100), (2048, 9000), (300, 5000), (16, 100000)] {
+            let t = COGOptions.tileSize(width: w, height: h)
+            var (lw, lh) = (w, h)
+            while true {   // the levels COGWriter makes; each one over 512 must not be one tile wide
+                if lw > 512 || lh > 512 { #expect(lw != t, "\(w)×\(h): level \(lw)×\(lh) with \(t)² tiles") }
+                guard lw >= 512 || lh >= 512, !(lw == 1 && lh == 1) else { break }
+                (lw, lh) = ((lw + 1) / 2, (lh + 1) / 2)
+            }
+        }
+        guard pythonHas(["rio_cogeo", "rasterio"]) else {
+            print("skipping rio-cogeo validation: python3 with rio_cogeo and rasterio not available")
+            return
+        }
+        let dir = try makeTempDir("cog-narrow")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (w, h) = (512, 2100)
+        var o = COGOptions()
+        o.colorMap = ClassPalette.colors(count: 5)
+        o.nodata = 255
+        o.tileSize = COGOptions.tileSize(width: w, height: h)
+        let path = dir + "/labels.tif"
+        let writer = try COGWriter(path: path, width: w, height: h, bands: 1, sampleType: .uint8, geo: Self.utm50, options: o)
+        try writer.append((0..<(w * h)).map { UInt8(($0 % w / 40 + $0 / w / 60) % 5) }, rows: h)
+        try writer.finish()
+        let (status, out) = try run("python3", ["-c", """
+            import sys
+            from rio_cogeo.cogeo import cog_validate
+            ok, err, warn = cog_validate(sys.argv[1], quiet=True)
+            print(ok, err, warn)
+            sys.exit(0 if ok and not warn else 1)
+            """, path])
+        #expect(status == 0, "\(out)")
+    }
+
     /// Streaming COG: the full-resolution image and the overviews read back; layout per the COG rules.
     @Test func cogWriterStreamsAndReadsBack() throws {
         let dir = try makeTempDir("cog")
