@@ -185,7 +185,7 @@ enum OpenAPIDocument {
               schema: {type: boolean, default: false}
             - name: mode
               in: query
-              description: resize = upstream pipeline (whole tile to 224 and back); tile = sliding 224-pixel windows blended with linear ramps
+              description: resize = upstream pipeline (whole tile to 224 and back); tile = sliding 224-pixel windows, overlapping logits averaged (mmseg slide inference)
               schema: {type: string, enum: [resize, tile], default: resize}
             - name: overlap
               in: query

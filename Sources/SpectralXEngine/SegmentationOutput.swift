@@ -31,14 +31,15 @@ public func classColors(of domain: LoadedDomain) -> [(UInt8, UInt8, UInt8)] {
     return ClassPalette.colors(count: domain.classes)
 }
 
-/// Streams a segmentation into a Cloud-Optimized GeoTIFF: the label raster (uint8, 512² tiles,
+/// Streams a segmentation into a Cloud-Optimized GeoTIFF: the label raster (uint8, 512² tiles —
+/// `COGOptions.tileSize(width:height:)` —,
 /// Deflate + predictor, overviews by mode, a 256-entry colour map with the domain's class colours,
 /// GDAL_NODATA = the output nodata value, class names in GDAL_METADATA) or, with scores, the K-band
 /// probability raster (float32 or uint8, overviews by nearest). Memory is one tile row.
 ///
 /// Resuming a job: create the sink with `resume: true`; `resumeRow` is the first row it still
 /// needs (0 when nothing usable was spooled), to be passed as `SegmentationPipeline.run(…,
-/// resumeFromRow:)`. Rows are durable in whole tile rows (512), so at most one tile row of windows
+/// resumeFromRow:)`. Rows are durable in whole tile rows (512 rows, or `COGOptions.tileSize`), so at most one tile row of windows
 /// is recomputed.
 public final class COGSink: SegmentationSink {
     public let path: String
@@ -53,6 +54,7 @@ public final class COGSink: SegmentationSink {
         classes = domain.classes
         self.width = width
         var o = COGOptions()
+        o.tileSize = COGOptions.tileSize(width: width, height: height)
         var g = geo
         g.nodata = nil
         g.gdalMetadata = nil
@@ -155,25 +157,82 @@ public enum GDALMetadataXML {
     }
 }
 
+/// The resume state of an interrupted `spectralx predict --mode tile` (or any `segment` call with a
+/// `resumeKey`): `<out>.cog-spool/resume.json`, next to the COG's durable tile spool, holding the run's
+/// identity (the caller's key — input files, store, domain — plus the options, format and scene
+/// size) and the scene's normalisation statistics. A later call with the same identity reopens the
+/// spool through `COGSink(resume: true)` — the mechanism scene jobs use — and continues at its first
+/// tile row not yet durable; a different identity starts afresh. The whole spool directory, this
+/// file included, is removed when the output is complete (`COGWriter.finish`) or the run fails.
+public struct SceneCheckpoint: Codable, Sendable, Equatable {
+    public var identity: String
+    public var statistics: BandStatistics
+
+    public static let fileName = "resume.json"
+
+    public static func path(forOutput output: String) -> String {
+        COGWriter.spoolDirectory(for: output) + "/" + fileName
+    }
+
+    /// The checkpoint of `output`'s spool when it was made by a run with `identity`, else nil.
+    public static func load(forOutput output: String, identity: String) -> SceneCheckpoint? {
+        guard let data = FileManager.default.contents(atPath: path(forOutput: output)) else { return nil }
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        guard let c = try? d.decode(SceneCheckpoint.self, from: data), c.identity == identity,
+              c.statistics.minimum.count == c.statistics.maximum.count else { return nil }
+        return c
+    }
+
+    /// Writes the checkpoint into `output`'s spool directory (which the sink has created), atomically.
+    public func save(forOutput output: String) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try writeAtomically(try e.encode(self), to: Self.path(forOutput: output))
+    }
+}
+
 extension InferenceEngine {
     /// The one place where a segmentation becomes a file: runs the pipeline over `source` and writes
     /// `format` to `path` atomically (geotiff streams a COG through `COGSink`; npy and png are built
     /// in memory within `InferenceLimits` and written through a temporary file). Used by the API
     /// (into a spool file) and by `spectralx predict`.
+    ///
+    /// `resumeKey` (geotiff in tile mode): makes the run resumable after it is killed or cancelled —
+    /// see `SceneCheckpoint`. It names what the engine cannot see (the input files and their
+    /// versions, the model store); the options, format, domain and scene size are added here. A
+    /// cancelled resumable run keeps its spool; any other failure removes it.
     public func segment(_ domain: LoadedDomain, source: any RasterSource, options: SegmentationOptions, format: OutputFormat,
-                        to path: String, scoresEncoding: ScoresEncoding = .float32, cancel: CancellationToken? = nil,
-                        progress: ((SceneProgress) -> Void)? = nil) throws -> SegmentationReport {
+                        to path: String, scoresEncoding: ScoresEncoding = .float32, resumeKey: String? = nil,
+                        cancel: CancellationToken? = nil, progress: ((SceneProgress) -> Void)? = nil) throws -> SegmentationReport {
         let pipeline = try SegmentationPipeline(engine: self, domain: domain, source: source, options: options)
         switch format {
         case .geotiff:
+            let identity = resumeKey.flatMap { key in
+                options.mode == .tile ? Self.checkpointIdentity(key: key, domain: domain, source: source, options: options,
+                                                                scoresEncoding: scoresEncoding) : nil
+            }
+            let saved = identity.flatMap { SceneCheckpoint.load(forOutput: path, identity: $0) }
             let sink = try COGSink(path: path, domain: domain, width: source.width, height: source.height, geo: source.geo,
-                                   options: options, scoresEncoding: scoresEncoding)
+                                   options: options, scoresEncoding: scoresEncoding, resume: saved != nil)
             do {
-                let report = try pipeline.run(into: sink, cancel: cancel, progress: progress)
+                var statistics: BandStatistics? = nil
+                var resumeRow = 0
+                if let identity {
+                    let stats = try saved?.statistics ?? pipeline.statistics(cancel: cancel)
+                    // (Re)written after the sink made its spool (a spool it could not reopen was replaced).
+                    try SceneCheckpoint(identity: identity, statistics: stats).save(forOutput: path)
+                    statistics = stats
+                    resumeRow = saved != nil ? sink.resumeRow : 0
+                }
+                let report = try pipeline.run(into: sink, statistics: statistics, resumeFromRow: resumeRow, cancel: cancel,
+                                              progress: progress)
                 try sink.finish()
                 return report
             } catch {
-                sink.abort()
+                let cancelled = (error as? EngineError) == .cancelled || cancel?.isCancelled == true
+                if !(identity != nil && cancelled) { sink.abort() }
                 throw error
             }
         case .npy, .png, .json:
@@ -197,6 +256,18 @@ extension InferenceEngine {
             _ = pipeline
             return report
         }
+    }
+}
+
+extension InferenceEngine {
+    /// What a resumable run must agree on with the run it continues.
+    static func checkpointIdentity(key: String, domain: LoadedDomain, source: any RasterSource, options: SegmentationOptions,
+                                   scoresEncoding: ScoresEncoding) -> String {
+        let o = options
+        return [key, "domain=\(domain.name)", "classes=\(domain.classes)", "scene=\(source.width)x\(source.height)x\(source.bands)",
+                "sample=\(source.sampleType)", "mode=\(o.mode.rawValue)", "overlap=\(o.overlap)", "scores=\(o.scores)",
+                "scoresEncoding=\(scoresEncoding.rawValue)", "maskNodata=\(o.maskNodata)", "nodataRule=\(o.nodataRule.rawValue)",
+                "outputNodata=\(o.outputNodata)", "blend=mmseg-slide-mean"].joined(separator: "\n")
     }
 }
 

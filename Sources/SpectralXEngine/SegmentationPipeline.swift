@@ -117,6 +117,8 @@ public struct SegmentationReport: Sendable {
     public var statistics: BandStatistics
     /// Wall times: statistics, preprocess, queue, inference, postprocess (seconds).
     public var timings: [(name: String, seconds: Double)]
+    /// The first row this run produced (`resumeFromRow`): 0 unless it continued an interrupted run.
+    public var resumedFromRow: Int = 0
 
     public init(width: Int, height: Int, classes: Int, windows: Int, windowsComputed: Int, batchSizes: [Int], histogram: [Int],
                 invalidPixels: Int, statistics: BandStatistics, timings: [(name: String, seconds: Double)]) {
@@ -134,8 +136,9 @@ public struct SegmentationReport: Sendable {
 /// bands for the per-band min and max over valid pixels; `run` then reads one band of window rows
 /// at a time, normalises it with those statistics (invalid samples become 0), cuts 224² windows
 /// (stride 224 − overlap; scenes smaller than a window replicate their edge), skips windows with no
-/// valid pixel, runs the rest through the shared scheduler in groups of `maxBatchSize`, blends
-/// overlapping logits with a linear ramp and hands finished rows to the sink. Memory: one band of
+/// valid pixel, runs the rest through the shared scheduler in groups of `maxBatchSize`, averages
+/// overlapping logits (`WindowBlend`: mmseg's `slide_inference`, the same window grid and the sum of
+/// the windows' logits divided by how many cover the pixel) and hands finished rows to the sink. Memory: one band of
 /// window rows (C × 224 × W samples, native and float32) plus the K × 224 × W accumulators,
 /// whatever the scene height; the sink decides what it keeps.
 ///
@@ -165,51 +168,93 @@ public final class SegmentationPipeline: Sendable {
 
     // MARK: validity and statistics
 
+    /// Working buffers of a pass over a scene, reused from one row band to the next so that a scene
+    /// costs the same few allocations whatever its height: decoded samples, one float64 band, the
+    /// nodata counts, validity, the normalised band and the window inputs.
+    struct Scratch {
+        var native: [UInt8] = []
+        var band: [Double] = []
+        var hits: [UInt16] = []
+        var valid: [UInt8] = []
+        var normalized: [Float] = []
+        var windows: [[Float]] = []
+
+        /// `a` with exactly `n` elements (reallocated only when the size changes), every one `value`.
+        static func fill<T>(_ a: inout [T], _ n: Int, _ value: T) {
+            if a.count != n { a = [T](repeating: value, count: n) } else { a.withUnsafeMutableBufferPointer { $0.update(repeating: value) } }
+        }
+        /// `band` converted from band `b` of `r`.
+        mutating func load(_ r: Raster, band b: Int) {
+            if band.count < r.pixelsPerBand { band = [Double](repeating: 0, count: r.pixelsPerBand) }
+            band.withUnsafeMutableBufferPointer { r.bandFloat64(b, into: $0) }
+        }
+    }
+
     /// Validity of each pixel of a decoded window (1 valid, 0 invalid): nodata rule over the bands'
     /// nodata values and NaN, then the source's mask.
     func validity(_ r: Raster, mask: [UInt8]?) -> [UInt8] {
+        var scratch = Scratch()
+        validity(r, mask: mask, scratch: &scratch)
+        return scratch.valid
+    }
+
+    /// The same into `scratch.valid`.
+    func validity(_ r: Raster, mask: [UInt8]?, scratch: inout Scratch) {
         let n = r.pixelsPerBand
         let nodata = source.bandNodata
         let useNodata = options.maskNodata
         let canBeNaN = r.sampleType.format == .float
-        var valid = [UInt8](repeating: 1, count: n)
+        Scratch.fill(&scratch.valid, n, 1)
         if useNodata && (canBeNaN || nodata.contains { $0 != nil }) {
             // count of nodata bands per pixel
-            var hits = [UInt16](repeating: 0, count: n)
+            Scratch.fill(&scratch.hits, n, 0)
             for b in 0..<r.bands {
                 let nd = nodata[b]
                 if nd == nil && !canBeNaN { continue }
-                let v = r.bandFloat64(b)
-                for i in 0..<n where v[i].isNaN || (nd != nil && v[i] == nd!) { hits[i] &+= 1 }
+                scratch.load(r, band: b)
+                scratch.band.withUnsafeBufferPointer { v in
+                    scratch.hits.withUnsafeMutableBufferPointer { hits in
+                        for i in 0..<n where v[i].isNaN || (nd != nil && v[i] == nd!) { hits[i] &+= 1 }
+                    }
+                }
             }
             let need = options.nodataRule == .all ? r.bands : 1
-            for i in 0..<n where Int(hits[i]) >= need { valid[i] = 0 }
+            scratch.hits.withUnsafeBufferPointer { hits in
+                scratch.valid.withUnsafeMutableBufferPointer { valid in for i in 0..<n where Int(hits[i]) >= need { valid[i] = 0 } }
+            }
         } else if canBeNaN {
             // NaN samples never take part in the statistics even with the nodata mask off.
             for b in 0..<r.bands {
-                let v = r.bandFloat64(b)
-                for i in 0..<n where v[i].isNaN { valid[i] = 0 }
+                scratch.load(r, band: b)
+                scratch.band.withUnsafeBufferPointer { v in
+                    scratch.valid.withUnsafeMutableBufferPointer { valid in for i in 0..<n where v[i].isNaN { valid[i] = 0 } }
+                }
             }
         }
-        if let mask { for i in 0..<n where mask[i] == 0 { valid[i] = 0 } }
-        return valid
+        if let mask {
+            scratch.valid.withUnsafeMutableBufferPointer { valid in for i in 0..<n where mask[i] == 0 { valid[i] = 0 } }
+        }
     }
 
-    /// Per-band min/max over valid pixels of `r` merged into `s`.
-    private func accumulateStatistics(_ r: Raster, valid: [UInt8], into s: inout BandStatistics) {
+    /// Per-band min/max over the valid pixels (`scratch.valid`) of `r` merged into `s`.
+    private func accumulateStatistics(_ r: Raster, scratch: inout Scratch, into s: inout BandStatistics) {
         let n = r.pixelsPerBand
         var count = 0
-        for i in 0..<n where valid[i] != 0 { count += 1 }
+        scratch.valid.withUnsafeBufferPointer { valid in for i in 0..<n where valid[i] != 0 { count += 1 } }
         s.validPixels += count
         guard count > 0 else { return }
         for b in 0..<r.bands {
-            let v = r.bandFloat64(b)
+            scratch.load(r, band: b)
             var m = s.minimum[b], M = s.maximum[b]
-            for i in 0..<n where valid[i] != 0 {
-                let x = v[i]
-                if x.isNaN { continue }
-                if x < m { m = x }
-                if x > M { M = x }
+            scratch.band.withUnsafeBufferPointer { v in
+                scratch.valid.withUnsafeBufferPointer { valid in
+                    for i in 0..<n where valid[i] != 0 {
+                        let x = v[i]
+                        if x.isNaN { continue }
+                        if x < m { m = x }
+                        if x > M { M = x }
+                    }
+                }
             }
             s.minimum[b] = m; s.maximum[b] = M
         }
@@ -223,32 +268,36 @@ public final class SegmentationPipeline: Sendable {
     /// First pass: per-band min/max over the scene's valid pixels, read in row bands.
     public func statistics(cancel: CancellationToken? = nil) throws -> BandStatistics {
         var s = emptyStatistics()
+        var scratch = Scratch()
         let rows = max(256, min(1024, (source as? TIFFScene)?.info.blockHeight ?? 256))
         var y = 0
         while y < source.height {
             try cancel?.check()
             let w = PixelWindow(x: 0, y: y, width: source.width, height: min(rows, source.height - y))
-            let r = try source.read(w)
-            accumulateStatistics(r, valid: validity(r, mask: try source.readMask(w)), into: &s)
+            let r = try source.read(w, reusing: &scratch.native)
+            validity(r, mask: try source.readMask(w), scratch: &scratch)
+            accumulateStatistics(r, scratch: &scratch, into: &s)
             y += rows
         }
         return s
     }
 
-    /// Normalised float32 bands (C × pixels) of `r` with the scene statistics; invalid samples → 0.
-    private func normalized(_ r: Raster, valid: [UInt8], stats: BandStatistics) -> [Float] {
+    /// Normalised float32 bands (C × pixels) of `r` with the scene statistics into
+    /// `scratch.normalized`; invalid samples (`scratch.valid` 0) → 0.
+    private func normalize(_ r: Raster, stats: BandStatistics, scratch: inout Scratch) {
         let n = r.pixelsPerBand
-        var out = [Float](repeating: 0, count: n * r.bands)
-        let anyInvalid = valid.contains(0)
-        out.withUnsafeMutableBufferPointer { dst in
-            for b in 0..<r.bands {
-                let v = r.bandFloat64(b)
-                let o = dst.baseAddress! + b * n
-                v.withUnsafeBufferPointer { Preprocessing.normalize($0, min: stats.minimum[b], max: stats.maximum[b], into: o) }
-                if anyInvalid { for i in 0..<n where valid[i] == 0 { o[i] = 0 } }
+        Scratch.fill(&scratch.normalized, n * r.bands, 0)
+        let anyInvalid = scratch.valid.prefix(n).contains(0)
+        for b in 0..<r.bands {
+            scratch.load(r, band: b)
+            scratch.band.withUnsafeBufferPointer { v in
+                scratch.normalized.withUnsafeMutableBufferPointer { dst in
+                    let o = dst.baseAddress! + b * n
+                    Preprocessing.normalize(UnsafeBufferPointer(rebasing: v[0..<n]), min: stats.minimum[b], max: stats.maximum[b], into: o)
+                    if anyInvalid { scratch.valid.withUnsafeBufferPointer { valid in for i in 0..<n where valid[i] == 0 { o[i] = 0 } } }
+                }
             }
         }
-        return out
     }
 
     // MARK: running
@@ -293,9 +342,11 @@ public final class SegmentationPipeline: Sendable {
         let W = source.width, H = source.height, K = domain.classes, S = WindowPlan.size
         let whole = PixelWindow(x: 0, y: 0, width: W, height: H)
         let raster = try source.read(whole)
-        let valid = validity(raster, mask: try source.readMask(whole))
+        var scratch = Scratch()
+        validity(raster, mask: try source.readMask(whole), scratch: &scratch)
+        let valid = scratch.valid
         var stats = emptyStatistics()
-        if let given { stats = given } else { accumulateStatistics(raster, valid: valid, into: &stats) }
+        if let given { stats = given } else { accumulateStatistics(raster, scratch: &scratch, into: &stats) }
         var histogram = [Int](repeating: 0, count: K), invalid = 0
         var report = SegmentationReport(width: W, height: H, classes: K, windows: 1, windowsComputed: 0, batchSizes: [],
                                         histogram: histogram, invalidPixels: 0, statistics: stats, timings: [])
@@ -306,7 +357,8 @@ public final class SegmentationPipeline: Sendable {
             progress?(SceneProgress(windowsDone: 1, windowsTotal: 1, windowsSkipped: 1, rowsDone: H, height: H))
             return report
         }
-        let norm = normalized(raster, valid: valid, stats: stats)
+        normalize(raster, stats: stats, scratch: &scratch)
+        let norm = scratch.normalized
         var input: [Float] = []
         input.reserveCapacity(raster.bands * S * S)
         for b in 0..<raster.bands {
@@ -342,7 +394,6 @@ public final class SegmentationPipeline: Sendable {
         let stats = try given ?? statistics(cancel: cancel)
         let statSeconds = InferenceEngine.seconds(t0.duration(to: clock.now))
         let xs = plan.xs, ys = plan.ys
-        let ramp = Self.ramp(overlap: options.overlap)
         let firstRow = plan.firstWindowRow(producing: resumeFromRow)
         var state = SceneProgress(windowsDone: firstRow * xs.count, windowsTotal: plan.total, windowsSkipped: 0,
                                   rowsDone: min(resumeFromRow, H), height: H)
@@ -350,11 +401,10 @@ public final class SegmentationPipeline: Sendable {
         var batchSizes: [Int] = []
         var computed = 0
         var preprocess = 0.0, queueSeconds = 0.0, runSeconds = 0.0, postprocess = 0.0
-        // Accumulators for scene rows [accTop, accTop + S): logits (K, S, W), weights and validity (S, W).
-        var acc = [Float](repeating: 0, count: K * S * W)
-        var weight = [Float](repeating: 0, count: S * W)
+        // Logit sums and window counts of scene rows [blend.top, blend.top + S), and their validity (S, W).
+        var blend = WindowBlend(width: W, classes: K, top: firstRow < ys.count ? ys[firstRow] : H)
         var valid = [UInt8](repeating: 0, count: S * W)
-        var accTop = firstRow < ys.count ? ys[firstRow] : H
+        var scratch = Scratch()
         let group = max(1, engine.scheduler.configuration.maxBatchSize)
         var admitted = false
 
@@ -365,17 +415,8 @@ public final class SegmentationPipeline: Sendable {
             let rows = first..<rows.upperBound
             let tp = clock.now
             let n = rows.count * W
-            var plane = [Float](repeating: 0, count: K * n)
-            for k in 0..<K {
-                for (j, y) in rows.enumerated() {
-                    let r = y - accTop
-                    for x in 0..<W {
-                        let wsum = weight[r * W + x]
-                        plane[k * n + j * W + x] = wsum > 0 ? acc[(k * S + r) * W + x] / wsum : 0
-                    }
-                }
-            }
-            let r0 = (rows.lowerBound - accTop) * W
+            var plane = blend.mean(rows: rows)
+            let r0 = (rows.lowerBound - blend.top) * W
             let (labels, scores) = try valid.withUnsafeBufferPointer {
                 try finish(&plane, n: n, valid: UnsafeBufferPointer(rebasing: $0[r0..<(r0 + n)]), histogram: &histogram, invalid: &invalid)
             }
@@ -386,22 +427,27 @@ public final class SegmentationPipeline: Sendable {
 
         for ri in firstRow..<ys.count {
             let y0 = ys[ri]
-            if y0 > accTop {
-                try emit(accTop..<y0)
-                shift(by: y0 - accTop, W: W, K: K, acc: &acc, weight: &weight, valid: &valid)
-                accTop = y0
+            if y0 > blend.top {
+                try emit(blend.top..<y0)
+                let d = y0 - blend.top, keep = max(0, S - d)
+                valid.withUnsafeMutableBufferPointer { v in
+                    // overlapping move: copyMemory is memmove
+                    if keep > 0 { UnsafeMutableRawPointer(v.baseAddress!).copyMemory(from: v.baseAddress! + d * W, byteCount: keep * W) }
+                    (v.baseAddress! + keep * W).update(repeating: 0, count: (S - keep) * W)
+                }
+                blend.advance(to: y0)
             }
             let tr = clock.now
             let bandH = min(S, H - y0)
             let bandWindow = PixelWindow(x: 0, y: y0, width: W, height: bandH)
-            let band = try source.read(bandWindow)
-            let bandValid = validity(band, mask: try source.readMask(bandWindow))
-            valid.replaceSubrange(0..<(bandH * W), with: bandValid)
-            let scene = stats.validPixels > 0 ? normalized(band, valid: bandValid, stats: stats) : []
+            let band = try source.read(bandWindow, reusing: &scratch.native)
+            validity(band, mask: try source.readMask(bandWindow), scratch: &scratch)
+            valid.replaceSubrange(0..<(bandH * W), with: scratch.valid)
+            if stats.validPixels > 0 { normalize(band, stats: stats, scratch: &scratch) }
             // Windows with at least one valid pixel; the others are never computed.
             let todo = xs.filter { x0 in
                 let cols = min(S, W - x0)
-                for r in 0..<bandH { for i in 0..<cols where bandValid[r * W + x0 + i] != 0 { return true } }
+                for r in 0..<bandH { for i in 0..<cols where scratch.valid[r * W + x0 + i] != 0 { return true } }
                 return false
             }
             let skipped = xs.count - todo.count
@@ -413,18 +459,22 @@ public final class SegmentationPipeline: Sendable {
                 try cancel?.check()
                 let chunk = Array(todo[start..<min(todo.count, start + group)])
                 let tw = clock.now
-                let inputs = chunk.map { window(scene, x0: $0, rows: bandH, C: C, W: W) }
+                // The window inputs are refilled in place (the scheduler has let go of them by now).
+                if scratch.windows.count != chunk.count {
+                    scratch.windows = [[Float]](repeating: [Float](repeating: 0, count: C * S * S), count: chunk.count)
+                }
+                for (j, x0) in chunk.enumerated() { window(scratch.normalized, x0: x0, rows: bandH, C: C, W: W, into: &scratch.windows[j]) }
                 preprocess += InferenceEngine.seconds(tw.duration(to: clock.now))
                 // The first group is admitted like any request (may be refused when the queue is
                 // full); later groups of an admitted scene wait for room instead.
-                let outs = try engine.scheduler.submit(model: domain, inputs: inputs, timeout: options.timeout,
+                let outs = try engine.scheduler.submit(model: domain, inputs: scratch.windows, timeout: options.timeout,
                                                        waitForRoom: admitted, cancel: cancel, priority: options.priority)
                 admitted = true
                 let tp = clock.now
                 for (i, x0) in chunk.enumerated() {
                     batchSizes.append(outs[i].batchSize)
                     queueSeconds = max(queueSeconds, outs[i].queueSeconds)
-                    accumulate(outs[i].value, x0: x0, rows: bandH, ramp: ramp, W: W, K: K, acc: &acc, weight: &weight)
+                    try outs[i].value.withUnsafeBufferPointer { try blend.add($0, x0: x0, y0: y0, rows: bandH) }
                 }
                 runSeconds += outs.first?.runSeconds ?? 0
                 postprocess += InferenceEngine.seconds(tp.duration(to: clock.now))
@@ -436,30 +486,22 @@ public final class SegmentationPipeline: Sendable {
             }
             if todo.isEmpty { progress?(state) }
         }
-        try emit(accTop..<H)
+        try emit(blend.top..<H)
         state.rowsDone = H
         progress?(state)
-        return SegmentationReport(width: W, height: H, classes: K, windows: plan.total, windowsComputed: computed,
-                                  batchSizes: batchSizes, histogram: histogram, invalidPixels: invalid, statistics: stats,
-                                  timings: [("statistics", statSeconds), ("preprocess", preprocess), ("queue", queueSeconds),
-                                            ("inference", runSeconds), ("postprocess", postprocess)])
-    }
-
-    /// Blend weight of a window position along one axis: 1 in the middle, falling linearly over
-    /// `overlap` pixels at each edge; never 0, so edge pixels covered by one window keep their value.
-    static func ramp(overlap: Int) -> [Float] {
-        let size = WindowPlan.size
-        return (0..<size).map { i in
-            let d = Float(min(i, size - 1 - i) + 1)
-            return overlap == 0 ? 1 : min(1, d / Float(overlap + 1))
-        }
+        var report = SegmentationReport(width: W, height: H, classes: K, windows: plan.total, windowsComputed: computed,
+                                        batchSizes: batchSizes, histogram: histogram, invalidPixels: invalid, statistics: stats,
+                                        timings: [("statistics", statSeconds), ("preprocess", preprocess), ("queue", queueSeconds),
+                                                  ("inference", runSeconds), ("postprocess", postprocess)])
+        report.resumedFromRow = min(resumeFromRow, H)
+        return report
     }
 
     /// One (C, 224, 224) window of the normalised band of rows (C, rows, W); positions past the
     /// scene edge replicate the last row/column.
-    private func window(_ scene: [Float], x0: Int, rows: Int, C: Int, W: Int) -> [Float] {
+    private func window(_ scene: [Float], x0: Int, rows: Int, C: Int, W: Int, into w: inout [Float]) {
         let S = WindowPlan.size
-        var w = [Float](repeating: 0, count: C * S * S)
+        precondition(w.count == C * S * S)
         scene.withUnsafeBufferPointer { src in
             w.withUnsafeMutableBufferPointer { dst in
                 for c in 0..<C {
@@ -475,44 +517,91 @@ public final class SegmentationPipeline: Sendable {
                 }
             }
         }
-        return w
+    }
+}
+
+/// The blend of overlapping windows, as upstream mmseg's `EncoderDecoder.slide_inference` does it:
+/// each window's logits are added into a sum plane, a count plane counts the windows covering each
+/// pixel, and the blended logits are `sum / count` (float32, windows added in row-major order as
+/// upstream). Only the band of scene rows `[top, top + 224)` is held; `advance(to:)` moves it down
+/// once the rows above are emitted. Memory: (K + 1) × 224 × width floats, allocated once.
+public struct WindowBlend: Sendable {
+    public let width: Int, classes: Int
+    /// First scene row held.
+    public private(set) var top: Int
+    private var sum: [Float]
+    private var count: [Float]
+
+    public init(width: Int, classes: Int, top: Int = 0) {
+        self.width = width; self.classes = classes; self.top = top
+        sum = [Float](repeating: 0, count: classes * WindowPlan.size * width)
+        count = [Float](repeating: 0, count: WindowPlan.size * width)
     }
 
-    private func accumulate(_ logits: [Float], x0: Int, rows: Int, ramp: [Float], W: Int, K: Int,
-                            acc: inout [Float], weight: inout [Float]) {
-        let S = WindowPlan.size
-        let cols = min(S, W - x0)
-        logits.withUnsafeBufferPointer { lg in
-            acc.withUnsafeMutableBufferPointer { a in
-                weight.withUnsafeMutableBufferPointer { wt in
-                    for r in 0..<rows {
-                        let wy = ramp[r]
-                        let wrow = wt.baseAddress! + r * W + x0
-                        for i in 0..<cols { wrow[i] += wy * ramp[i] }
-                        for k in 0..<K {
-                            let src = lg.baseAddress! + (k * S + r) * S
-                            let dst = a.baseAddress! + (k * S + r) * W + x0
-                            for i in 0..<cols { dst[i] += wy * ramp[i] * src[i] }
-                        }
+    /// Adds the (K, 224, 224) logits of the window at scene column `x0`, row `y0`; only its first
+    /// `rows` rows and the columns inside the scene count (a window past the scene edge was padded).
+    public mutating func add(_ logits: UnsafeBufferPointer<Float>, x0: Int, y0: Int, rows: Int) throws {
+        let S = WindowPlan.size, W = width, K = classes
+        guard logits.count == K * S * S, x0 >= 0, x0 < W, rows >= 1, rows <= S, y0 >= top, y0 - top + rows <= S else {
+            throw EngineError.invalidArgument("window at (\(x0), \(y0)) of \(rows) rows, \(logits.count) logits, outside the blend band at row \(top)")
+        }
+        let cols = min(S, W - x0), r0 = y0 - top
+        sum.withUnsafeMutableBufferPointer { a in
+            count.withUnsafeMutableBufferPointer { c in
+                for r in 0..<rows {
+                    let crow = c.baseAddress! + (r0 + r) * W + x0
+                    for i in 0..<cols { crow[i] += 1 }
+                    for k in 0..<K {
+                        let src = logits.baseAddress! + (k * S + r) * S
+                        let dst = a.baseAddress! + (k * S + r0 + r) * W + x0
+                        for i in 0..<cols { dst[i] += src[i] }
                     }
                 }
             }
         }
     }
 
-    /// Moves accumulator rows [d, S) to [0, S − d) and clears the rest.
-    private func shift(by d: Int, W: Int, K: Int, acc: inout [Float], weight: inout [Float], valid: inout [UInt8]) {
-        let S = WindowPlan.size
+    /// Blended logits (K, rows.count, width) of scene rows `rows` (inside the band); 0 where no window reached.
+    public func mean(rows: Range<Int>) -> [Float] {
+        let S = WindowPlan.size, W = width, K = classes
+        precondition(rows.lowerBound >= top && rows.upperBound <= top + S, "rows \(rows) outside the blend band at \(top)")
+        let n = rows.count * W
+        return [Float](unsafeUninitializedCapacity: K * n) { out, done in
+            sum.withUnsafeBufferPointer { a in
+                count.withUnsafeBufferPointer { c in
+                    for k in 0..<K {
+                        for (j, y) in rows.enumerated() {
+                            let r = y - top
+                            let s = a.baseAddress! + (k * S + r) * W, cr = c.baseAddress! + r * W
+                            let o = out.baseAddress! + k * n + j * W
+                            for x in 0..<W { o[x] = cr[x] > 0 ? s[x] / cr[x] : 0 }
+                        }
+                    }
+                }
+            }
+            done = K * n
+        }
+    }
+
+    /// Moves the band down so that it starts at scene row `newTop`: rows above it are dropped,
+    /// rows below the old band start empty.
+    public mutating func advance(to newTop: Int) {
+        let S = WindowPlan.size, W = width
+        let d = newTop - top
         guard d > 0 else { return }
         let keep = max(0, S - d)
-        for k in 0..<K {
-            let base = k * S * W
-            if keep > 0 { for i in 0..<(keep * W) { acc[base + i] = acc[base + d * W + i] } }
-            for i in (keep * W)..<(S * W) { acc[base + i] = 0 }
+        sum.withUnsafeMutableBufferPointer { a in
+            for k in 0..<classes {
+                let base = a.baseAddress! + k * S * W
+                // overlapping moves: copyMemory is memmove
+                if keep > 0 { UnsafeMutableRawPointer(base).copyMemory(from: base + d * W, byteCount: keep * W * MemoryLayout<Float>.stride) }
+                (base + keep * W).update(repeating: 0, count: (S - keep) * W)
+            }
         }
-        if keep > 0 {
-            for i in 0..<(keep * W) { weight[i] = weight[d * W + i]; valid[i] = valid[d * W + i] }
+        count.withUnsafeMutableBufferPointer { c in
+            if keep > 0 { UnsafeMutableRawPointer(c.baseAddress!).copyMemory(from: c.baseAddress! + d * W, byteCount: keep * W * MemoryLayout<Float>.stride) }
+            (c.baseAddress! + keep * W).update(repeating: 0, count: (S - keep) * W)
         }
-        for i in (keep * W)..<(S * W) { weight[i] = 0; valid[i] = 0 }
+        top = newTop
     }
 }

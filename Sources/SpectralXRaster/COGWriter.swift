@@ -29,6 +29,22 @@ public struct COGOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// The tile size of a label or score COG: 512, unless a level rio-cogeo checks (full resolution
+    /// or overview with a side over 512) is exactly that wide — its validator (7.x) reads a block as
+    /// wide as the image as a strip layout ("… but is not tiled") — then the first of 256, 1024, 128,
+    /// 2048, … that no such level's width equals (a 512×4096 scene: levels 512, 256 and 128 wide → 1024).
+    /// The levels are the ones `finish()` makes with `overviewsBelow`.
+    public static func tileSize(width: Int, height: Int, overviewsBelow: Int = 512) -> Int {
+        var checked = Set<Int>()
+        var (w, h) = (width, height)
+        while true {
+            if w > 512 || h > 512 { checked.insert(w) }
+            guard overviewsBelow > 0, w >= overviewsBelow || h >= overviewsBelow, !(w == 1 && h == 1) else { break }
+            (w, h) = ((w + 1) / 2, (h + 1) / 2)
+        }
+        return [512, 256, 1024, 128, 2048, 64, 4096, 32, 16].first { !checked.contains($0) } ?? 512
+    }
+
     public static func == (a: COGOptions, b: COGOptions) -> Bool {
         a.tileSize == b.tileSize && a.deflateLevel == b.deflateLevel && a.predictor == b.predictor && a.bigTIFF == b.bigTIFF
             && a.resampling == b.resampling && a.overviewsBelow == b.overviewsBelow && a.nodata == b.nodata
@@ -64,6 +80,10 @@ public final class COGWriter {
     public private(set) var rowsAppended: Int
 
     private let spoolDir: String
+    /// The spool directory beside the output (`<path>.cog-spool`): tile rows durable so far and their
+    /// state; removed by `finish()` and `abort()`. Callers may keep their own resume state in it.
+    public var spoolDirectory: String { spoolDir }
+    public static func spoolDirectory(for path: String) -> String { path + ".cog-spool" }
     private var spool: FileHandle
     private var byteCounts: [UInt64]
     private var buffer: [UInt8]
@@ -80,7 +100,7 @@ public final class COGWriter {
         try Self.check(width: width, height: height, bands: bands, sampleType: sampleType, options: options)
         self.path = path; self.width = width; self.height = height; self.bands = bands
         self.sampleType = sampleType; self.geo = geo; self.options = options
-        spoolDir = path + ".cog-spool"
+        spoolDir = Self.spoolDirectory(for: path)
         let fm = FileManager.default
         try? fm.removeItem(atPath: spoolDir)
         do {
@@ -100,7 +120,7 @@ public final class COGWriter {
         try Self.check(width: width, height: height, bands: bands, sampleType: sampleType, options: options)
         self.path = path; self.width = width; self.height = height; self.bands = bands
         self.sampleType = sampleType; self.geo = geo; self.options = options
-        spoolDir = path + ".cog-spool"
+        spoolDir = Self.spoolDirectory(for: path)
         let stateURL = URL(fileURLWithPath: spoolDir + "/state.json")
         guard let data = try? Data(contentsOf: stateURL), let st = try? JSONDecoder().decode(SpoolState.self, from: data),
               st.width == width, st.height == height, st.bands == bands, st.sampleType == sampleType.description, st.tile == options.tileSize

@@ -67,6 +67,13 @@ public struct Raster: Sendable {
     /// One band as Float32.
     public func bandFloat32(_ b: Int) -> [Float] { convert(Float.self, band: b) }
 
+    /// One band as Float64 into `out` (at least `pixelsPerBand` values; the rest is left alone):
+    /// `bandFloat64(_:)` without the allocation, for loops over many windows.
+    public func bandFloat64(_ b: Int, into out: UnsafeMutableBufferPointer<Double>) {
+        precondition(b >= 0 && b < bands && out.count >= pixelsPerBand, "band \(b) of \(bands) into \(out.count) values")
+        data.withUnsafeBytes { raw in Self.convert(raw, sampleType, first: b * pixelsPerBand, count: pixelsPerBand, into: out.baseAddress!) }
+    }
+
     private func convert<T: BinaryFloatingPoint>(_: T.Type, band: Int?) -> [T] {
         let per = pixelsPerBand
         let first = band.map { max(0, min($0, bands)) * per } ?? 0
@@ -74,27 +81,30 @@ public struct Raster: Sendable {
         let st = sampleType
         return data.withUnsafeBytes { raw in
             [T](unsafeUninitializedCapacity: n) { out, done in
-                let o = out.baseAddress!
-                func run<S>(_: S.Type, _ f: (S) -> T) {
-                    let p = raw.baseAddress!.assumingMemoryBound(to: S.self) + first
-                    for i in 0..<n { (o + i).initialize(to: f(p[i])) }
-                }
-                if n > 0 {
-                    switch (st.format, st.bits) {
-                    case (.uint, 8): run(UInt8.self) { T($0) }
-                    case (.int, 8): run(Int8.self) { T($0) }
-                    case (.uint, 16): run(UInt16.self) { T($0) }
-                    case (.int, 16): run(Int16.self) { T($0) }
-                    case (.uint, 32): run(UInt32.self) { T($0) }
-                    case (.int, 32): run(Int32.self) { T($0) }
-                    case (.uint, 64): run(UInt64.self) { T($0) }
-                    case (.int, 64): run(Int64.self) { T($0) }
-                    case (.float, 32): run(Float.self) { T($0) }
-                    default: run(Double.self) { T($0) }
-                    }
-                }
+                if n > 0 { Self.convert(raw, st, first: first, count: n, into: out.baseAddress!) }
                 done = n
             }
+        }
+    }
+
+    /// Samples `first ..< first + n` of `raw` (type `st`) converted into `o` (trivial type: assignment initialises).
+    private static func convert<T: BinaryFloatingPoint>(_ raw: UnsafeRawBufferPointer, _ st: SampleType, first: Int, count n: Int,
+                                                        into o: UnsafeMutablePointer<T>) {
+        func run<S>(_: S.Type, _ f: (S) -> T) {
+            let p = raw.baseAddress!.assumingMemoryBound(to: S.self) + first
+            for i in 0..<n { (o + i).initialize(to: f(p[i])) }
+        }
+        switch (st.format, st.bits) {
+        case (.uint, 8): run(UInt8.self) { T($0) }
+        case (.int, 8): run(Int8.self) { T($0) }
+        case (.uint, 16): run(UInt16.self) { T($0) }
+        case (.int, 16): run(Int16.self) { T($0) }
+        case (.uint, 32): run(UInt32.self) { T($0) }
+        case (.int, 32): run(Int32.self) { T($0) }
+        case (.uint, 64): run(UInt64.self) { T($0) }
+        case (.int, 64): run(Int64.self) { T($0) }
+        case (.float, 32): run(Float.self) { T($0) }
+        default: run(Double.self) { T($0) }
         }
     }
 

@@ -29,6 +29,10 @@ public protocol RasterSource: Sendable {
     var hasMask: Bool { get }
     /// All bands of `window` (which must lie inside the raster), band-sequential, native type.
     func read(_ window: PixelWindow) throws -> Raster
+    /// The same, decoding into `storage` when it has the window's size (a loop over windows of one
+    /// size passes the same array each time, so no buffer is allocated per window); the returned
+    /// raster shares that storage until it is released. Sources without a reusing path allocate.
+    func read(_ window: PixelWindow, reusing storage: inout [UInt8]) throws -> Raster
     /// The validity mask of `window` (0 = invalid, anything else valid), or nil without a mask.
     func readMask(_ window: PixelWindow) throws -> [UInt8]?
 }
@@ -36,6 +40,7 @@ public protocol RasterSource: Sendable {
 extension RasterSource {
     public var bandNodata: [Double?] { [Double?](repeating: geo.nodataValue, count: bands) }
     public var hasMask: Bool { false }
+    public func read(_ window: PixelWindow, reusing storage: inout [UInt8]) throws -> Raster { try read(window) }
     public func readMask(_ window: PixelWindow) throws -> [UInt8]? { nil }
 
     /// Checks that `w` is a non-empty window inside the raster.

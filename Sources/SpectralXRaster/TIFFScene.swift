@@ -29,6 +29,10 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
     private var cache: [Int: [UInt8]] = [:]
     private var lru: [Int] = []
     private var cachedBytes = 0
+    /// The buffer of the last evicted block, decoded into next: the cache's blocks live in the same
+    /// few buffers for the whole scene instead of a fresh 10–20 MB allocation per block (which, with
+    /// the allocator retaining freed memory, fragments the heap and lets the resident set creep up).
+    private var spare: [UInt8]?
     private let cacheBytes: Int
     private var decodedCount = 0
     private let inflater = Deflate.Inflater()
@@ -58,6 +62,12 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
 
     /// All bands of `window`, band-sequential, native sample type.
     public func read(_ w: PixelWindow) throws -> Raster {
+        var fresh: [UInt8] = []
+        return try read(w, reusing: &fresh)
+    }
+
+    /// Every byte of the window is written (the blocks tile the image), so a reused buffer needs no clearing.
+    public func read(_ w: PixelWindow, reusing storage: inout [UInt8]) throws -> Raster {
         try checkWindow(w)
         let i = reader.info
         let bps = i.sampleType.bytes
@@ -67,7 +77,11 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         let down = (i.height + i.blockHeight - 1) / i.blockHeight
         let bx0 = w.x / i.blockWidth, bx1 = (w.x + w.width - 1) / i.blockWidth
         let by0 = w.y / i.blockHeight, by1 = (w.y + w.height - 1) / i.blockHeight
-        var out = [UInt8](repeating: 0, count: w.pixels * i.bands * bps)
+        let size = w.pixels * i.bands * bps
+        var out = storage
+        storage = []   // `out` holds the only reference, so it is written in place
+        if out.count != size { out = [UInt8](repeating: 0, count: size) }
+        defer { storage = out }
         try lock.withLock {
             for plane in 0..<(chunky ? 1 : i.bands) {
                 for by in by0...by1 {
@@ -143,7 +157,21 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         let rowSamples = i.blockWidth * spb
         let n = storedRows * rowSamples * i.sampleType.bytes
         // Strips shorter than RowsPerStrip are padded to a full block so row arithmetic stays simple.
-        var block = [UInt8](repeating: 0, count: i.blockHeight * rowSamples * i.sampleType.bytes)
+        let full = i.blockHeight * rowSamples * i.sampleType.bytes
+        // Make room first, so the evicted block's buffer is the one decoded into.
+        while cachedBytes + full > cacheBytes, lru.count > 0 {
+            let old = lru.removeFirst()
+            if let b = cache.removeValue(forKey: old) { cachedBytes -= b.count; spare = b }
+        }
+        var block: [UInt8]
+        if var b = spare, b.count == full {
+            spare = nil
+            if n < full { b.withUnsafeMutableBytes { _ = UnsafeMutableRawBufferPointer(rebasing: $0[n...]).initializeMemory(as: UInt8.self, repeating: 0) } }
+            block = b
+        } else {
+            spare = nil
+            block = [UInt8](repeating: 0, count: full)
+        }
         let comp = TIFFCompression(rawValue: i.compression) ?? .none
         try reader.data.withUnsafeBytes { raw in
             try block.withUnsafeMutableBytes { b in
@@ -158,11 +186,6 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         cache[k] = block
         lru.append(k)
         cachedBytes += block.count
-        while cachedBytes > cacheBytes, lru.count > 1 {
-            let old = lru.removeFirst()
-            cachedBytes -= cache[old]?.count ?? 0
-            cache[old] = nil
-        }
         return block
     }
 }

@@ -12,8 +12,10 @@ import Synchronization
 /// rasters out. `--mode tile` streams a scene of any size (windowed reading, row bands of windows,
 /// a Cloud-Optimized GeoTIFF written row band by row band), showing windows done/total and an ETA.
 /// Outputs appear atomically; outputs that already exist are skipped (`--overwrite` redoes them), so
-/// an interrupted batch is resumed by running the same command again; `--shard I/N` takes every
-/// N-th input for a fleet of workers (see deploy/k8s/batch-predict.yaml).
+/// an interrupted batch is resumed by running the same command again — and an interrupted scene
+/// (GeoTIFF output, `--mode tile`) continues from the tile rows its COG spool had made durable
+/// (`OUT.cog-spool/`, with `resume.json`: see `SceneCheckpoint`) instead of from scratch; `--shard
+/// I/N` takes every N-th input for a fleet of workers (see deploy/k8s/batch-predict.yaml).
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict", abstract: "Segment tiles and scenes offline into label rasters.",
@@ -104,6 +106,7 @@ struct PredictCommand: ParsableCommand {
             }
 
             let (root, _) = try store.root()
+            let storeRoot = root
             let modelStore = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
             try modelStore.load(domain)
             let engine = InferenceEngine(store: modelStore, scheduler: SchedulerConfiguration(
@@ -150,9 +153,13 @@ struct PredictCommand: ParsableCommand {
                         var last = 0
                         do {
                             let f = format ?? (job.name.lowercased().hasSuffix(".npy") ? .npy : .geotiff)
-                            _ = try engine.segment(lease.domain, source: source, options: options, format: f, to: target.path,
-                                                   scoresEncoding: scoresDtype) { p in
+                            let key = overwrite ? nil : resumeKey(job, store: storeRoot)
+                            let report = try engine.segment(lease.domain, source: source, options: options, format: f, to: target.path,
+                                                            scoresEncoding: scoresDtype, resumeKey: key) { p in
                                 progress.advance(by: p.windowsDone - last); last = p.windowsDone
+                            }
+                            if report.resumedFromRow > 0 {
+                                FileHandle.standardError.write(Data("spectralx: \(target.path): resumed at row \(report.resumedFromRow) of \(report.height) (rows above from the interrupted run)\n".utf8))
                             }
                             if f == .geotiff && !scores {
                                 let aux = GDALMetadataXML.auxXML(classNames: lease.domain.config.classNames)
@@ -179,6 +186,23 @@ struct PredictCommand: ParsableCommand {
         func one(_ p: String) throws -> any RasterSource { try RasterFile.open(path: p, limits: Self.sceneLimits, cacheBytes: cache) }
         if job.paths.count == 1 { return try one(job.paths[0]) }
         return try StackedRasterSource(try job.paths.map(one), names: job.paths)
+    }
+
+    /// What a resumed scene must share with the interrupted run beyond the options (the engine adds
+    /// those): the input files and the domain's model files, each by path, size and modification time.
+    private func resumeKey(_ job: Job, store root: URL) -> String {
+        func stamp(_ p: String) -> String {
+            let a = try? FileManager.default.attributesOfItem(atPath: p)
+            let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
+            let mtime = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            return "\(URL(fileURLWithPath: p).standardizedFileURL.path) \(size) \(mtime)"
+        }
+        let dir = root.appendingPathComponent("domains").appendingPathComponent(domain)
+        let model = (try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()) ?? []
+        let backbones = root.appendingPathComponent("backbones")
+        let bb = (try? FileManager.default.contentsOfDirectory(atPath: backbones.path).sorted()) ?? []
+        return (job.paths.map { "input " + stamp($0) } + model.map { "model " + stamp(dir.appendingPathComponent($0).path) }
+                + bb.map { "backbone " + stamp(backbones.appendingPathComponent($0).path) }).joined(separator: "\n")
     }
 
     private func isDirectory(_ p: String) -> Bool {

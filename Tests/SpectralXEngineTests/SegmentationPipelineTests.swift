@@ -80,6 +80,50 @@ import Testing
                                                               statistics: stats, cancel: token) }
     }
 
+    /// `spectralx predict --mode tile` resume, through the engine call the CLI makes: a resumable
+    /// run stopped after its first 512-row tile row is durable (cancelled here; a killed process
+    /// leaves the same spool behind) continues from that row — computing only the windows that
+    /// reach it — and writes a file byte-identical to an uninterrupted run's; the spool and its
+    /// `resume.json` are gone afterwards. A checkpoint of another identity (e.g. a changed input) does not match.
+    @Test func resumedSceneFileIsByteIdentical() throws {
+        let domain = try Self.engine.store.lease("syn").domain
+        // 224×800: one column of windows at y 0, 192, 384, 576.
+        let r = try Self.scene(width: 224, height: 800)
+        let options = SegmentationOptions(mode: .tile, overlap: 32)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let whole = dir.appendingPathComponent("whole.tif").path, resumed = dir.appendingPathComponent("resumed.tif").path
+        _ = try Self.engine.segment(domain, source: r, options: options, format: .geotiff, to: whole)
+
+        // Interrupted: cancelled once three window rows are done; the fourth row's emit first makes
+        // rows 0..<512 durable, then the cancellation stops it.
+        let token = CancellationToken()
+        #expect(throws: EngineError.cancelled) {
+            try Self.engine.segment(domain, source: r, options: options, format: .geotiff, to: resumed, resumeKey: "scene v1",
+                                    cancel: token) { p in if p.windowsDone >= 3 { token.cancel() } }
+        }
+        #expect(!FileManager.default.fileExists(atPath: resumed))
+        #expect(FileManager.default.fileExists(atPath: SceneCheckpoint.path(forOutput: resumed)))
+        let resumedCopy = dir.appendingPathComponent("copy.tif").path
+        try FileManager.default.createDirectory(atPath: COGWriter.spoolDirectory(for: resumedCopy), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: SceneCheckpoint.path(forOutput: resumed), toPath: SceneCheckpoint.path(forOutput: resumedCopy))
+
+        let report = try Self.engine.segment(domain, source: r, options: options, format: .geotiff, to: resumed, resumeKey: "scene v1")
+        #expect(report.resumedFromRow == 512)
+        #expect(report.windowsComputed == 2)   // the windows at 384 and 576 reach row 512
+        #expect(try Data(contentsOf: URL(fileURLWithPath: resumed)) == Data(contentsOf: URL(fileURLWithPath: whole)))
+        #expect(!FileManager.default.fileExists(atPath: COGWriter.spoolDirectory(for: resumed)))
+
+        // The checkpoint names the run: the caller's key plus the options the engine adds; a
+        // different identity (another input, store or option) does not match it.
+        let data = try Data(contentsOf: URL(fileURLWithPath: SceneCheckpoint.path(forOutput: resumedCopy)))
+        let saved = try JSONDecoder().decode(SceneCheckpoint.self, from: data)
+        #expect(saved.identity.hasPrefix("scene v1\n") && saved.identity.contains("overlap=32"))
+        #expect(SceneCheckpoint.load(forOutput: resumedCopy, identity: saved.identity) == saved)
+        #expect(SceneCheckpoint.load(forOutput: resumedCopy, identity: saved.identity.replacingOccurrences(of: "scene v1", with: "scene v2")) == nil)
+    }
+
     /// 448×448 where both modes apply: the share of equal labels between the blended windows and the
     /// one-forward resize pipeline (reported; they are different pipelines, so no bound is asserted
     /// beyond "mostly the same classes").

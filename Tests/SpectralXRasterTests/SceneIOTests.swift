@@ -26,8 +26,35 @@ import SpectralXRaster
         for w in [PixelWindow(x: 0, y: 0, width: 75, height: 61), PixelWindow(x: 13, y: 9, width: 40, height: 33),
                   PixelWindow(x: 74, y: 60, width: 1, height: 1), PixelWindow(x: 31, y: 0, width: 2, height: 61)] {
             #expect(try scene.read(w).data == whole.read(w).data, "window \(w)")
+            // Decoding into a reused (dirty) buffer of the window's size gives the same samples,
+            // in that buffer; a buffer of another size is replaced.
+            var reused = [UInt8](repeating: 0xAB, count: w.pixels * 3 * 2)
+            #expect(try scene.read(w, reusing: &reused).data == whole.read(w).data, "window \(w), reused buffer")
+            #expect(reused == (try whole.read(w).data))
+            var wrong = [UInt8](repeating: 0xAB, count: 3)
+            #expect(try scene.read(w, reusing: &wrong).data == whole.read(w).data, "window \(w), buffer of another size")
         }
         #expect(throws: RasterError.self) { try scene.read(PixelWindow(x: 70, y: 0, width: 10, height: 1)) }
+    }
+
+    /// The allocation-free band conversion equals the allocating one for every sample type.
+    @Test func bandFloat64IntoEqualsBandFloat64() throws {
+        for t in SampleType.all {
+            var bytes = [UInt8](repeating: 0, count: 5 * 4 * 2 * t.bytes)
+            var rng = SplitMix(state: UInt64(t.bits * 10 + Int(t.format.rawValue)))
+            for i in 0..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+            if t.format == .float {   // finite values only, so == compares them
+                if t.bits == 32 { bytes = (0..<40).flatMap { i in withUnsafeBytes(of: Float(i) * 1.5 - 7) { Array($0) } } }
+                else { bytes = (0..<40).flatMap { i in withUnsafeBytes(of: Double(i) * 1.25 - 9) { Array($0) } } }
+            }
+            let r = try Raster(width: 5, height: 4, bands: 2, sampleType: t, data: bytes)
+            var out = [Double](repeating: .nan, count: 25)
+            for b in 0..<2 {
+                out.withUnsafeMutableBufferPointer { r.bandFloat64(b, into: $0) }
+                #expect(Array(out.prefix(20)) == r.bandFloat64(b), "\(t) band \(b)")
+                #expect(out[20...].allSatisfy { $0.isNaN })
+            }
+        }
     }
 
     /// Only the blocks a window touches are decoded; the cache keeps memory bounded.
@@ -90,6 +117,49 @@ import SpectralXRaster
         #expect(throws: RasterError.self) { try StackedRasterSource([fine, wrongExtent], names: ["a", "b"]) }
         let odd = try Raster(width: 3, height: 2, bands: 1, values: [UInt16](repeating: 1, count: 6), geo: coarseGeo)
         #expect(throws: RasterError.self) { try StackedRasterSource([fine, odd], names: ["a", "b"]) }
+    }
+
+    /// The COG tile size is 512 except where rio-cogeo would take a level's tiles for strips; a
+    /// 512×2100 label COG with the chosen size passes `rio cogeo validate`.
+    @Test func cogTileSizeAvoidsImageWideTiles() throws {
+        #expect(COGOptions.tileSize(width: 10980, height: 10980) == 512)
+        #expect(COGOptions.tileSize(width: 700, height: 1100) == 512)
+        #expect(COGOptions.tileSize(width: 512, height: 512) == 512)
+        #expect(COGOptions.tileSize(width: 512, height: 1024) == 256)
+        #expect(COGOptions.tileSize(width: 512, height: 4096) == 1024)
+        #expect(COGOptions.tileSize(width: 1024, height: 4096) == 128)
+        for (w, h) in [(512, 600), (512, 2100), (1024, 1100), (2048, 9000), (300, 5000), (16, 100000)] {
+            let t = COGOptions.tileSize(width: w, height: h)
+            var (lw, lh) = (w, h)
+            while true {   // the levels COGWriter makes; each one over 512 must not be one tile wide
+                if lw > 512 || lh > 512 { #expect(lw != t, "\(w)×\(h): level \(lw)×\(lh) with \(t)² tiles") }
+                guard lw >= 512 || lh >= 512, !(lw == 1 && lh == 1) else { break }
+                (lw, lh) = ((lw + 1) / 2, (lh + 1) / 2)
+            }
+        }
+        guard pythonHas(["rio_cogeo", "rasterio"]) else {
+            print("skipping rio-cogeo validation: python3 with rio_cogeo and rasterio not available")
+            return
+        }
+        let dir = try makeTempDir("cog-narrow")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (w, h) = (512, 2100)
+        var o = COGOptions()
+        o.colorMap = ClassPalette.colors(count: 5)
+        o.nodata = 255
+        o.tileSize = COGOptions.tileSize(width: w, height: h)
+        let path = dir + "/labels.tif"
+        let writer = try COGWriter(path: path, width: w, height: h, bands: 1, sampleType: .uint8, geo: Self.utm50, options: o)
+        try writer.append((0..<(w * h)).map { UInt8(($0 % w / 40 + $0 / w / 60) % 5) }, rows: h)
+        try writer.finish()
+        let (status, out) = try run("python3", ["-c", """
+            import sys
+            from rio_cogeo.cogeo import cog_validate
+            ok, err, warn = cog_validate(sys.argv[1], quiet=True)
+            print(ok, err, warn)
+            sys.exit(0 if ok and not warn else 1)
+            """, path])
+        #expect(status == 0, "\(out)")
     }
 
     /// Streaming COG: the full-resolution image and the overviews read back; layout per the COG rules.

@@ -7,8 +7,9 @@ Prints one JSON object and exits non-zero when a check fails:
 - rio-cogeo's validator (errors and warnings);
 - same CRS, transform and size as the input; GDAL_NODATA 255; a colour table with an entry for every class;
   internal overviews;
-- nodata: every pixel where every input band is the input's nodata value is 255, and no other pixel is
-  (the optional --nodata-block also checks that rectangle explicitly).
+- nodata: every pixel where every input band is the input's nodata value is 255, and no other pixel is;
+  the --nodata-block rectangle (default: make_test_scene.py's) must lie in the scene, be nodata in the input
+  and be 255 in the labels.
 """
 import argparse
 import json
@@ -22,7 +23,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("scene")
 ap.add_argument("labels")
 ap.add_argument("--classes", type=int, required=True)
-ap.add_argument("--nodata-block", default="1000,1000,100,100")
+ap.add_argument("--nodata-block", default="1000,200,100,100", help="R,C,H,W of the scene's nodata block (make_test_scene.py's)")
 a = ap.parse_args()
 
 report = {}
@@ -53,9 +54,12 @@ with rasterio.open(a.scene) as src, rasterio.open(a.labels) as out:
     report["labels_255"] = int((labels == 255).sum())
     report["nodata_exact"] = bool(np.array_equal(labels == 255, invalid))
     r, c, h, w = map(int, a.nodata_block.split(","))
-    if r + h <= src.height and c + w <= src.width:
-        report["block_all_255"] = bool((labels[r:r + h, c:c + w] == 255).all())
-        ok &= report["block_all_255"]
+    # The block must lie inside the scene and be nodata in the input, else the check proves nothing.
+    inside = r + h <= src.height and c + w <= src.width
+    report["block_inside_scene"] = inside
+    report["block_invalid_in_input"] = bool(inside and invalid[r:r + h, c:c + w].all())
+    report["block_all_255"] = bool(inside and (labels[r:r + h, c:c + w] == 255).all())
+    ok &= report["block_invalid_in_input"] and report["block_all_255"]
     report["max_class"] = int(labels[labels != 255].max()) if (labels != 255).any() else None
     ok &= report["crs_equal"] and report["transform_equal"] and report["size_equal"] and out.nodata == 255
     ok &= len(cmap) >= a.classes and report["distinct_class_colours"] == a.classes and len(report["overviews"]) > 0

@@ -5,8 +5,8 @@
         [--crop CROP.tif]   # also write the top-left 512x512 crop (same profile) for the RSS comparison
 
 uint16, tiled 512x512, Deflate + horizontal predictor, pixel-interleaved, georeferenced in EPSG:32650
-(UTM 50N, 10 m pixels), GDAL_NODATA=0 and a 100x100 block of nodata (every band 0) at rows/cols 1000-1099
-(inside the crop's complement, so the crop has none). The values are smooth spectral patterns plus noise,
+(UTM 50N, 10 m pixels), GDAL_NODATA=0 and a 100x100 block of nodata (every band 0) at rows 1000-1099,
+columns 200-299 (below the crop, so the crop has none; check_scene_output.py --nodata-block 1000,200,100,100). The values are smooth spectral patterns plus noise,
 never 0 outside the block. Needs numpy and rasterio.
 """
 import argparse
@@ -16,7 +16,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-NODATA_BLOCK = (1000, 1000, 100, 100)  # row, col, height, width
+NODATA_BLOCK = (1000, 200, 100, 100)  # row, col, height, width (inside the 512-wide scene)
 
 
 def make(path, width, height, bands, row0=0, col0=0, seed=0):
@@ -52,6 +52,9 @@ if __name__ == "__main__":
     ap.add_argument("--bands", type=int, default=32)
     ap.add_argument("--crop")
     a = ap.parse_args()
+    r, c, h, w = NODATA_BLOCK
+    if r + h > a.height or c + w > a.width:
+        raise SystemExit(f"the nodata block {NODATA_BLOCK} does not fit a {a.width}x{a.height} scene")
     make(a.out, a.width, a.height, a.bands)
     if a.crop:
         make(a.crop, 512, 512, a.bands)
