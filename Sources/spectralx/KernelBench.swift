@@ -84,6 +84,8 @@ enum KernelBench {
                     ("openblas-pool", { GEMM.withOpenBLASPool(threads: Parallel.cores) {
                         GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) } }),
                     ("1 thread", { GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
+                    ("1 thread, W k×n", { GEMM.serial(m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: n, c: c.mutablePointer, ldc: n) }),
+                    ("slices, W k×n", { GEMM.multiply(m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: n, c: c.mutablePointer, ldc: n) }),
                 ]
                 for (name, run) in variants {
                     run()
