@@ -15,9 +15,12 @@ public struct APIConfiguration: Sendable {
     /// Seconds suggested in `Retry-After` while the service is not ready.
     public var notReadyRetryAfter: Int
 
+    /// The service's default `--max-body` (256 MiB): the one place it is written.
+    public static let defaultMaxBodyBytes: Int64 = 256 << 20
+
     public init(adminToken: String? = nil, apiKeys: [String] = [],
                 rasterLimits: RasterLimits = APIConfiguration.defaultRasterLimits,
-                maxBodyBytes: Int64 = 256 << 20, notReadyRetryAfter: Int = 5) {
+                maxBodyBytes: Int64 = APIConfiguration.defaultMaxBodyBytes, notReadyRetryAfter: Int = 5) {
         self.adminToken = adminToken?.isEmpty == true ? nil : adminToken
         self.apiKeys = apiKeys.filter { !$0.isEmpty }
         self.rasterLimits = rasterLimits

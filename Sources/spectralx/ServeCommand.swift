@@ -90,7 +90,7 @@ struct ServeCommand: ParsableCommand {
             }
             if results.isEmpty { logger.warning("the model store has no domains", metadata: ["models": "\(root.path)"]) }
 
-            let bodyLimit = try ByteSize.parse(maxBody ?? env["MAX_BODY"] ?? "256m")
+            let bodyLimit = try (maxBody ?? env["MAX_BODY"]).map(ByteSize.parse) ?? APIConfiguration.defaultMaxBodyBytes
             let admin = adminToken ?? env["ADMIN_TOKEN"]
             let keys = (apiKeys ?? env["API_KEYS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             let api = APIConfiguration(adminToken: admin, apiKeys: keys, maxBodyBytes: bodyLimit)
