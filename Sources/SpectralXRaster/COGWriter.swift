@@ -287,13 +287,7 @@ public final class COGWriter {
                 if bands > 1 { ifd.shorts(TIFFTag.extraSamples, [Int](repeating: 0, count: bands - 1), forceShort: true) }
                 ifd.shorts(TIFFTag.sampleFormat, [Int](repeating: Int(sampleType.format.rawValue), count: bands), forceShort: true)
                 if li == 0 {
-                    let g = geo
-                    if let v = g.pixelScale { ifd.doubles(TIFFTag.modelPixelScale, v) }
-                    if let v = g.tiepoints { ifd.doubles(TIFFTag.modelTiepoint, v) }
-                    if let v = g.transformation { ifd.doubles(TIFFTag.modelTransformation, v) }
-                    if let v = g.geoKeyDirectory { ifd.shorts(TIFFTag.geoKeyDirectory, v.map(Int.init), forceShort: true) }
-                    if let v = g.geoDoubleParams { ifd.doubles(TIFFTag.geoDoubleParams, v) }
-                    if let v = g.geoAsciiParams { ifd.ascii(TIFFTag.geoAsciiParams, v) }
+                    ifd.georeference(geo)
                     if let v = options.gdalMetadata { ifd.ascii(TIFFTag.gdalMetadata, v) }
                 }
                 if let nd = options.nodata { ifd.ascii(TIFFTag.gdalNodata, Self.nodataText(nd)) }

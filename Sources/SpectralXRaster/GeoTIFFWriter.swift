@@ -155,12 +155,7 @@ public enum GeoTIFFWriter {
         if extra > 0 { ifd.shorts(TIFFTag.extraSamples, [Int](repeating: 0, count: extra), forceShort: true) }
         ifd.shorts(TIFFTag.sampleFormat, [Int](repeating: Int(st.format.rawValue), count: spp), forceShort: true)
         let g = raster.geo
-        if let v = g.pixelScale { ifd.doubles(TIFFTag.modelPixelScale, v) }
-        if let v = g.tiepoints { ifd.doubles(TIFFTag.modelTiepoint, v) }
-        if let v = g.transformation { ifd.doubles(TIFFTag.modelTransformation, v) }
-        if let v = g.geoKeyDirectory { ifd.shorts(TIFFTag.geoKeyDirectory, v.map(Int.init), forceShort: true) }
-        if let v = g.geoDoubleParams { ifd.doubles(TIFFTag.geoDoubleParams, v) }
-        if let v = g.geoAsciiParams { ifd.ascii(TIFFTag.geoAsciiParams, v) }
+        ifd.georeference(g)
         if o.includeGDALMetadata, let v = g.gdalMetadata { ifd.ascii(TIFFTag.gdalMetadata, v) }
         if let v = g.nodata { ifd.ascii(TIFFTag.gdalNodata, v) }
         let ifdOffset = try ifd.append(to: &out)
@@ -232,6 +227,16 @@ struct IFDBuilder {
             entries.append((tag, .long, v.count, w.bytes))
         }
     }
+    /// The GeoTIFF tags of `g` that are present (pixel scale, tiepoints, transformation, geokeys).
+    mutating func georeference(_ g: GeoReference) {
+        if let v = g.pixelScale { doubles(TIFFTag.modelPixelScale, v) }
+        if let v = g.tiepoints { doubles(TIFFTag.modelTiepoint, v) }
+        if let v = g.transformation { doubles(TIFFTag.modelTransformation, v) }
+        if let v = g.geoKeyDirectory { shorts(TIFFTag.geoKeyDirectory, v.map(Int.init), forceShort: true) }
+        if let v = g.geoDoubleParams { doubles(TIFFTag.geoDoubleParams, v) }
+        if let v = g.geoAsciiParams { ascii(TIFFTag.geoAsciiParams, v) }
+    }
+
     mutating func doubles(_ tag: UInt16, _ v: [Double]) {
         var w = ByteWriter(bigEndian: bigEndian)
         for x in v { w.u64(x.bitPattern) }

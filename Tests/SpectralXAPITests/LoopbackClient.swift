@@ -24,18 +24,24 @@ struct WireResponse {
 /// A minimal HTTP/1.1 client over a real loopback socket: exact bytes out, `Connection: close`,
 /// reads to EOF. Enough to check statuses, headers and bodies without URLSession's rewriting.
 enum LoopbackClient {
-    static func send(port: Int, method: String, path: String, headers: [(String, String)] = [], body: Data = Data(),
-                     declaredLength: Int? = nil) throws -> WireResponse {
+    /// A TCP socket connected to 127.0.0.1:`port` (the caller closes it).
+    static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
-        defer { close(fd) }
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0 else { throw POSIXError(.ECONNREFUSED) }
+            Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        return fd
+    }
+
+    static func send(port: Int, method: String, path: String, headers: [(String, String)] = [], body: Data = Data(),
+                     declaredLength: Int? = nil) throws -> WireResponse {
+        let fd = try connect(port: port)
+        defer { close(fd) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
         // With a Transfer-Encoding header the body is sent as given (already chunked), without Content-Length.
