@@ -55,6 +55,9 @@ final class HTTPEventLoop: Sendable {
     private struct Shared {
         var completions: [(id: UInt64, ok: Bool, closed: Bool)] = []
         var stopped = false
+        /// Set after `stop` has closed everything and removed the spool directory, and `onStop`
+        /// ran: `waitUntilStopped()` returns only then (`stopped` alone is set before the clean-up).
+        var finished = false
         var connectionCount = 0
     }
 
@@ -100,6 +103,7 @@ final class HTTPEventLoop: Sendable {
         let thread = Thread { [self] in
             run(box.value)
             onStop()
+            shared.withLock { $0.finished = true }
             done.signal()
         }
         thread.name = "spectralx.http.loop"
@@ -107,7 +111,7 @@ final class HTTPEventLoop: Sendable {
     }
 
     func waitUntilStopped() {
-        if shared.current.stopped { return }
+        if shared.current.finished { return }
         done.wait()
         done.signal()  // let other waiters through too
     }
