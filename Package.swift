@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // The layering is the architecture: each target depends only on the ones above it in this list.
-//   CBLAS → SpectralXTensor (kernels) → SpectralXLayers → SpectralXModel (the SpectralX network)
+//   CBLAS, CSpectralXKernels → SpectralXTensor (kernels) → SpectralXLayers → SpectralXModel (the SpectralX network)
 //   SpectralXCheckpoint (safetensors, weight generator, store layout) → SpectralXModel
 //   SpectralXCheckpoint → SpectralXCheckpointImport (upstream .ckpt: zip + safe unpickler) → spectralx
 //   CZlib → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
@@ -31,7 +31,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
-        .target(name: "SpectralXTensor", dependencies: ["CBLAS", "CMalloc"], swiftSettings: strict),
+        // Element-wise kernels in C, compiled per instruction set (generic/AVX2/AVX-512) and chosen at run time.
+        .target(name: "CSpectralXKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "SpectralXTensor", dependencies: ["CBLAS", "CMalloc", "CSpectralXKernels"], swiftSettings: strict),
         .target(name: "SpectralXLayers", dependencies: ["SpectralXTensor"], swiftSettings: strict),
         .target(name: "SpectralXCheckpoint", swiftSettings: strict),
         .target(name: "SpectralXCheckpointImport", dependencies: ["SpectralXCheckpoint"], swiftSettings: strict),

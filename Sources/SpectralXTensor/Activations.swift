@@ -10,32 +10,8 @@ public enum Activations {
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let x = SharedPointer(x)
         Parallel.forRanges(count, minChunk: 16384) { range in
-            // 8 lanes at a time (VectorMath.gelu: the same formula with a vectorised exp), scalar tail.
-            let raw = UnsafeMutableRawPointer(x.base)
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: VectorMath.Vector.self)
-                raw.storeBytes(of: VectorMath.gelu(v), toByteOffset: i * 4, as: VectorMath.Vector.self)
-                i += 8
-            }
-            while i < range.upperBound {
-                let v = x[i]
-                x[i] = v * 0.5 * (1 + erf(v * 0.70710678118654752))
-                i += 1
-            }
+            VectorMath.best.gelu(x + range.lowerBound, count: range.count)
         }
-    }
-
-    /// erf as PyTorch's `Vectorized<float>::erf` computes it (see ``gelu(_:count:)``).
-    @inline(__always) public static func erf(_ x: Float) -> Float {
-        let t = 1 / (0.3275911 * abs(x) + 1)
-        var r: Float = 1.061405429
-        r = r * t + -1.453152027
-        r = r * t + 1.421413741
-        r = r * t + -0.284496736
-        r = r * t + 0.254829592
-        let e = 1 - r * t * expf(-(x * x))
-        return x < 0 ? -e : e
     }
 
     /// In-place ReLU.

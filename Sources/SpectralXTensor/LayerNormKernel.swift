@@ -13,19 +13,8 @@ public enum LayerNormKernel {
         let x = SharedPointer(x), y = SharedPointer(y)
         let g = SharedPointer(gamma), b = SharedPointer(beta)
         Parallel.forRanges(rows, minChunk: max(1, 16384 / max(dim, 1))) { range in
-            for r in range {
-                let row = x + r * xs
-                var sum = 0.0
-                for i in 0..<dim { sum += Double(row[i]) }
-                let mean = sum / Double(dim)
-                var sq = 0.0
-                for i in 0..<dim { let d = Double(row[i]) - mean; sq += d * d }
-                let variance = sq / Double(dim)
-                let inv = Float(1.0 / (variance + Double(eps)).squareRoot())
-                let m = Float(mean)
-                let out = y + r * ys
-                for i in 0..<dim { out[i] = (row[i] - m) * inv * g[i] + b[i] }
-            }
+            VectorMath.best.layerNormRows(x + range.lowerBound * xs, rows: range.count, dim: dim, rowStride: xs,
+                                          gamma: g.base, beta: b.base, eps: eps, into: y + range.lowerBound * ys, outStride: ys)
         }
     }
 }

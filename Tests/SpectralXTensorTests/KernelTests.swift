@@ -99,38 +99,57 @@ struct KernelTests {
         } } }
     }
 
-    @Test("softmax, LayerNorm and GELU against float64")
-    func elementwise() {
-        let x = randomTensor([37, 101], seed: 6)
-        let s = x.copy()
-        SoftmaxKernel.rows(s.mutablePointer, rows: 37, cols: 101)
-        for r in 0..<37 {
-            let row = (0..<101).map { 8 * Double(x.pointer[r * 101 + $0]) }
-            _ = row
-            let m = (0..<101).map { Double(x.pointer[r * 101 + $0]) }.max()!
-            let e = (0..<101).map { exp(Double(x.pointer[r * 101 + $0]) - m) }
-            let z = e.reduce(0, +)
-            for i in 0..<101 { #expect(abs(Double(s.pointer[r * 101 + i]) - e[i] / z) < 1e-7) }
-        }
-        let gamma = randomTensor([101], seed: 7), beta = randomTensor([101], seed: 8)
-        let ln = Tensor(zeros: [37, 101])
-        LayerNormKernel.apply(x.pointer, rows: 37, dim: 101, gamma: gamma.pointer, beta: beta.pointer, eps: 1e-5, into: ln.mutablePointer)
-        for r in 0..<37 {
-            let v = (0..<101).map { Double(x.pointer[r * 101 + $0]) }
-            let mean = v.reduce(0, +) / 101
-            let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 101
-            for i in 0..<101 {
-                let ref = (v[i] - mean) / (variance + 1e-5).squareRoot() * Double(gamma.pointer[i]) + Double(beta.pointer[i])
-                #expect(abs(Double(ln.pointer[r * 101 + i]) - ref) < 1e-5)
+    @Test("softmax, LayerNorm and GELU against float64, every instruction-set level, vector tails",
+          arguments: [1, 7, 15, 16, 17, 101, 1024])
+    func elementwise(_ cols: Int) {
+        let rows = 5, stride = cols + 3
+        let x = randomTensor([rows, stride], seed: UInt64(6 + cols))
+        let gamma = randomTensor([cols], seed: 7), beta = randomTensor([cols], seed: 8)
+        #expect(VectorMath.available.count >= 1 && VectorMath.available.contains { $0.name == VectorMath.best.name })
+        for kernels in VectorMath.available {
+            // Softmax over rows with a stride; the padding columns must stay untouched.
+            let s = x.copy()
+            kernels.softmaxRows(s.mutablePointer, rows: rows, cols: cols, stride: stride)
+            for r in 0..<rows {
+                let m = (0..<cols).map { Double(x.pointer[r * stride + $0]) }.max()!
+                let e = (0..<cols).map { exp(Double(x.pointer[r * stride + $0]) - m) }
+                let z = e.reduce(0, +)
+                for i in 0..<cols { #expect(abs(Double(s.pointer[r * stride + i]) - e[i] / z) < 1e-7, "\(kernels.name) softmax") }
+                for i in cols..<stride { #expect(s.pointer[r * stride + i] == x.pointer[r * stride + i]) }
+            }
+            let ln = Tensor(zeros: [rows, cols])
+            kernels.layerNormRows(x.pointer, rows: rows, dim: cols, rowStride: stride, gamma: gamma.pointer, beta: beta.pointer,
+                                  eps: 1e-5, into: ln.mutablePointer, outStride: cols)
+            for r in 0..<rows {
+                let v = (0..<cols).map { Double(x.pointer[r * stride + $0]) }
+                let mean = v.reduce(0, +) / Double(cols)
+                let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(cols)
+                for i in 0..<cols {
+                    let ref = (v[i] - mean) / (variance + 1e-5).squareRoot() * Double(gamma.pointer[i]) + Double(beta.pointer[i])
+                    #expect(abs(Double(ln.pointer[r * cols + i]) - ref) < 1e-5, "\(kernels.name) LayerNorm")
+                }
             }
         }
-        let g = Tensor(shape: [2001], values: (0..<2001).map { Float($0 - 1000) / 100 })
-        Activations.gelu(g.mutablePointer, count: g.count)
-        for i in 0..<2001 {
-            let v = Double(i - 1000) / 100
-            let ref = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
-            // PyTorch's erf approximation (Abramowitz–Stegun 7.1.26) is within 5e-7 of the true erf.
-            #expect(abs(Double(g.pointer[i]) - ref) <= 3e-7 * max(1, abs(v)), "GELU(\(v))")
+        // The public entry points (parallel over rows) agree with the per-level kernel they use.
+        let s = x.copy(), t = x.copy()
+        SoftmaxKernel.rows(s.mutablePointer, rows: rows, cols: cols, stride: stride)
+        VectorMath.best.softmaxRows(t.mutablePointer, rows: rows, cols: cols, stride: stride)
+        #expect((0..<s.count).allSatisfy { s.pointer[$0] == t.pointer[$0] })
+    }
+
+    @Test("GELU against float64 erf, every instruction-set level, lengths that leave vector tails",
+          arguments: [1, 15, 17, 2001])
+    func gelu(_ count: Int) {
+        let values = (0..<count).map { Float($0 - count / 2) * 20 / Float(max(count, 2)) }
+        for kernels in VectorMath.available + [nil] {
+            let g = Tensor(shape: [count], values: values)
+            if let kernels { kernels.gelu(g.mutablePointer, count: count) } else { Activations.gelu(g.mutablePointer, count: count) }
+            for i in 0..<count {
+                let v = Double(values[i])
+                let ref = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+                // PyTorch's erf approximation (Abramowitz–Stegun 7.1.26) is within 5e-7 of the true erf.
+                #expect(abs(Double(g.pointer[i]) - ref) <= 3e-7 * max(1, abs(v)), "\(kernels?.name ?? "Activations") GELU(\(v))")
+            }
         }
     }
 

@@ -1,0 +1,44 @@
+// Vectorised element-wise kernels (softmax, GELU, LayerNorm), compiled for several instruction sets
+// in one binary and chosen at run time from the CPU's features: the Swift compiler targets baseline
+// x86-64 (SSE2) and has no per-function target attribute, so its SIMD types never reach AVX2/AVX-512.
+#ifndef SPECTRALX_KERNELS_H
+#define SPECTRALX_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set levels; each level's kernels are the same formulas on wider vectors.
+enum sx_simd_level {
+    SX_SIMD_GENERIC = 0,  ///< 4 lanes (SSE2 on x86-64, NEON on arm64), no FMA
+    SX_SIMD_AVX2 = 1,     ///< 8 lanes, FMA
+    SX_SIMD_AVX512 = 2,   ///< 16 lanes, FMA
+};
+
+/// One level's kernels. All pointers are to float32 rows; strides are in elements.
+typedef struct sx_kernels {
+    int level;
+    const char *name;
+    /// x[i] = exp(x[i] - shift) for i < n; returns the sum of the results.
+    float (*exp_shifted)(float *x, ptrdiff_t n, float shift);
+    /// Row-wise numerically stable softmax in place.
+    void (*softmax_rows)(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t stride);
+    /// In-place GELU with PyTorch's vectorised erf (Abramowitz-Stegun 7.1.26).
+    void (*gelu)(float *x, ptrdiff_t n);
+    /// Row-wise LayerNorm, moments accumulated in float64, biased variance.
+    void (*layernorm_rows)(const float *x, ptrdiff_t rows, ptrdiff_t dim, ptrdiff_t x_stride,
+                           const float *gamma, const float *beta, float eps, float *y, ptrdiff_t y_stride);
+} sx_kernels;
+
+/// The kernels of `level`, or NULL when this CPU (or this build's architecture) lacks it.
+const sx_kernels *sx_kernels_at(int level);
+
+/// The widest level this CPU supports, unless SPECTRALX_SIMD=generic|avx2|avx512 asks for a lower one.
+const sx_kernels *sx_kernels_best(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,183 @@
+// The kernels' one definition, included by kernels.c once per instruction-set level with
+// SX_LANES (floats per vector) and SX_SUFFIX set, inside a `#pragma clang attribute` region that
+// gives every function the level's target. Written with clang vector extensions so one text serves
+// 4, 8 and 16 lanes; a*b+c contracts to FMA where the target has it (-ffp-contract=on).
+
+#define SX_CAT2(a, b) a##b
+#define SX_CAT(a, b) SX_CAT2(a, b)
+#define SX_FN(name) SX_CAT(name, SX_SUFFIX)
+#define VF SX_CAT(vf, SX_SUFFIX)
+#define VI SX_CAT(vi, SX_SUFFIX)
+#define VD SX_CAT(vd, SX_SUFFIX)
+#define HF SX_CAT(hf, SX_SUFFIX)
+
+typedef float VF __attribute__((vector_size(SX_LANES * 4)));
+typedef int32_t VI __attribute__((vector_size(SX_LANES * 4)));
+/// Half as many floats as VF: converted to VD, SX_LANES / 2 doubles (the same bytes as a VF).
+typedef float HF __attribute__((vector_size(SX_LANES * 2)));
+typedef double VD __attribute__((vector_size(SX_LANES * 4)));
+
+static inline VF SX_FN(load)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void SX_FN(store)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline VF SX_FN(splat)(float x) { VF v = {0}; return v + x; }
+static inline VF SX_FN(select)(VI mask, VF a, VF b) { return (VF)(((VI)a & mask) | ((VI)b & ~mask)); }
+/// The first n < SX_LANES elements of p, the rest `fill`.
+static inline VF SX_FN(load_partial)(const float *p, ptrdiff_t n, float fill) {
+    VF v = SX_FN(splat)(fill);
+    for (ptrdiff_t j = 0; j < n; j++) v[j] = p[j];
+    return v;
+}
+static inline float SX_FN(hsum)(VF v) {
+    float s = 0;
+    for (int j = 0; j < SX_LANES; j++) s += v[j];
+    return s;
+}
+static inline float SX_FN(hmax)(VF v) {
+    float m = v[0];
+    for (int j = 1; j < SX_LANES; j++) m = v[j] > m ? v[j] : m;
+    return m;
+}
+
+/// Cephes expf: range reduction by ln 2 in two parts, degree-6 polynomial, 2^n from the bits of the
+/// rounded product (the 1.5*2^23 trick gives round-to-nearest-even n). Inputs are clamped to
+/// [-87.3, 88.3] (so -inf gives ~1e-38, never a denormal or a garbage exponent); NaN passes through.
+static inline VF SX_FN(vexp)(VF v) {
+    const VF hi = SX_FN(splat)(88.3f), lo = SX_FN(splat)(-87.3f);
+    VF x = SX_FN(select)((VI)(v > hi), hi, v);
+    x = SX_FN(select)((VI)(x < lo), lo, x);
+    const VF magic = SX_FN(splat)(12582912.0f);
+    VF t = x * 1.44269504088896341f + magic;
+    VF n = t - magic;
+    VF r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    VF p = SX_FN(splat)(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    VI bits = ((VI)t - 0x4B400000 + 127) << 23;
+    return p * (VF)bits;
+}
+
+/// GELU 0.5*x*(1 + erf(x/sqrt 2)) with PyTorch's erf: 1 - r(t)*t*exp(-x^2), t = 1/(1 + 0.3275911|x|).
+static inline VF SX_FN(vgelu)(VF v) {
+    VF x = v * 0.70710678118654752f;
+    VI negative = (VI)(x < 0.0f);
+    VF a = SX_FN(select)(negative, -x, x);
+    VF t = 1.0f / (a * 0.3275911f + 1.0f);
+    VF r = SX_FN(splat)(1.061405429f);
+    r = r * t + -1.453152027f;
+    r = r * t + 1.421413741f;
+    r = r * t + -0.284496736f;
+    r = r * t + 0.254829592f;
+    VF e = 1.0f - r * t * SX_FN(vexp)(-(x * x));
+    e = SX_FN(select)(negative, -e, e);
+    return v * 0.5f * (1.0f + e);
+}
+
+static float SX_FN(exp_shifted)(float *x, ptrdiff_t n, float shift) {
+    VF acc = {0};
+    ptrdiff_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES) {
+        VF e = SX_FN(vexp)(SX_FN(load)(x + i) - shift);
+        SX_FN(store)(x + i, e);
+        acc += e;
+    }
+    float sum = SX_FN(hsum)(acc);
+    if (i < n) {
+        VF e = SX_FN(vexp)(SX_FN(load_partial)(x + i, n - i, 0.0f) - shift);
+        for (ptrdiff_t j = 0; j < n - i; j++) { x[i + j] = e[j]; sum += e[j]; }
+    }
+    return sum;
+}
+
+static void SX_FN(softmax_rows)(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t stride) {
+    if (cols <= 0) return;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = x + r * stride;
+        VF mv = SX_FN(splat)(-__builtin_inff());
+        ptrdiff_t i = 0;
+        for (; i + SX_LANES <= cols; i += SX_LANES) {
+            VF v = SX_FN(load)(row + i);
+            mv = SX_FN(select)((VI)(v > mv), v, mv);
+        }
+        float m = SX_FN(hmax)(mv);
+        for (; i < cols; i++) m = row[i] > m ? row[i] : m;
+        const float inv = 1.0f / SX_FN(exp_shifted)(row, cols, m);
+        i = 0;
+        for (; i + SX_LANES <= cols; i += SX_LANES) SX_FN(store)(row + i, SX_FN(load)(row + i) * inv);
+        for (; i < cols; i++) row[i] *= inv;
+    }
+}
+
+static void SX_FN(gelu)(float *x, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + SX_LANES <= n; i += SX_LANES) SX_FN(store)(x + i, SX_FN(vgelu)(SX_FN(load)(x + i)));
+    if (i < n) {
+        VF g = SX_FN(vgelu)(SX_FN(load_partial)(x + i, n - i, 0.0f));
+        for (ptrdiff_t j = 0; j < n - i; j++) x[i + j] = g[j];
+    }
+}
+
+static void SX_FN(layernorm_rows)(const float *x, ptrdiff_t rows, ptrdiff_t dim, ptrdiff_t xs,
+                                  const float *gamma, const float *beta, float eps, float *y, ptrdiff_t ys) {
+    enum { H = SX_LANES / 2 };
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *row = x + r * xs;
+        float *out = y + r * ys;
+        // Moments in float64, two accumulators to hide the add latency.
+        VD s0 = {0}, s1 = {0};
+        ptrdiff_t i = 0;
+        for (; i + 2 * H <= dim; i += 2 * H) {
+            HF a, b;
+            __builtin_memcpy(&a, row + i, sizeof a);
+            __builtin_memcpy(&b, row + i + H, sizeof b);
+            s0 += __builtin_convertvector(a, VD);
+            s1 += __builtin_convertvector(b, VD);
+        }
+        VD s = s0 + s1;
+        double sum = 0;
+        for (int j = 0; j < H; j++) sum += s[j];
+        for (; i < dim; i++) sum += (double)row[i];
+        const double mean = sum / (double)dim;
+        VD q0 = {0}, q1 = {0};
+        i = 0;
+        for (; i + 2 * H <= dim; i += 2 * H) {
+            HF a, b;
+            __builtin_memcpy(&a, row + i, sizeof a);
+            __builtin_memcpy(&b, row + i + H, sizeof b);
+            VD da = __builtin_convertvector(a, VD) - mean, db = __builtin_convertvector(b, VD) - mean;
+            q0 += da * da;
+            q1 += db * db;
+        }
+        VD q = q0 + q1;
+        double sq = 0;
+        for (int j = 0; j < H; j++) sq += q[j];
+        for (; i < dim; i++) { double d = (double)row[i] - mean; sq += d * d; }
+        const float inv = (float)(1.0 / __builtin_sqrt(sq / (double)dim + (double)eps));
+        const float m = (float)mean;
+        i = 0;
+        for (; i + SX_LANES <= dim; i += SX_LANES) {
+            VF v = (SX_FN(load)(row + i) - m) * inv;
+            SX_FN(store)(out + i, v * SX_FN(load)(gamma + i) + SX_FN(load)(beta + i));
+        }
+        for (; i < dim; i++) out[i] = (row[i] - m) * inv * gamma[i] + beta[i];
+    }
+}
+
+static const sx_kernels SX_FN(table) = {
+    .level = SX_LEVEL,
+    .name = SX_NAME,
+    .exp_shifted = SX_FN(exp_shifted),
+    .softmax_rows = SX_FN(softmax_rows),
+    .gelu = SX_FN(gelu),
+    .layernorm_rows = SX_FN(layernorm_rows),
+};
+
+#undef VF
+#undef VI
+#undef VD
+#undef HF
+#undef SX_FN
