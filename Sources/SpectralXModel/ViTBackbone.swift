@@ -10,6 +10,15 @@ public struct FrozenBackbone: Sendable {
     public struct Block: Sendable {
         let attention: MultiHeadSelfAttention
         let fc1: Linear, fc2: Linear
+
+        /// The four frozen linears are packed for the AVX-512 kernel where the CPU has one (see
+        /// ``Linear/packedForInference()``): they are most of the ViT's arithmetic.
+        init(attention: MultiHeadSelfAttention, fc1: Linear, fc2: Linear) {
+            self.attention = MultiHeadSelfAttention(qkv: attention.qkv.packedForInference(),
+                                                    proj: attention.proj.packedForInference(), heads: attention.heads)
+            self.fc1 = fc1.packedForInference()
+            self.fc2 = fc2.packedForInference()
+        }
     }
     /// Token layout, kind and block structure, read from the weights.
     public let configuration: BackboneConfiguration

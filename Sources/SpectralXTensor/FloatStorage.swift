@@ -25,12 +25,37 @@ public final class FloatStorage: @unchecked Sendable {
         self.owned = true
     }
 
+    /// Allocates `count` floats without clearing them, for buffers the caller overwrites completely.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+        self.owner = nil
+        self.owned = true
+    }
+
     /// Wraps memory owned by `owner` (kept alive for the lifetime of this storage). Never written.
     public init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
         self.base = UnsafeMutablePointer(mutating: pointer)
         self.count = count
         self.owner = owner
         self.owned = false
+    }
+
+    /// For borrowed storage (a read-only file mapping, the only kind there is): drops the pages that lie
+    /// wholly inside this buffer from the process's resident set (`madvise(MADV_DONTNEED)`); a later
+    /// read faults them in again from the file. Used once a weight has been copied into a packed form,
+    /// so the process does not hold it twice. No effect on owned storage, whose contents it would erase.
+    public func releaseResidentPages() {
+        #if os(Linux)
+        guard !owned else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base + count)) / page * page
+        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, Int32(MADV_DONTNEED))
+        #endif
     }
 
     deinit {
