@@ -32,7 +32,8 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 /// rounding); ``Convolution`` picks one per geometry. Winograd or upsample-aware variants plug in here.
 public protocol ConvolutionAlgorithm: Sendable {
     var name: String { get }
-    /// Writes `(outC, Ho, Wo)` for one image `(inC, H, W)`, bias not included.
+    /// Writes every element of `(outC, Ho, Wo)` for one image `(inC, H, W)`, bias not included (the
+    /// output buffer is not cleared beforehand).
     func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>)
 }
 
@@ -107,7 +108,8 @@ public struct Convolution: Sendable {
         precondition(x.shape.count == 4 && x.shape[1] == geometry.inChannels, "\(geometry): input \(x.shape)")
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = geometry.outputSize(height: h, width: w)
-        let y = Tensor(zeros: [b, geometry.outChannels, ho, wo])
+        // Every algorithm writes each output element (none accumulates), so no clearing first.
+        let y = Tensor(shape: [b, geometry.outChannels, ho, wo], storage: FloatStorage(uninitializedCount: b * geometry.outChannels * ho * wo))
         for i in 0..<b {
             let out = y.mutablePointer + i * geometry.outChannels * ho * wo
             algorithm.run(image: x.pointer + i * geometry.inChannels * h * w, height: h, width: w, into: out)
@@ -181,7 +183,7 @@ struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
                 }
             }
         }
-        let wide = FloatStorage(count: g.outChannels * ho * wp)
+        let wide = FloatStorage(uninitializedCount: g.outChannels * ho * wp)  // the first tap's GEMM has beta 0
         for ky in 0..<g.kernel.h {
             for kx in 0..<g.kernel.w {
                 let k = ky * g.kernel.w + kx
@@ -225,7 +227,7 @@ struct TiledIm2ColConvolution: ConvolutionAlgorithm {
         let (ho, wo) = g.outputSize(height: height, width: width)
         let kdim = g.inChannels * g.kernel.h * g.kernel.w
         let rowsPerTile = max(1, min(ho, Self.maxColumnFloats / max(1, kdim * wo)))
-        let cols = FloatStorage(count: kdim * rowsPerTile * wo)
+        let cols = FloatStorage(uninitializedCount: kdim * rowsPerTile * wo)  // each tile writes what its GEMM reads
         var r0 = 0
         while r0 < ho {
             let rows = min(rowsPerTile, ho - r0)

@@ -59,7 +59,7 @@ public struct ResizedConvolution: Sendable {
         let ay = BilinearResize.axis(input: h, output: oh, scale: scale)
         let ax = BilinearResize.axis(input: w, output: ow, scale: scale)
         let m = 9 * outChannels, hw = h * w
-        let planes = FloatStorage(count: m * hw)
+        let planes = FloatStorage(uninitializedCount: m * hw)  // written by the GEMM (beta 0)
         for i in 0..<b {
             GEMM.multiply(m: m, n: hw, k: inChannels, a: taps.pointer, lda: inChannels,
                           b: x.pointer + i * inChannels * hw, ldb: hw, c: planes.base, ldc: hw)

@@ -48,7 +48,7 @@ struct WinogradConvolution: ConvolutionAlgorithm {
         let g = geometry
         let th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw
         let cin = g.inChannels, cout = g.outChannels
-        let v = FloatStorage(count: 16 * cin * tiles)
+        let v = FloatStorage(uninitializedCount: 16 * cin * tiles)   // every element written below
         let src = SharedPointer(image), vp = SharedPointer(v.base)
         // Input transform: V_k[c, tile] = (Bᵀ d B)_k for the 4×4 patch at rows 2i−1…2i+2, cols 2j−1…2j+2.
         Parallel.forRanges(cin, minChunk: 1) { range in
@@ -87,7 +87,7 @@ struct WinogradConvolution: ConvolutionAlgorithm {
                 }
             }
         }
-        let m = FloatStorage(count: 16 * cout * tiles)
+        let m = FloatStorage(uninitializedCount: 16 * cout * tiles)  // written by the GEMMs (beta 0)
         for k in 0..<16 {
             GEMM.multiply(m: cout, n: tiles, k: cin, a: transformed.pointer + k * cout * cin, lda: cin,
                           b: v.base + k * cin * tiles, ldb: tiles, c: m.base + k * cout * tiles, ldc: tiles)
