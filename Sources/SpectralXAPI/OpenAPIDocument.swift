@@ -278,7 +278,7 @@ enum OpenAPIDocument {
             status document. The job's windows run through the same batch scheduler as `/segment` at background
             priority: interactive requests are served first, so a job delays a synchronous tile by at most one batch.
             Jobs run one at a time by default (`--max-running-jobs`). Accepted jobs survive restarts (SIGTERM or
-            `kill -9`): on start they are queued again and resume at the first 512-row tile row of the result that
+            `kill -9`): on start they are queued again and resume at the first row of output tiles (512 rows, or the COG tile size) of the result that
             was not yet durable, with the recorded normalisation statistics (the output equals an uninterrupted
             run's). The result is a Cloud-Optimized GeoTIFF as from `/segment?output=geotiff` (uint8 labels with
             palette and nodata, or scores with `scores=true`). A multipart body carries one `tile` part.

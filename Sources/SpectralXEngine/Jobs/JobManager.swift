@@ -45,7 +45,7 @@ public enum JobUpload: Sendable {
 /// Every state change is written to the job's `job.json` (atomically, `JobStore`) before it is
 /// reported, so what a client was told survives a crash. On start, `accepted` and `running` jobs on
 /// disk are queued again (oldest first) and continue from their partial result (the pipeline
-/// executor resumes at the first 512-row tile row not yet durable, with the recorded statistics).
+/// executor resumes at the first row of output tiles (COG tile size, normally 512 rows) not yet durable, with the recorded statistics).
 /// `maxRunning` worker threads take accepted jobs in order; their windows go to the engine's batch
 /// scheduler at background priority.
 // @unchecked: every mutable field is guarded by `condition`; workers and callers only touch them under it.

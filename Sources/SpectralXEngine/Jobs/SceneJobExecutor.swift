@@ -86,7 +86,7 @@ public protocol SceneJobExecutor: Sendable {
 /// The executor on the engine's streaming pipeline: the spooled scene is read window row by window
 /// row (`RasterFile`), normalised with the scene statistics, its windows run through the shared
 /// scheduler at background priority, and the labels stream into a Cloud-Optimized GeoTIFF
-/// (`COGSink`), whose spool is durable after every 512-row tile row. A resumed run reuses the
+/// (`COGSink`), whose spool is durable after every row of output tiles. A resumed run reuses the
 /// recorded statistics and continues at the first row that is not durable, so at most one tile row
 /// of windows is computed again, and the output equals an uninterrupted run's.
 public struct PipelineSceneJobExecutor: SceneJobExecutor {
