@@ -167,6 +167,103 @@ static void SX_FN(layernorm_rows)(const float *x, ptrdiff_t rows, ptrdiff_t dim,
     }
 }
 
+
+/// Winograd F(2x2,3x3) input transform V = B^T d B of every 4x4 patch (rows 2ti-1..2ti+2, columns
+/// 2tj-1..2tj+2, zero outside the image) for channels c0..<c1, vectorised over the tiles of a tile row:
+/// each channel is first split into its odd and even columns (e[j] = x[2j-1], o[j] = x[2j]), so a
+/// patch column s of SX_LANES consecutive tiles is one contiguous load (e, o, e+1, o+1 for s = 0..3).
+/// V[(4r+s)][c][tile]; `scratch` holds winograd_scratch_count(h, w) floats. Only additions: the result
+/// does not depend on the vector width.
+static void SX_FN(winograd_input)(const float *image, ptrdiff_t cin, ptrdiff_t h, ptrdiff_t w,
+                                  ptrdiff_t c0, ptrdiff_t c1, float *v, float *scratch) {
+    const ptrdiff_t th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
+    const ptrdiff_t rowLen = tw + 1 + SX_LANES, rows = 2 * th + 2;
+    for (ptrdiff_t c = c0; c < c1; c++) {
+        const float *plane = image + c * h * w;
+        for (ptrdiff_t yy = 0; yy < rows; yy++) {
+            float *e = scratch + (2 * yy) * rowLen, *o = e + rowLen;
+            const ptrdiff_t y = yy - 1;
+            if (y < 0 || y >= h) {
+                for (ptrdiff_t j = 0; j < rowLen; j++) { e[j] = 0; o[j] = 0; }
+                continue;
+            }
+            const float *row = plane + y * w;
+            for (ptrdiff_t j = 0; j < rowLen; j++) {
+                const ptrdiff_t xe = 2 * j - 1, xo = 2 * j;
+                e[j] = (xe >= 0 && xe < w) ? row[xe] : 0.0f;
+                o[j] = xo < w ? row[xo] : 0.0f;
+            }
+        }
+        for (ptrdiff_t ti = 0; ti < th; ti++) {
+            for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
+                VF t[4][4];
+                VF d[4][4];
+                for (int r = 0; r < 4; r++) {
+                    const float *e = scratch + (2 * (2 * ti + r)) * rowLen + tj, *o = e + rowLen;
+                    d[r][0] = SX_FN(load)(e);
+                    d[r][1] = SX_FN(load)(o);
+                    d[r][2] = SX_FN(load)(e + 1);
+                    d[r][3] = SX_FN(load)(o + 1);
+                }
+                for (int s = 0; s < 4; s++) {
+                    t[0][s] = d[0][s] - d[2][s];
+                    t[1][s] = d[1][s] + d[2][s];
+                    t[2][s] = d[2][s] - d[1][s];
+                    t[3][s] = d[1][s] - d[3][s];
+                }
+                const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                for (int r = 0; r < 4; r++) {
+                    const VF a = t[r][0], b = t[r][1], cc = t[r][2], ee = t[r][3];
+                    const VF outv[4] = {a - cc, b + cc, cc - b, b - ee};
+                    for (int s = 0; s < 4; s++) {
+                        float *dst = v + ((ptrdiff_t)(r * 4 + s) * cin + c) * tiles + ti * tw + tj;
+                        if (n == SX_LANES) SX_FN(store)(dst, outv[s]);
+                        else for (ptrdiff_t j = 0; j < n; j++) dst[j] = outv[s][j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Winograd F(2x2,3x3) output transform Y = A^T M A for output channels o0..<o1, M[(4xi+nu)][o][tile],
+/// cropped at the bottom/right edge for odd sizes; vectorised over the tiles of a tile row.
+static void SX_FN(winograd_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, ptrdiff_t w,
+                                   ptrdiff_t o0, ptrdiff_t o1, float *out) {
+    const ptrdiff_t th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
+    for (ptrdiff_t o = o0; o < o1; o++) {
+        for (ptrdiff_t ti = 0; ti < th; ti++) {
+            for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
+                const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                VF mk[16];
+                for (int k = 0; k < 16; k++) {
+                    const float *src = m + ((ptrdiff_t)k * cout + o) * tiles + ti * tw + tj;
+                    mk[k] = n == SX_LANES ? SX_FN(load)(src) : SX_FN(load_partial)(src, n, 0.0f);
+                }
+                VF q0[4], q1[4];
+                for (int s = 0; s < 4; s++) {
+                    q0[s] = mk[s] + mk[4 + s] + mk[8 + s];
+                    q1[s] = mk[4 + s] - mk[8 + s] - mk[12 + s];
+                }
+                const VF y[2][2] = {
+                    {q0[0] + q0[1] + q0[2], q0[1] - q0[2] - q0[3]},
+                    {q1[0] + q1[1] + q1[2], q1[1] - q1[2] - q1[3]},
+                };
+                for (int r = 0; r < 2; r++) {
+                    const ptrdiff_t yrow = 2 * ti + r;
+                    if (yrow >= h) continue;
+                    float *row = out + (o * h + yrow) * w;
+                    for (ptrdiff_t j = 0; j < n; j++) {
+                        const ptrdiff_t x = 2 * (tj + j);
+                        row[x] = y[r][0][j];
+                        if (x + 1 < w) row[x + 1] = y[r][1][j];
+                    }
+                }
+            }
+        }
+    }
+}
+
 static const sx_kernels SX_FN(table) = {
     .level = SX_LEVEL,
     .name = SX_NAME,
@@ -174,6 +271,8 @@ static const sx_kernels SX_FN(table) = {
     .softmax_rows = SX_FN(softmax_rows),
     .gelu = SX_FN(gelu),
     .layernorm_rows = SX_FN(layernorm_rows),
+    .winograd_input = SX_FN(winograd_input),
+    .winograd_output = SX_FN(winograd_output),
 };
 
 #undef VF

@@ -1,7 +1,7 @@
 import CSpectralXKernels
 import Foundation
 
-/// The vectorised element-wise kernels between GEMMs (softmax's exp, GELU, LayerNorm), from the C
+/// The vectorised kernels between GEMMs (softmax, GELU, LayerNorm, Winograd tile transforms), from the C
 /// target `CSpectralXKernels`: one definition compiled for 4-lane (SSE2/NEON), AVX2+FMA and AVX-512
 /// vectors, the widest this CPU supports chosen at first use (`SPECTRALX_SIMD=generic|avx2|avx512` caps
 /// it). Swift code itself is compiled for baseline x86-64, so its SIMD types stay at SSE width.
@@ -53,5 +53,19 @@ public struct VectorMath: Sendable {
                               gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
                               into y: UnsafeMutablePointer<Float>, outStride: Int) {
         table.pointer.pointee.layernorm_rows(x, rows, dim, rowStride, gamma, beta, eps, y, outStride)
+    }
+
+    /// Winograd F(2×2, 3×3) input transform of channels `range` (see ``WinogradConvolution``).
+    @inline(__always)
+    public func winogradInput(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, range: Range<Int>,
+                       into v: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        table.pointer.pointee.winograd_input(image, channels, height, width, range.lowerBound, range.upperBound, v, scratch)
+    }
+
+    /// Winograd F(2×2, 3×3) output transform of channels `range` (see ``WinogradConvolution``).
+    @inline(__always)
+    public func winogradOutput(_ m: UnsafePointer<Float>, channels: Int, height: Int, width: Int, range: Range<Int>,
+                        into out: UnsafeMutablePointer<Float>) {
+        table.pointer.pointee.winograd_output(m, channels, height, width, range.lowerBound, range.upperBound, out)
     }
 }

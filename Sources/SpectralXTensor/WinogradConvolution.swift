@@ -1,3 +1,5 @@
+import CSpectralXKernels
+
 /// 3×3 stride-1 pad-1 convolution by Winograd's minimal filtering F(2×2, 3×3).
 ///
 /// Each 2×2 output tile is computed from a 4×4 input tile with 16 multiplies per (in, out) channel
@@ -50,42 +52,13 @@ struct WinogradConvolution: ConvolutionAlgorithm {
         let cin = g.inChannels, cout = g.outChannels
         let v = FloatStorage(uninitializedCount: 16 * cin * tiles)   // every element written below
         let src = SharedPointer(image), vp = SharedPointer(v.base)
-        // Input transform: V_k[c, tile] = (Bᵀ d B)_k for the 4×4 patch at rows 2i−1…2i+2, cols 2j−1…2j+2.
+        // Input transform: V_k[c, tile] = (Bᵀ d B)_k for the 4×4 patch at rows 2i−1…2i+2, cols 2j−1…2j+2
+        // (CSpectralXKernels, vectorised over the tiles of a tile row).
+        let scratchCount = sx_winograd_scratch_count(h, w)
         Parallel.forRanges(cin, minChunk: 1) { range in
-            // Scratch for one tile, allocated once per worker (not per tile).
-            let d = UnsafeMutablePointer<Float>.allocate(capacity: 32)
-            defer { d.deallocate() }
-            let t = d + 16
-            for c in range {
-                let plane = src + c * h * w
-                for ti in 0..<th {
-                    for tj in 0..<tw {
-                        for r in 0..<4 {
-                            let y = 2 * ti - 1 + r
-                            for s in 0..<4 {
-                                let x = 2 * tj - 1 + s
-                                d[r * 4 + s] = (y >= 0 && y < h && x >= 0 && x < w) ? plane[y * w + x] : 0
-                            }
-                        }
-                        // Bᵀ d (rows), then · B (columns).
-                        for s in 0..<4 {
-                            t[0 * 4 + s] = d[0 * 4 + s] - d[2 * 4 + s]
-                            t[1 * 4 + s] = d[1 * 4 + s] + d[2 * 4 + s]
-                            t[2 * 4 + s] = d[2 * 4 + s] - d[1 * 4 + s]
-                            t[3 * 4 + s] = d[1 * 4 + s] - d[3 * 4 + s]
-                        }
-                        let tile = ti * tw + tj
-                        for r in 0..<4 {
-                            let a = t[r * 4], b = t[r * 4 + 1], cc = t[r * 4 + 2], e = t[r * 4 + 3]
-                            let base = vp + ((r * 4) * cin + c) * tiles + tile
-                            base[0] = a - cc
-                            base[cin * tiles] = b + cc
-                            base[2 * cin * tiles] = cc - b
-                            base[3 * cin * tiles] = b - e
-                        }
-                    }
-                }
-            }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)   // once per worker
+            defer { scratch.deallocate() }
+            VectorMath.best.winogradInput(src.base, channels: cin, height: h, width: w, range: range, into: vp.base, scratch: scratch)
         }
         let m = FloatStorage(uninitializedCount: 16 * cout * tiles)  // written by the GEMMs (beta 0)
         for k in 0..<16 {
@@ -95,32 +68,7 @@ struct WinogradConvolution: ConvolutionAlgorithm {
         // Output transform: Y = Aᵀ M A, cropped at the bottom/right edge for odd sizes.
         let mp = SharedPointer(m.base), out = SharedPointer(output)
         Parallel.forRanges(cout, minChunk: 1) { range in
-            let q = UnsafeMutablePointer<Float>.allocate(capacity: 8)   // Aᵀ M: 2×4
-            defer { q.deallocate() }
-            for o in range {
-                for ti in 0..<th {
-                    for tj in 0..<tw {
-                        let tile = ti * tw + tj
-                        for s in 0..<4 {
-                            let m0 = mp[((0 * 4 + s) * cout + o) * tiles + tile]
-                            let m1 = mp[((1 * 4 + s) * cout + o) * tiles + tile]
-                            let m2 = mp[((2 * 4 + s) * cout + o) * tiles + tile]
-                            let m3 = mp[((3 * 4 + s) * cout + o) * tiles + tile]
-                            q[s] = m0 + m1 + m2
-                            q[4 + s] = m1 - m2 - m3
-                        }
-                        for r in 0..<2 {
-                            let y = 2 * ti + r
-                            if y >= h { continue }
-                            let y0 = q[r * 4] + q[r * 4 + 1] + q[r * 4 + 2]
-                            let y1 = q[r * 4 + 1] - q[r * 4 + 2] - q[r * 4 + 3]
-                            let row = out + (o * h + y) * w
-                            row[2 * tj] = y0
-                            if 2 * tj + 1 < w { row[2 * tj + 1] = y1 }
-                        }
-                    }
-                }
-            }
+            VectorMath.best.winogradOutput(mp.base, channels: cout, height: h, width: w, range: range, into: out.base)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import CSpectralXKernels
 import SpectralXTensor
 import Testing
 
@@ -39,6 +40,11 @@ struct KernelTests {
         (ConvGeometry(inChannels: 3, outChannels: 8, kernel: 4, stride: 4), 16, "tiled-im2col"),
         (ConvGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 2, padding: 1), 9, "tiled-im2col"),
         (ConvGeometry(inChannels: 256, outChannels: 6, kernel: 3, padding: 1), 9, "winograd-f2x2-3x3"),
+        // Winograd at the head's sizes (56, 7) and at sizes whose tile rows leave vector tails (35: 18 tiles).
+        (ConvGeometry(inChannels: 256, outChannels: 5, kernel: 3, padding: 1), 7, "winograd-f2x2-3x3"),
+        (ConvGeometry(inChannels: 256, outChannels: 3, kernel: 3, padding: 1), 8, "winograd-f2x2-3x3"),
+        (ConvGeometry(inChannels: 256, outChannels: 3, kernel: 3, padding: 1), 35, "winograd-f2x2-3x3"),
+        (ConvGeometry(inChannels: 256, outChannels: 2, kernel: 3, padding: 1), 56, "winograd-f2x2-3x3"),
     ])
     func convolution(_ g: ConvGeometry, size: Int, algorithm: String) {
         let x = randomTensor([2, g.inChannels, size, size], seed: 1)
@@ -62,6 +68,43 @@ struct KernelTests {
             let other = Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)(x)
             let e = (0..<other.count).map { abs(Double(other.pointer[$0]) - ref[$0]) }.max()!
             #expect(e < tolerance, "\(g) via \(choice): max error \(e)")
+        }
+    }
+
+    @Test("Winograd tile transforms: every instruction-set level gives the generic level's bits (additions only)",
+          arguments: [(1, 1), (3, 5), (7, 7), (35, 34), (56, 56)])
+    func winogradTransforms(_ size: (Int, Int)) {
+        let (h, w) = size, channels = 3
+        let th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw
+        let x = randomTensor([channels, h, w], seed: UInt64(h * 100 + w))
+        let m = randomTensor([16, channels, tiles], seed: 77)
+        func transforms(_ k: VectorMath) -> ([Float], [Float]) {
+            let v = Tensor(zeros: [16, channels, tiles]), y = Tensor(zeros: [channels, h, w])
+            let scratch = Tensor(zeros: [sx_winograd_scratch_count(h, w)])
+            k.winogradInput(x.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: v.mutablePointer,
+                            scratch: scratch.mutablePointer)
+            k.winogradOutput(m.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: y.mutablePointer)
+            return ((0..<v.count).map { v.pointer[$0] }, (0..<y.count).map { y.pointer[$0] })
+        }
+        let levels = VectorMath.available
+        let generic = transforms(levels[0])
+        // The generic level against the definition: V = Bᵀ d B of the zero-padded 4×4 patch.
+        for c in 0..<channels { for ti in 0..<th { for tj in 0..<tw {
+            func d(_ r: Int, _ s: Int) -> Float {
+                let yy = 2 * ti - 1 + r, xx = 2 * tj - 1 + s
+                return (yy >= 0 && yy < h && xx >= 0 && xx < w) ? x.pointer[(c * h + yy) * w + xx] : 0
+            }
+            let bt: [[Float]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+            for r in 0..<4 { for s in 0..<4 {
+                var ref = 0.0
+                for a in 0..<4 { for b in 0..<4 { ref += Double(bt[r][a]) * Double(d(a, b)) * Double(bt[s][b]) } }
+                #expect(abs(Double(generic.0[((r * 4 + s) * channels + c) * tiles + ti * tw + tj]) - ref) < 1e-6)
+            } }
+        } } }
+        for k in levels.dropFirst() {
+            let other = transforms(k)
+            #expect(other.0 == generic.0, "\(k.name) input transform")
+            #expect(other.1 == generic.1, "\(k.name) output transform")
         }
     }
 

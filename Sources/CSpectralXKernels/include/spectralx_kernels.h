@@ -1,4 +1,4 @@
-// Vectorised element-wise kernels (softmax, GELU, LayerNorm), compiled for several instruction sets
+// Vectorised kernels between GEMMs (softmax, GELU, LayerNorm, Winograd tile transforms), compiled for several instruction sets
 // in one binary and chosen at run time from the CPU's features: the Swift compiler targets baseline
 // x86-64 (SSE2) and has no per-function target attribute, so its SIMD types never reach AVX2/AVX-512.
 #ifndef SPECTRALX_KERNELS_H
@@ -30,7 +30,19 @@ typedef struct sx_kernels {
     /// Row-wise LayerNorm, moments accumulated in float64, biased variance.
     void (*layernorm_rows)(const float *x, ptrdiff_t rows, ptrdiff_t dim, ptrdiff_t x_stride,
                            const float *gamma, const float *beta, float eps, float *y, ptrdiff_t y_stride);
+    /// Winograd F(2x2,3x3) input transform of channels c0..<c1 of a (cin, h, w) image into
+    /// V[(4r+s)][c][tile]; `scratch` holds sx_winograd_scratch_count(h, w) floats (one per thread).
+    void (*winograd_input)(const float *image, ptrdiff_t cin, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c0, ptrdiff_t c1,
+                           float *v, float *scratch);
+    /// Winograd F(2x2,3x3) output transform of channels o0..<o1 from M[(4xi+nu)][o][tile] into (cout, h, w).
+    void (*winograd_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, ptrdiff_t w, ptrdiff_t o0, ptrdiff_t o1,
+                            float *out);
 } sx_kernels;
+
+/// Floats of scratch winograd_input needs for an h x w image (padded odd/even column rows).
+static inline ptrdiff_t sx_winograd_scratch_count(ptrdiff_t h, ptrdiff_t w) {
+    return (2 * ((h + 1) / 2) + 2) * 2 * ((w + 1) / 2 + 1 + 16);
+}
 
 /// The kernels of `level`, or NULL when this CPU (or this build's architecture) lacks it.
 const sx_kernels *sx_kernels_at(int level);
