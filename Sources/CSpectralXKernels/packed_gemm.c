@@ -8,7 +8,7 @@
 //
 // Layout: K is cut into blocks of SX_KC; inside a block, N into panels of 32 columns; a panel holds
 // kc x 32 floats, row kk = the 32 weights of columns j..j+31 at reduction index kk (zero past n).
-// Blocking: a 12 x 32 tile of accumulators lives in 24 zmm registers for the whole reduction (C is
+// Blocking: a 12 x 32 tile of accumulators lives in 24 zmm registers for each 256-deep K block (C is
 // written once); one panel (K x 32, L2) is reused by every 12-row group of the packed activations.
 #include "spectralx_kernels.h"
 
@@ -57,21 +57,23 @@ SX_AVX512 static void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t rows
     }
 }
 
-// One R x 32 tile over the whole reduction: acc = sum over every K block of the packed rows
-// (a: per block kc x SX_MR) times the panel (b: per block kc x 32), kept in registers throughout,
-// so C is written once: C = acc + bias, or C += acc when accumulating; stores masked to the columns.
+// One R x 32 tile over the whole reduction. Each K block (SX_KC deep) is summed in 24 zmm registers
+// and the block sums are added into an L1-resident tile total, so the rounding grows like OpenBLAS's
+// (block by block) rather than along one 4096-long chain; then C = total + bias, or C += total when
+// accumulating, with stores masked to the columns.
 SX_AVX512 __attribute__((always_inline)) static inline void sx_tile(
     const int R, const float *apack, ptrdiff_t groups, ptrdiff_t g, const float *packed, ptrdiff_t panels, ptrdiff_t p,
     ptrdiff_t k, float *c, ptrdiff_t ldc, int addC, const float *bias, __mmask16 m0, __mmask16 m1) {
-    __m512 acc0[SX_MR], acc1[SX_MR];
-#pragma clang loop unroll(full)
-    for (int r = 0; r < SX_MR; r++) {
-        if (r < R) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
-    }
+    float total[SX_MR * SX_NR] __attribute__((aligned(64)));
     for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
         const float *a = apack + k0 * groups * SX_MR + g * SX_MR * kc;
         const float *b = packed + k0 * panels * SX_NR + p * kc * SX_NR;
+        __m512 acc0[SX_MR], acc1[SX_MR];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SX_MR; r++) {
+            if (r < R) { acc0[r] = _mm512_setzero_ps(); acc1[r] = _mm512_setzero_ps(); }
+        }
         for (ptrdiff_t kk = 0; kk < kc; kk++) {
             const __m512 b0 = _mm512_load_ps(b + kk * SX_NR), b1 = _mm512_load_ps(b + kk * SX_NR + 16);
             const float *ak = a + kk * SX_MR;
@@ -84,6 +86,19 @@ SX_AVX512 __attribute__((always_inline)) static inline void sx_tile(
                 }
             }
         }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SX_MR; r++) {
+            if (r < R) {
+                float *t = total + r * SX_NR;
+                if (k0 == 0) {
+                    _mm512_store_ps(t, acc0[r]);
+                    _mm512_store_ps(t + 16, acc1[r]);
+                } else {
+                    _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), acc0[r]));
+                    _mm512_store_ps(t + 16, _mm512_add_ps(_mm512_load_ps(t + 16), acc1[r]));
+                }
+            }
+        }
     }
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (bias) { bias0 = _mm512_maskz_loadu_ps(m0, bias); bias1 = _mm512_maskz_loadu_ps(m1, bias + 16); }
@@ -91,7 +106,8 @@ SX_AVX512 __attribute__((always_inline)) static inline void sx_tile(
     for (int r = 0; r < SX_MR; r++) {
         if (r < R) {
             float *row = c + r * ldc;
-            __m512 v0 = _mm512_add_ps(acc0[r], bias0), v1 = _mm512_add_ps(acc1[r], bias1);
+            const float *t = total + r * SX_NR;
+            __m512 v0 = _mm512_add_ps(_mm512_load_ps(t), bias0), v1 = _mm512_add_ps(_mm512_load_ps(t + 16), bias1);
             if (addC) {
                 v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, row), v0);
                 v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, row + 16), v1);
@@ -114,28 +130,43 @@ SX_AVX512 static void sx_tile_rows(int R, const float *apack, ptrdiff_t groups, 
     }
 }
 
+// Rows are taken in chunks whose packed activations (chunk x K floats) fit in a core's L2 (1 MiB),
+// so every 12-row group of a chunk is reused from L2 against each panel, and each weight panel is
+// streamed (from L3) once per chunk: at 197 rows x 1024 that is one chunk; at 788 rows or K = 4096,
+// several.
+#define SX_CHUNK_FLOATS (1 << 18)
+
 SX_AVX512 static int sx_gemm_packed_avx512(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n,
                                            ptrdiff_t k, ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate,
                                            float *y, ptrdiff_t ldc) {
-    const ptrdiff_t panels = sx_panels(n), groups = (m + SX_MR - 1) / SX_MR;
-    // The activations, packed once per call: per K block, per 12-row group, kc x SX_MR.
+    const ptrdiff_t panels = sx_panels(n);
+    ptrdiff_t chunk = SX_CHUNK_FLOATS / k / SX_MR * SX_MR;
+    if (chunk < SX_MR) chunk = SX_MR;
+    if (chunk > m) chunk = (m + SX_MR - 1) / SX_MR * SX_MR;
+    const ptrdiff_t maxGroups = chunk / SX_MR;
     float *apack = NULL;
-    if (posix_memalign((void **)&apack, 64, (size_t)groups * SX_MR * (size_t)k * sizeof(float)) != 0) return -1;
-    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
-        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
-        for (ptrdiff_t g = 0; g < groups; g++) {
-            const ptrdiff_t r0 = g * SX_MR, rows = m - r0 < SX_MR ? m - r0 : SX_MR;
-            sx_pack_rows(x + r0 * lda, lda, rows, k0, kc, apack + k0 * groups * SX_MR + g * SX_MR * kc);
+    if (posix_memalign((void **)&apack, 64, (size_t)maxGroups * SX_MR * (size_t)k * sizeof(float)) != 0) return -1;
+    for (ptrdiff_t c0 = 0; c0 < m; c0 += chunk) {
+        const ptrdiff_t cm = m - c0 < chunk ? m - c0 : chunk, groups = (cm + SX_MR - 1) / SX_MR;
+        const float *xc = x + c0 * lda;
+        float *yc = y + c0 * ldc;
+        // The chunk's activations, packed: per K block, per 12-row group, kc x SX_MR.
+        for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+            const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+            for (ptrdiff_t g = 0; g < groups; g++) {
+                const ptrdiff_t r0 = g * SX_MR, rows = cm - r0 < SX_MR ? cm - r0 : SX_MR;
+                sx_pack_rows(xc + r0 * lda, lda, rows, k0, kc, apack + k0 * groups * SX_MR + g * SX_MR * kc);
+            }
         }
-    }
-    for (ptrdiff_t p = p0; p < p1; p++) {
-        const ptrdiff_t j0 = p * SX_NR, cols = n - j0 < SX_NR ? n - j0 : SX_NR;
-        const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-        const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
-        const float *bj = bias ? bias + j0 : NULL;
-        for (ptrdiff_t g = 0; g < groups; g++) {
-            const ptrdiff_t r0 = g * SX_MR, rows = m - r0 < SX_MR ? m - r0 : SX_MR;
-            sx_tile_rows((int)rows, apack, groups, g, packed, panels, p, k, y + r0 * ldc + j0, ldc, accumulate, bj, m0, m1);
+        for (ptrdiff_t p = p0; p < p1; p++) {
+            const ptrdiff_t j0 = p * SX_NR, cols = n - j0 < SX_NR ? n - j0 : SX_NR;
+            const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+            const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+            const float *bj = bias ? bias + j0 : NULL;
+            for (ptrdiff_t g = 0; g < groups; g++) {
+                const ptrdiff_t r0 = g * SX_MR, rows = cm - r0 < SX_MR ? cm - r0 : SX_MR;
+                sx_tile_rows((int)rows, apack, groups, g, packed, panels, p, k, yc + r0 * ldc + j0, ldc, accumulate, bj, m0, m1);
+            }
         }
     }
     free(apack);
