@@ -94,9 +94,11 @@ public enum GEMM {
     }
 
     /// Output columns converted and multiplied at a time by ``multiplyTransposedFloat64(m:n:k:a:lda:b:ldb:bias:c:ldc:)``:
-    /// 128 widened weight rows of a 1024-wide layer are 1 MB, so `cblas_dgemm` reads them from cache
-    /// right after the conversion instead of from a full-size float64 copy of the weight.
-    static let float64Panel = 128
+    /// the widened weight is only ever held one panel per core (4 MB for a 1024-wide layer), never in
+    /// full. Each `cblas_dgemm` call repacks all of A, so fewer, wider panels are cheaper: for DINOv3's
+    /// q/k (201 rows, 2048 × 1024, 2 cores, SkylakeX kernels) 512 measured 2.4× the float32 GEMM's time,
+    /// 128 2.8× (float64 arithmetic alone, on a pre-widened weight: 1.8×).
+    static let float64Panel = 512
 
     /// `C (m×n) = A·Bᵀ + bias` from float32 operands with float64 accumulation, rounded once to float32:
     /// A (`m × k`, row stride `lda`) and B (`n × k`, a Linear weight, row stride `ldb`) are widened
@@ -104,7 +106,7 @@ public enum GEMM {
     /// correctly rounded float32 of the exact sum (to float64 error), whatever the summation order, so
     /// it is as close as float32 can be to any reference's value. For the few products whose float32
     /// results are rounded further in a way that turns summation-order noise into whole steps (DINOv3's
-    /// bf16 q/k); it costs about 2× the float32 GEMM plus the conversions. The weight is converted per
+    /// bf16 q/k); it costs about 2.4× the float32 GEMM, conversions included. The weight is converted per
     /// call, one panel of ``float64Panel`` rows at a time, so no float64 copy of it is kept.
     public static func multiplyTransposedFloat64(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                                  b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?,

@@ -7,10 +7,12 @@ import Testing
 @Suite("Float64-accumulated GEMM")
 struct Float64GEMMTests {
     /// (rows m, outputs n, inner k, extra row padding of A, B and C, with bias). 1 and 3 "images" of odd
-    /// token counts; n from below one panel (128 columns) to several panels split over the cores.
+    /// token counts; n from one partial panel (512 columns) to two (one per core) and three (two on one
+    /// core, the last partial).
     static let cases: [(m: Int, n: Int, k: Int, pad: Int, bias: Bool)] = [
         (1, 37, 129, 0, true), (1, 301, 65, 3, false), (3, 7, 33, 1, true),
         (3 * 11, 301, 131, 5, true), (3 * 11, 129, 257, 0, false), (2 * 13, 513, 97, 2, true),
+        (1, 1100, 45, 1, false), (3 * 5, 1100, 45, 0, true),
     ]
 
     @Test("rounded once from the float64 sum, strided operands, columns outside n untouched", arguments: cases)
