@@ -51,6 +51,26 @@ public struct Linear: Sendable {
         if let bias { Elementwise.addRowBias(y, rows: rows, dim: outFeatures, stride: ldc, bias: bias.pointer) }
     }
 
+    /// Output features `outputs` only (weight rows and bias entries of that range), written to columns
+    /// `outputs` of `y` (row stride `outStride`). `float64Accumulation` computes them with
+    /// ``GEMM/multiplyTransposedFloat64(m:n:k:a:lda:b:ldb:bias:c:ldc:)`` — each the correctly rounded
+    /// float32 of the exact `x·wᵀ + b` — instead of `cblas_sgemm` (used where a later rounding, such as
+    /// DINOv3's bf16 q/k, would turn float32 summation-order noise into whole steps).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, outputs: Range<Int>, float64Accumulation: Bool = false,
+                      into y: UnsafeMutablePointer<Float>, outStride: Int) {
+        precondition(outputs.lowerBound >= 0 && outputs.upperBound <= outFeatures && outStride >= outputs.upperBound)
+        let w = weight.pointer + outputs.lowerBound * inFeatures, b = bias.map { $0.pointer + outputs.lowerBound }
+        let c = y + outputs.lowerBound
+        if float64Accumulation {
+            GEMM.multiplyTransposedFloat64(m: rows, n: outputs.count, k: inFeatures, a: x, lda: inFeatures, b: w, ldb: inFeatures,
+                                           bias: b, c: c, ldc: outStride)
+            return
+        }
+        GEMM.multiply(transB: true, m: rows, n: outputs.count, k: inFeatures, a: x, lda: inFeatures, b: w, ldb: inFeatures,
+                      c: c, ldc: outStride)
+        if let b { Elementwise.addRowBias(c, rows: rows, dim: outputs.count, stride: outStride, bias: b) }
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)) got \(x.shape)")
         let rows = x.count / inFeatures

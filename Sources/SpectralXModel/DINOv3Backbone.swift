@@ -79,8 +79,21 @@ extension FrozenBackbone.Block {
             s.block.norm1.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
         // Attention: fused qkv (k bias masked at load), RoPE on q and k, SDPA per image, proj.
+        // With the bf16 RoPE, q and k (columns 0..<2d) are computed with float64 accumulation and rounded
+        // once: a q/k entry near a bf16 rounding boundary then rounds as the exact product of our LN
+        // output does, instead of by our GEMM's summation order, which added its own whole-step flips to
+        // upstream's (spec D2). Logits vs upstream: 1.02e-4 → 7.9e-5 (SkylakeX), 0.76e-4 … 0.93e-4 over
+        // other kernels, threading and batch 1 (0.78e-4 … 1.02e-4 before, 1.04e-3 with Are flips on
+        // Prescott); the mean error is unchanged. Costs ≈0.13 s per image (≈8 %). v is never rounded
+        // and stays on the float32 GEMM.
         let fused = Tensor(zeros: [rows, 3 * d])
-        attention.qkv.apply(u.pointer, rows: rows, into: fused.mutablePointer)
+        if parts.rotary.bfloat16 {
+            attention.qkv.apply(u.pointer, rows: rows, outputs: 0..<(2 * d), float64Accumulation: true,
+                                into: fused.mutablePointer, outStride: 3 * d)
+            attention.qkv.apply(u.pointer, rows: rows, outputs: (2 * d)..<(3 * d), into: fused.mutablePointer, outStride: 3 * d)
+        } else {
+            attention.qkv.apply(u.pointer, rows: rows, into: fused.mutablePointer)
+        }
         let e = d / attention.heads
         trace?.record("rope.b\(index).q_in", Self.headMajor(fused, part: 0, tokens: t, width: d, headDim: e))
         trace?.record("rope.b\(index).k_in", Self.headMajor(fused, part: 1, tokens: t, width: d, headDim: e))

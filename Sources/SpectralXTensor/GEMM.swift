@@ -93,6 +93,62 @@ public enum GEMM {
         }
     }
 
+    /// Output columns converted and multiplied at a time by ``multiplyTransposedFloat64(m:n:k:a:lda:b:ldb:bias:c:ldc:)``:
+    /// the widened weight is only ever held one panel per core (4 MB for a 1024-wide layer), never in
+    /// full. Each `cblas_dgemm` call repacks all of A, so fewer, wider panels are cheaper: for DINOv3's
+    /// q/k (201 rows, 2048 × 1024, 2 cores, SkylakeX kernels) 512 measured 2.4× the float32 GEMM's time,
+    /// 128 2.8× (float64 arithmetic alone, on a pre-widened weight: 1.8×).
+    static let float64Panel = 512
+
+    /// `C (m×n) = A·Bᵀ + bias` from float32 operands with float64 accumulation, rounded once to float32:
+    /// A (`m × k`, row stride `lda`) and B (`n × k`, a Linear weight, row stride `ldb`) are widened
+    /// exactly, multiplied by `cblas_dgemm`, the bias added in float64. Every element is then the
+    /// correctly rounded float32 of the exact sum (to float64 error), whatever the summation order, so
+    /// it is as close as float32 can be to any reference's value. For the few products whose float32
+    /// results are rounded further in a way that turns summation-order noise into whole steps (DINOv3's
+    /// bf16 q/k); it costs about 2.4× the float32 GEMM, conversions included. The weight is converted per
+    /// call, one panel of ``float64Panel`` rows at a time, so no float64 copy of it is kept.
+    public static func multiplyTransposedFloat64(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                                 b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?,
+                                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        precondition(k > 0 && lda >= k && ldb >= k && ldc >= n)
+        let wide = UnsafeMutablePointer<Double>.allocate(capacity: m * k)
+        defer { wide.deallocate() }
+        let pa = SharedPointer(a), pw = SharedPointer(wide)
+        Parallel.forRanges(m, minChunk: max(1, 16384 / k)) { range in
+            for i in range { for j in 0..<k { pw[i * k + j] = Double(pa[i * lda + j]) } }
+        }
+        let panel = float64Panel
+        let panels = (n + panel - 1) / panel
+        let slices = useOpenBLASThreads ? 1 : max(1, min(sliceCount.load(ordering: .relaxed), panels))
+        let pb = SharedPointer(b), pc = SharedPointer(c)
+        let pbias = bias.map { SharedPointer($0) }
+        // Whole panels per core (contiguous runs of them); each core widens only its own weight rows.
+        let slice: @Sendable (Int) -> Void = { s in
+            let p0 = s * panels / slices, p1 = (s + 1) * panels / slices
+            guard p0 < p1 else { return }
+            let wb = UnsafeMutablePointer<Double>.allocate(capacity: panel * k)
+            let wc = UnsafeMutablePointer<Double>.allocate(capacity: m * panel)
+            defer { wb.deallocate(); wc.deallocate() }
+            for p in p0..<p1 {
+                let j0 = p * panel, w = min(panel, n - j0)
+                for r in 0..<w { for j in 0..<k { wb[r * k + j] = Double(pb[(j0 + r) * ldb + j]) } }
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(w), Int32(k), 1, pw.base, Int32(k),
+                            wb, Int32(k), 0, wc, Int32(w))
+                for i in 0..<m {
+                    let out = pc + i * ldc + j0, row = wc + i * w
+                    if let pbias {
+                        for r in 0..<w { out[r] = Float(row[r] + Double(pbias[j0 + r])) }
+                    } else {
+                        for r in 0..<w { out[r] = Float(row[r]) }
+                    }
+                }
+            }
+        }
+        if slices == 1 { slice(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: slice) }
+    }
+
     /// Runs `body` with OpenBLAS's own pool at `threads` (for `bench --kernels` comparisons of the two
     /// threading models; calls from `body` should use ``serial(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``).
     public static func withOpenBLASPool<T>(threads: Int, _ body: () -> T) -> T {
