@@ -43,21 +43,6 @@ public final class FloatStorage: @unchecked Sendable {
         self.owned = false
     }
 
-    /// For borrowed storage (a read-only file mapping, the only kind there is): drops the pages that lie
-    /// wholly inside this buffer from the process's resident set (`madvise(MADV_DONTNEED)`); a later
-    /// read faults them in again from the file. Used once a weight has been copied into a packed form,
-    /// so the process does not hold it twice. No effect on owned storage, whose contents it would erase.
-    public func releaseResidentPages() {
-        #if os(Linux)
-        guard !owned else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + page - 1) / page * page
-        let end = (Int(bitPattern: base + count)) / page * page
-        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(p, end - start, Int32(MADV_DONTNEED))
-        #endif
-    }
-
     deinit {
         if owned { UnsafeMutableRawPointer(base).deallocate() }
     }

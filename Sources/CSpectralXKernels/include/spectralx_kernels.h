@@ -50,20 +50,6 @@ const sx_kernels *sx_kernels_at(int level);
 /// The widest level this CPU supports, unless SPECTRALX_SIMD=generic|avx2|avx512 asks for a lower one.
 const sx_kernels *sx_kernels_best(void);
 
-// MARK: Linear layers with weights packed at load (packed_gemm.c)
-
-/// Floats the packed form of an (n x k) weight takes (n rounded up to 32 columns).
-size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
-/// Packs an nn.Linear weight (n x k, row-major) for sx_gemm_packed.
-void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
-/// 1 when sx_gemm_packed runs on this CPU (AVX-512, not capped by SPECTRALX_SIMD).
-int sx_packed_gemm_available(void);
-/// y[:, 32*p0 .. min(32*p1, n)) = x (m x k, row stride lda) * W^T + bias (+ y when `accumulate`), for
-/// the 32-column panels p0..<p1 (so threads take disjoint panel ranges). `bias` may be NULL; row
-/// stride of y is ldc. Returns 0, or -1 (out of memory) / -2 (not available on this CPU).
-int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
-                   ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
-
 #ifdef __cplusplus
 }
 #endif
