@@ -125,7 +125,8 @@ struct DINOv3ParityTests {
     /// after block 4 is 1.5e-4 off, against 7e-6 for ViT-L), so the logits sit near upstream's own
     /// 1-vs-2-thread spread (8.8e-5). Our q/k are computed with float64 accumulation (`forwardDINOv3`), so
     /// our GEMM's summation order no longer decides roundings near a bf16 boundary (upstream's noise and
-    /// the differences already in our inputs still do): 7.9e-5 on OpenBLAS's SkylakeX kernels (1.02e-4
+    /// the differences already in our inputs still do): 8.3e-5 on OpenBLAS's SkylakeX kernels with the AVX-512
+    /// element-wise kernels, 7.9e-5 with the SSE-width ones (1.02e-4
     /// with float32 q/k, recorded as a known issue until then); 0.76e-4 … 0.93e-4 and no Are flips over 9
     /// runs of `spectralx forward` (SkylakeX, Haswell, Sandybridge, Prescott kernels; our GEMM slices or
     /// OpenBLAS's pool; batch 2 or 1; the MMoE near-tie routed as here), against 0.78e-4 … 1.02e-4 and
