@@ -73,7 +73,7 @@ let package = Package(
 
         // Shared by the test targets: one synthesized model store per test process, fixture lookup.
         .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint"], path: "Tests/SpectralXTestSupport"),
-        .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor", "CSpectralXKernels"]),
+        .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor", "CSpectralXKernels", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
         .testTarget(
             name: "SpectralXCheckpointImportTests", dependencies: ["SpectralXCheckpointImport", "SpectralXCheckpoint"],

@@ -20,11 +20,16 @@ public struct Linear: Sendable {
     /// `rows` input rows (stride `inStride`) → output rows (stride `outStride`); `accumulate` adds to `y`.
     public func apply(_ x: UnsafePointer<Float>, rows: Int, inStride: Int? = nil,
                       into y: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false) {
-        let ldc = outStride ?? outFeatures
-        GEMM.multiply(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                      a: x, lda: inStride ?? inFeatures, b: weight.pointer, ldb: inFeatures,
-                      beta: accumulate ? 1 : 0, c: y, ldc: ldc)
-        if let bias { Elementwise.addRowBias(y, rows: rows, dim: outFeatures, stride: ldc, bias: bias.pointer) }
+        Self.product(x, rows: rows, lda: inStride ?? inFeatures, weight: weight.pointer, outputs: outFeatures, k: inFeatures,
+                     bias: bias?.pointer, accumulate: accumulate, into: y, ldc: outStride ?? outFeatures)
+    }
+
+    /// y (rows × outputs, stride ldc) = x·wᵀ + b (+ y when accumulating) through `cblas_sgemm`: the one
+    /// float32 path of both `apply` forms.
+    private static func product(_ x: UnsafePointer<Float>, rows: Int, lda: Int, weight w: UnsafePointer<Float>, outputs n: Int,
+                                k: Int, bias: UnsafePointer<Float>?, accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) {
+        GEMM.multiply(transB: true, m: rows, n: n, k: k, a: x, lda: lda, b: w, ldb: k, beta: accumulate ? 1 : 0, c: y, ldc: ldc)
+        if let bias { Elementwise.addRowBias(y, rows: rows, dim: n, stride: ldc, bias: bias) }
     }
 
     /// Output features `outputs` only (weight rows and bias entries of that range), written to columns
@@ -42,9 +47,8 @@ public struct Linear: Sendable {
                                            bias: b, c: c, ldc: outStride)
             return
         }
-        GEMM.multiply(transB: true, m: rows, n: outputs.count, k: inFeatures, a: x, lda: inFeatures, b: w, ldb: inFeatures,
-                      c: c, ldc: outStride)
-        if let b { Elementwise.addRowBias(c, rows: rows, dim: outputs.count, stride: outStride, bias: b) }
+        Self.product(x, rows: rows, lda: inFeatures, weight: w, outputs: outputs.count, k: inFeatures, bias: b,
+                     accumulate: false, into: c, ldc: outStride)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {

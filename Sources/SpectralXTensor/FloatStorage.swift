@@ -14,15 +14,9 @@ public final class FloatStorage: @unchecked Sendable {
     private let owned: Bool
 
     /// Allocates `count` floats, zero-filled.
-    public init(count: Int) {
-        precondition(count >= 0)
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-        self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        self.count = count
-        self.owner = nil
-        self.owned = true
+    public convenience init(count: Int) {
+        self.init(uninitializedCount: count)
+        base.initialize(repeating: 0, count: max(count, 1))
     }
 
     /// Allocates `count` floats without clearing them, for buffers the caller overwrites completely.

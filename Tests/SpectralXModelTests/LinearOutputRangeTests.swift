@@ -1,6 +1,7 @@
 import SpectralXLayers
 import SpectralXTensor
 import Testing
+import SpectralXTestSupport
 
 /// `Linear.apply(_:rows:outputs:float64Accumulation:into:outStride:)` (DINOv3's q/k columns of the fused
 /// qkv): the selected outputs of `x·Wᵀ + b` in their own columns, against a direct float64 evaluation.
@@ -29,13 +30,7 @@ struct LinearOutputRangeTests {
         }
     }
 
-    /// Deterministic values in [-1, 1).
     func randomValues(_ shape: [Int], seed: UInt64) -> Tensor {
-        var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        let n = shape.reduce(1, *)
-        return Tensor(shape: shape, values: (0..<n).map { _ in
-            s ^= s << 13; s ^= s >> 7; s ^= s << 17
-            return Float(Double(s >> 40) / Double(1 << 23) - 1)
-        })
+        Tensor(shape: shape, values: TestRandom.values(count: shape.reduce(1, *), seed: seed))
     }
 }

@@ -1,16 +1,12 @@
 import Foundation
 import CSpectralXKernels
 import SpectralXTensor
+import SpectralXTestSupport
 import Testing
 
 /// Deterministic pseudo-random values in [-1, 1).
 func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
-    var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    let n = shape.reduce(1, *)
-    return Tensor(shape: shape, values: (0..<n).map { _ in
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17
-        return Float(Double(s >> 40) / Double(1 << 23) - 1)
-    })
+    Tensor(shape: shape, values: TestRandom.values(count: shape.reduce(1, *), seed: seed))
 }
 
 /// Direct float64 cross-correlation, the definition every convolution algorithm must agree with.
