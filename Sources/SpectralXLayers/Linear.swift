@@ -4,22 +4,50 @@ import SpectralXTensor
 public struct Linear: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
+    /// The weight packed for the AVX2 kernel (``packedForInference()``); nil: OpenBLAS.
+    public let packed: PackedWeight?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
     public init(_ scope: WeightScope, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
         weight = scope.tensor("weight", [outFeatures, inFeatures])
         self.bias = bias ? scope.tensor("bias", [outFeatures]) : nil
+        packed = nil
     }
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = weight
         self.bias = bias
+        packed = nil
+    }
+
+    private init(weight: Tensor, bias: Tensor?, packed: PackedWeight?) {
+        self.weight = weight
+        self.bias = bias
+        self.packed = packed
+    }
+
+    /// This layer with its weight packed for the AVX2 kernel where that is faster here
+    /// (``PackedWeight/isPreferred``): for the frozen ViT linears, whose 197-row products OpenBLAS would
+    /// repack the weight for on every call. Only a weight borrowed whole from the checkpoint mapping is
+    /// packed, and its pages are then released from the resident set (`weight` stays valid, re-read from
+    /// the file on access), so the process never holds both copies; others stay on OpenBLAS.
+    public func packedForInference() -> Linear {
+        guard packed == nil, PackedWeight.isPreferred, weight.storage.isBorrowed,
+              weight.offset == 0, weight.count == weight.storage.count,
+              let p = PackedWeight(weight: weight.pointer, n: outFeatures, k: inFeatures) else { return self }
+        weight.storage.releaseResidentPages()
+        return Linear(weight: weight, bias: bias, packed: p)
     }
 
     /// `rows` input rows (stride `inStride`) → output rows (stride `outStride`); `accumulate` adds to `y`.
     public func apply(_ x: UnsafePointer<Float>, rows: Int, inStride: Int? = nil,
                       into y: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false) {
+        if let packed {
+            packed.multiply(x, rows: rows, lda: inStride ?? inFeatures, bias: bias?.pointer, accumulate: accumulate,
+                            into: y, ldc: outStride ?? outFeatures)
+            return
+        }
         Self.product(x, rows: rows, lda: inStride ?? inFeatures, weight: weight.pointer, outputs: outFeatures, k: inFeatures,
                      bias: bias?.pointer, accumulate: accumulate, into: y, ldc: outStride ?? outFeatures)
     }

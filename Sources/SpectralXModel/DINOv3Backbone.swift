@@ -43,7 +43,8 @@ extension FrozenBackbone {
                 attention: MultiHeadSelfAttention(qkv: Linear(weight: qkvWeight, bias: qkvBias),
                                                   proj: Linear(attn["proj"], in: d, out: d), heads: c.heads),
                 fc1: Linear(adapted ? mlp["fc1"]["linear"] : mlp["fc1"], in: d, out: c.mlpHidden),
-                fc2: Linear(adapted ? mlp["fc2"]["linear"] : mlp["fc2"], in: c.mlpHidden, out: d))
+                fc2: Linear(adapted ? mlp["fc2"]["linear"] : mlp["fc2"], in: c.mlpHidden, out: d),
+                packed: c.rope?.dtype == "f32")
         }
         dinov3 = DINOv3Parts(storageTokens: storage,
                              rotary: RotaryEmbedding(periods: periods, grid: c.grid, bfloat16: c.rope?.dtype != "f32"),

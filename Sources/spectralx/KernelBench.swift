@@ -69,9 +69,10 @@ enum KernelBench {
                   + String(format: "%9.2f %9.1f", m * 1e3, flop / m / 1e9))
         }
 
-        // The ViT-L block's frozen linears at batch 1 and 4 (197 tokens per image): our per-core
-        // slices (the default) against one call on OpenBLAS's pool and one single-threaded call.
-        print("\nlinear (M×K→N)                 threading       median ms   GFLOP/s")
+        // The ViT-L block's frozen linears at batch 1 and 4 (197 tokens per image): OpenBLAS in our
+        // per-core slices, on its own pool and single-threaded, against the packed-weight AVX2 kernel
+        // (what the frozen linears use where PackedWeight.isPreferred) on all cores and on one.
+        print("\nlinear (M×K→N)                 threading       median ms   GFLOP/s   (* = what the model uses)")
         for images in [1, 4] {
             for (label, k, n) in [("qkv", 1024, 3072), ("proj", 1024, 1024), ("fc1", 1024, 4096), ("fc2", 4096, 1024)] {
                 let m = 197 * images
@@ -79,12 +80,22 @@ enum KernelBench {
                 for i in 0..<a.count { a.mutablePointer[i] = Float((i * 7919) % 1000) * 1e-3 - 0.5 }
                 for i in 0..<w.count { w.mutablePointer[i] = Float((i * 104729) % 1000) * 1e-5 - 5e-3 }
                 let flop = 2.0 * Double(m * n * k)
-                let variants: [(String, () -> Void)] = [
-                    ("slices", { GEMM.multiply(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
+                var variants: [(String, () -> Void)] = [
+                    ("slices" + (PackedWeight.isPreferred ? "" : " *"), { GEMM.multiply(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
                     ("openblas-pool", { GEMM.withOpenBLASPool(threads: Parallel.cores) {
                         GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) } }),
                     ("1 thread", { GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
                 ]
+                if let packed = PackedWeight(weight: w.pointer, n: n, k: k) {
+                    let mark = PackedWeight.isPreferred ? " *" : ""
+                    variants.append(("packed" + mark, { packed.multiply(a.pointer, rows: m, lda: k, bias: nil, accumulate: false, into: c.mutablePointer, ldc: n) }))
+                    variants.append(("packed, 1 thread", {
+                        let before = GEMM.threads
+                        GEMM.threads = 1
+                        packed.multiply(a.pointer, rows: m, lda: k, bias: nil, accumulate: false, into: c.mutablePointer, ldc: n)
+                        GEMM.threads = before
+                    }))
+                }
                 for (name, run) in variants {
                     run()
                     var times: [Double] = []

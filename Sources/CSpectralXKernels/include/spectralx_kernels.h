@@ -50,6 +50,24 @@ const sx_kernels *sx_kernels_at(int level);
 /// The widest level this CPU supports, unless SPECTRALX_SIMD=generic|avx2|avx512 asks for a lower one.
 const sx_kernels *sx_kernels_best(void);
 
+// MARK: Linear layers with weights packed at load (packed_gemm.c)
+
+/// Columns per packed panel (the unit `sx_gemm_packed` splits work by).
+ptrdiff_t sx_packed_panel_columns(void);
+/// Floats the packed form of an (n x k) weight takes (n rounded up to whole panels).
+size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
+/// Packs an nn.Linear weight (n x k, row-major) for sx_gemm_packed.
+void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
+/// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
+int sx_packed_gemm_available(void);
+/// 1 when layers should use it: available, and the CPU lacks AVX-512 (whose OpenBLAS kernels are as
+/// fast); SPECTRALX_GEMM=openblas|packed overrides.
+int sx_packed_gemm_preferred(void);
+/// y[r, j] = sum_kk x[r, kk] * W[j, kk] (+ bias[j]) (+ y[r, j] when accumulate) for rows r < m and the
+/// columns of panels p0..<p1; strides lda, ldc. 0 on success, -1 out of memory, -2 not available.
+int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
+                   ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+
 #ifdef __cplusplus
 }
 #endif

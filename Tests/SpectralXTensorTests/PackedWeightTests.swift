@@ -1,0 +1,86 @@
+import Foundation
+import SpectralXTensor
+import SpectralXTestSupport
+import Testing
+
+@Suite("Packed-weight linear kernel")
+struct PackedWeightTests {
+    static func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+        Tensor(shape: shape, values: TestRandom.values(count: shape.reduce(1, *), seed: seed))
+    }
+
+    /// y = x·Wᵀ + b (+ y₀) in float64, the definition.
+    static func reference(x: Tensor, rows: Int, lda: Int, w: Tensor, n: Int, k: Int, bias: Tensor?, y0: Tensor?, ldc: Int) -> [Double] {
+        var y = [Double](repeating: 0, count: rows * n)
+        for r in 0..<rows {
+            for j in 0..<n {
+                var s = 0.0
+                for i in 0..<k { s += Double(x.pointer[r * lda + i]) * Double(w.pointer[j * k + i]) }
+                if let bias { s += Double(bias.pointer[j]) }
+                if let y0 { s += Double(y0.pointer[r * ldc + j]) }
+                y[r * n + j] = s
+            }
+        }
+        return y
+    }
+
+    /// Rows around the 6-row groups (1, 5, 6, 7) and the 120-row chunks (121, 241), the ViT's 197
+    /// (batch 1) and 591 (batch 3); columns around the 16-column panels and the 16-panel chunks (257);
+    /// reductions around the 256-deep blocks. Products of ≥ 2²⁰ multiply-adds are split across cores.
+    @Test("against float64: edges of row groups, chunks, column panels and reduction blocks; bias, accumulate, strides",
+          arguments: [(1, 1, 1), (5, 15, 255), (6, 16, 256), (7, 17, 257), (121, 33, 300), (197, 64, 600), (591, 40, 300),
+                      (241, 257, 40), (197, 96, 1024), (25, 48, 4096)])
+    func againstFloat64(_ shape: (Int, Int, Int)) throws {
+        let (rows, n, k) = shape
+        guard PackedWeight.isAvailable else {
+            print("SKIP: no AVX2+FMA on this CPU (or SPECTRALX_SIMD=generic); linears use OpenBLAS")
+            return
+        }
+        let lda = k + 5, ldc = n + 3
+        let x = Self.randomTensor([rows, lda], seed: UInt64(rows * 7 + k))
+        let w = Self.randomTensor([n, k], seed: UInt64(n * 13 + k))
+        let bias = Self.randomTensor([n], seed: UInt64(n))
+        let packed = try #require(PackedWeight(weight: w.pointer, n: n, k: k))
+        for (useBias, accumulate) in [(false, false), (true, false), (false, true), (true, true)] {
+            let y0 = Self.randomTensor([rows, ldc], seed: 99)
+            let y = y0.copy()
+            packed.multiply(x.pointer, rows: rows, lda: lda, bias: useBias ? bias.pointer : nil, accumulate: accumulate,
+                            into: y.mutablePointer, ldc: ldc)
+            let ref = Self.reference(x: x, rows: rows, lda: lda, w: w, n: n, k: k, bias: useBias ? bias : nil,
+                                     y0: accumulate ? y0 : nil, ldc: ldc)
+            var worst = 0.0
+            for r in 0..<rows {
+                for j in 0..<n { worst = max(worst, abs(Double(y.pointer[r * ldc + j]) - ref[r * n + j])) }
+                // Padding columns of y are never written.
+                for j in n..<ldc { #expect(y.pointer[r * ldc + j] == y0.pointer[r * ldc + j]) }
+            }
+            // Terms are products of values in [-1, 1) and the sums reach ~√k/3: float32 rounding of a
+            // blocked k-term sum stays well below 1e-6·k (a wrong row, column or block errs by O(1));
+            // and within OpenBLAS's error on the same product plus √k float32 steps (its summation order
+            // differs).
+            #expect(worst <= 1e-6 * Double(k) + 1e-6, "\(shape) bias \(useBias) accumulate \(accumulate): \(worst)")
+            if !useBias && !accumulate {
+                let blas = Tensor(zeros: [rows, ldc])
+                GEMM.multiply(transB: true, m: rows, n: n, k: k, a: x.pointer, lda: lda, b: w.pointer, ldb: k, c: blas.mutablePointer, ldc: ldc)
+                var blasWorst = 0.0
+                for r in 0..<rows { for j in 0..<n { blasWorst = max(blasWorst, abs(Double(blas.pointer[r * ldc + j]) - ref[r * n + j])) } }
+                #expect(worst <= 2 * blasWorst + 1e-6 * Double(k).squareRoot(), "\(shape): packed \(worst) vs OpenBLAS \(blasWorst)")
+                print("packed \(shape): max error \(worst), OpenBLAS \(blasWorst)")
+            }
+        }
+    }
+
+    @Test("gives what cblas_sgemm gives for x·Wᵀ, within float32 summation order (batch 1 and 3 of ViT rows)",
+          arguments: [197, 591])
+    func matchesOpenBLAS(_ rows: Int) throws {
+        guard PackedWeight.isAvailable else { print("SKIP: no AVX2+FMA on this CPU"); return }
+        let (n, k) = (96, 320)
+        let w = Self.randomTensor([n, k], seed: 3), x = Self.randomTensor([rows, k], seed: 5)
+        let y1 = Tensor(zeros: [rows, n]), y2 = Tensor(zeros: [rows, n])
+        GEMM.multiply(transB: true, m: rows, n: n, k: k, a: x.pointer, lda: k, b: w.pointer, ldb: k, c: y1.mutablePointer, ldc: n)
+        try #require(PackedWeight(weight: w.pointer, n: n, k: k))
+            .multiply(x.pointer, rows: rows, lda: k, bias: nil, accumulate: false, into: y2.mutablePointer, ldc: n)
+        let worst = (0..<y1.count).map { abs(y1.pointer[$0] - y2.pointer[$0]) }.max() ?? 0
+        #expect(worst < 2e-5, "\(worst)")
+    }
+}
