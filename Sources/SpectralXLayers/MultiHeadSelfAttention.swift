@@ -8,8 +8,8 @@ public struct MultiHeadSelfAttention: Sendable {
     public var dim: Int { proj.outFeatures }
 
     public init(_ scope: WeightScope, dim: Int, heads: Int) {
-        qkv = Linear(scope["qkv"], in: dim, out: 3 * dim)
-        proj = Linear(scope["proj"], in: dim, out: dim)
+        qkv = Linear(scope["qkv"], in: dim, out: 3 * dim).packedForInference()
+        proj = Linear(scope["proj"], in: dim, out: dim).packedForInference()
         self.heads = heads
     }
 
@@ -68,13 +68,13 @@ public struct MLP: Sendable {
     }
 
     public init(_ scope: WeightScope, dim: Int, hidden: Int, bias: Bool = true) {
-        fc1 = Linear(scope["fc1"], in: dim, out: hidden, bias: bias)
-        fc2 = Linear(scope["fc2"], in: hidden, out: dim, bias: bias)
+        fc1 = Linear(scope["fc1"], in: dim, out: hidden, bias: bias).packedForInference()
+        fc2 = Linear(scope["fc2"], in: hidden, out: dim, bias: bias).packedForInference()
     }
 
     /// Adds `MLP(x)` to `residual` (both `rows × dim`).
     public func apply(_ x: UnsafePointer<Float>, rows: Int, addingInto residual: UnsafeMutablePointer<Float>) {
-        let h = FloatStorage(count: rows * fc1.outFeatures)
+        let h = FloatStorage(uninitializedCount: rows * fc1.outFeatures)   // fc1 overwrites it
         fc1.apply(x, rows: rows, into: h.base)
         Activations.gelu(h.base, count: rows * fc1.outFeatures)
         fc2.apply(h.base, rows: rows, into: residual, accumulate: true)

@@ -17,10 +17,10 @@ public struct PerceiverAttention: Sendable {
     public init(_ scope: WeightScope, inputDim: Int, outDim: Int, dimHead: Int, needsOutput: Bool) {
         normMedia = LayerNorm(scope["norm_media"], dim: inputDim, eps: 1e-5)
         normLatents = LayerNorm(scope["norm_latents"], dim: outDim, eps: 1e-5)
-        toQ = Linear(scope["to_q"], in: outDim, out: dimHead, bias: false)
-        toKV = Linear(scope["to_kv"], in: inputDim, out: 2 * dimHead, bias: false)
+        toQ = Linear(scope["to_q"], in: outDim, out: dimHead, bias: false).packedForInference()
+        toKV = Linear(scope["to_kv"], in: inputDim, out: 2 * dimHead, bias: false).packedForInference()
         if needsOutput {
-            toOut = Linear(scope["to_out"], in: dimHead, out: outDim, bias: false)
+            toOut = Linear(scope["to_out"], in: dimHead, out: outDim, bias: false).packedForInference()
         } else {
             toOut = nil
             scope.ignore("to_out")

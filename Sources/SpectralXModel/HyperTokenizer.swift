@@ -112,8 +112,8 @@ public struct HyperTokenizer: Sendable {
         spatialMatch = PerceiverAttention(core["spa_match_attn"], inputDim: h, outDim: h, dimHead: 256, needsOutput: true)
         spectralMatch = PerceiverAttention(core["spe_match_attn"], inputDim: p, outDim: h, dimHead: 392, needsOutput: true)
         matchNorm = LayerNorm(core["match_ff"]["0"], dim: d, eps: 1e-5)
-        matchFC1 = Linear(core["match_ff"]["1"], in: d, out: 4 * d, bias: false)
-        matchFC2 = Linear(core["match_ff"]["3"], in: 4 * d, out: d, bias: false)
+        matchFC1 = Linear(core["match_ff"]["1"], in: d, out: 4 * d, bias: false).packedForInference()
+        matchFC2 = Linear(core["match_ff"]["3"], in: 4 * d, out: d, bias: false).packedForInference()
         spatialTable = PositionTables.spatial()
         spectralTable = PositionTables.spectral(wavelengths: wavelengths)
     }

@@ -121,10 +121,10 @@ struct MixtureOfAdapters: Sendable {
 
     init(_ s: WeightScope, inWidth d: Int, outWidth o: Int) {
         norm1 = LayerNorm(s["norm1"], dim: d, eps: 1e-5)
-        reduce = Linear(s["dimReduction"], in: d, out: d / 4, bias: false)
+        reduce = Linear(s["dimReduction"], in: d, out: d / 4, bias: false).packedForInference()
         norm2 = LayerNorm(s["norm2"], dim: d / 4, eps: 1e-5)
         mixture = MixtureOfExperts(s["MoA"], width: d / 4, hidden: d / 32)
-        increase = Linear(s["dimIncrease"], in: d / 4, out: o, bias: false)
+        increase = Linear(s["dimIncrease"], in: d / 4, out: o, bias: false).packedForInference()
     }
 
     /// Adapter output `(rows × o)` for the `d`-wide half starting at column `column` of `x` (row stride `stride`).
