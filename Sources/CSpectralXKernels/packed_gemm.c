@@ -8,8 +8,8 @@
 //
 // Layout: K is cut into blocks of SX_KC; inside a block, N into panels of SX_NR = 16 columns; a panel
 // holds kc x 16 floats, row kk = the weights of columns j..j+15 at reduction index kk (zero past n).
-// Blocking (per K block): the activation rows are packed in chunks of SX_MC rows (L2) as 6-row
-// groups, kc x 6; panels are taken SX_NCP at a time (their kc x 16 x SX_NCP floats stay in L2), and
+// Blocking (per K block): the activation rows, packed once per call as 6-row groups (kc x 6), are
+// taken SX_MC rows at a time (L2); panels SX_NCP at a time (their kc x 16 x SX_NCP floats stay in L2), and
 // for each 6-row group (kept in L1) the 6 x 16 micro-kernel runs over those panels. 12 accumulators
 // live in ymm registers for one K block; the block sum is added into y, so the rounding grows block by
 // block, as OpenBLAS's does.
@@ -103,49 +103,65 @@ SX_AVX2 static inline void sx_tile(ptrdiff_t kc, const float *a, const float *b,
     }
 }
 
-SX_AVX2 static int sx_gemm_packed_avx2(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n,
-                                       ptrdiff_t k, ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate,
-                                       float *y, ptrdiff_t ldc) {
-    const ptrdiff_t panels = sx_panels(n);
-    float *apack = NULL;
-    if (posix_memalign((void **)&apack, 64, (size_t)SX_MC * SX_KC * sizeof(float)) != 0) return -1;
+// Rows of x as 6-row groups g0..<g1 of every K block: apack + k0 * groups * 6 + g * 6 * kc holds the
+// kc x 6 block of group g (zero rows past m).
+static void sx_pack_rows_any(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
+    const ptrdiff_t groups = (m + SX_MR - 1) / SX_MR;
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+        for (ptrdiff_t g = g0; g < g1; g++) {
+            float *d = apack + k0 * groups * SX_MR + g * SX_MR * kc;
+            const ptrdiff_t r0 = g * SX_MR;
+            const int rows = m - r0 < SX_MR ? (int)(m - r0) : SX_MR;
+            for (int r = 0; r < rows; r++) {
+                const float *src = x + (r0 + r) * lda + k0;
+                for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = src[kk];
+            }
+            for (int r = rows; r < SX_MR; r++)
+                for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = 0.0f;
+        }
+    }
+}
+
+// Panels p0..<p1 from packed rows. Per K block: row chunks of SX_MC rows (L2), panel chunks of SX_NCP
+// (L2), one 6-row group (L1) against each panel of the chunk.
+SX_AVX2 static void sx_gemm_panels_avx2(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
+                                        ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    const ptrdiff_t panels = sx_panels(n), groups = (m + SX_MR - 1) / SX_MR, chunkGroups = SX_MC / SX_MR;
     for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
         const int add = k0 > 0 || accumulate, last = k0 + kc >= k;
         const float *block = packed + (size_t)k0 * panels * SX_NR;
-        for (ptrdiff_t m0 = 0; m0 < m; m0 += SX_MC) {
-            const ptrdiff_t mc = m - m0 < SX_MC ? m - m0 : SX_MC, groups = (mc + SX_MR - 1) / SX_MR;
-            // This chunk's rows, columns k0..<k0+kc, as 6-row groups of kc x 6 (zero rows past m).
-            for (ptrdiff_t g = 0; g < groups; g++) {
-                float *d = apack + g * SX_MR * kc;
-                const ptrdiff_t r0 = m0 + g * SX_MR;
-                const int rows = m - r0 < SX_MR ? (int)(m - r0) : SX_MR;
-                for (int r = 0; r < rows; r++) {
-                    const float *src = x + (r0 + r) * lda + k0;
-                    for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = src[kk];
-                }
-                for (int r = rows; r < SX_MR; r++)
-                    for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = 0.0f;
-            }
+        const float *ablock = apack + k0 * groups * SX_MR;
+        for (ptrdiff_t c0 = 0; c0 < groups; c0 += chunkGroups) {
+            const ptrdiff_t c1 = c0 + chunkGroups < groups ? c0 + chunkGroups : groups;
             for (ptrdiff_t pc = p0; pc < p1; pc += SX_NCP) {
                 const ptrdiff_t pe = pc + SX_NCP < p1 ? pc + SX_NCP : p1;
-                for (ptrdiff_t g = 0; g < groups; g++) {
-                    const ptrdiff_t r0 = m0 + g * SX_MR;
+                for (ptrdiff_t g = c0; g < c1; g++) {
+                    const ptrdiff_t r0 = g * SX_MR;
                     const int rows = m - r0 < SX_MR ? (int)(m - r0) : SX_MR;
                     for (ptrdiff_t p = pc; p < pe; p++) {
                         const ptrdiff_t j0 = p * SX_NR;
                         const int cols = n - j0 < SX_NR ? (int)(n - j0) : SX_NR;
-                        sx_tile(kc, apack + g * SX_MR * kc, block + (size_t)p * kc * SX_NR, y + r0 * ldc + j0, ldc,
+                        sx_tile(kc, ablock + g * SX_MR * kc, block + (size_t)p * kc * SX_NR, y + r0 * ldc + j0, ldc,
                                 rows, cols, add, last && bias ? bias + j0 : NULL);
                     }
                 }
             }
         }
     }
-    free(apack);
-    return 0;
 }
 #endif
+
+size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k) {
+    return (size_t)((m + SX_MR - 1) / SX_MR) * SX_MR * (size_t)k;
+}
+
+ptrdiff_t sx_packed_row_groups(ptrdiff_t m) { return (m + SX_MR - 1) / SX_MR; }
+
+void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
+    sx_pack_rows_any(x, lda, m, k, g0, g1, apack);
+}
 
 int sx_packed_gemm_available(void) {
     const sx_kernels *k = sx_kernels_best();
@@ -162,11 +178,25 @@ int sx_packed_gemm_preferred(void) {
     return sx_kernels_at(SX_SIMD_AVX512) == NULL;
 }
 
+int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
+                          ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+#if defined(__x86_64__)
+    if (sx_packed_gemm_available()) {
+        sx_gemm_panels_avx2(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+        return 0;
+    }
+#endif
+    (void)apack; (void)m; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)bias; (void)accumulate; (void)y; (void)ldc;
+    return -2;
+}
+
 int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                    ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
-#if defined(__x86_64__)
-    if (sx_packed_gemm_available()) return sx_gemm_packed_avx2(x, lda, m, packed, n, k, p0, p1, bias, accumulate, y, ldc);
-#endif
-    (void)x; (void)lda; (void)m; (void)packed; (void)n; (void)k; (void)p0; (void)p1; (void)bias; (void)accumulate; (void)y; (void)ldc;
-    return -2;
+    if (!sx_packed_gemm_available()) return -2;
+    float *apack = NULL;
+    if (posix_memalign((void **)&apack, 64, sx_packed_rows_count(m, k) * sizeof(float)) != 0) return -1;
+    sx_pack_rows_any(x, lda, m, k, 0, sx_packed_row_groups(m), apack);
+    const int status = sx_gemm_packed_panels(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+    free(apack);
+    return status;
 }

@@ -1,5 +1,6 @@
 import CSpectralXKernels
 import Dispatch
+import Synchronization
 
 /// An `nn.Linear` weight `(n, k)` packed once at load for the AVX2 micro-kernel of
 /// `CSpectralXKernels/packed_gemm.c`, which then computes `y = x·Wᵀ (+ b) (+ y)` without repacking the
@@ -26,24 +27,51 @@ public struct PackedWeight: Sendable {
         sx_pack_weight(weight, n, k, storage.base)
     }
 
+    /// Panels a worker takes at a time when a product is split across cores.
+    static let chunkPanels = 16
+
     /// `y[r, 0..<n] = x[r, 0..<k]·Wᵀ + bias (+ y[r, :] when accumulate)` for `rows` rows; row strides
-    /// `lda` and `ldc`. Whole panels are split across ``GEMM/threads`` workers (the Dispatch workers of
-    /// every other parallel loop: one threading model).
+    /// `lda` and `ldc`. Split across ``GEMM/threads`` workers (the Dispatch workers of every other
+    /// parallel loop: one threading model): the activation rows are packed once, by row groups, then
+    /// each worker takes the next 16 panels until none are left. A dynamic split rather than one fixed
+    /// slice per core, because on a shared VM one vCPU is often descheduled for milliseconds and a
+    /// fixed half would leave the other core idle waiting for it.
     public func multiply(_ x: UnsafePointer<Float>, rows: Int, lda: Int, bias: UnsafePointer<Float>?,
                          accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) {
         guard rows > 0 else { return }
         precondition(lda >= k && ldc >= n)
         let panels = (n + Self.panelColumns - 1) / Self.panelColumns
-        let slices = min(GEMM.threads, panels, rows * n * k < GEMM.splitThreshold ? 1 : panels)
-        let px = SharedPointer(x), py = SharedPointer(y), w = SharedPointer(UnsafePointer(storage.base))
-        let b = bias.map { SharedPointer($0) }
+        let chunks = (panels + Self.chunkPanels - 1) / Self.chunkPanels
+        let slices = min(GEMM.threads, chunks, rows * n * k < GEMM.splitThreshold ? 1 : chunks)
         let (n, k) = (n, k)
-        let run: @Sendable (Int) -> Void = { s in
-            let p0 = s * panels / slices, p1 = (s + 1) * panels / slices
-            guard p0 < p1 else { return }
-            let status = sx_gemm_packed(px.base, lda, rows, w.base, n, k, p0, p1, b?.base, accumulate ? 1 : 0, py.base, ldc)
+        if slices <= 1 {
+            let status = sx_gemm_packed(x, lda, rows, storage.base, n, k, 0, panels, bias, accumulate ? 1 : 0, y, ldc)
             precondition(status == 0, "sx_gemm_packed failed (\(status)): out of memory for the activation block")
+            return
         }
-        if slices <= 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: run) }
+        let groups = sx_packed_row_groups(rows)
+        let apack = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_rows_count(rows, k))
+        defer { apack.deallocate() }
+        let px = SharedPointer(x), pa = SharedPointer(apack), py = SharedPointer(y), w = SharedPointer(storage.base)
+        let b = bias.map { SharedPointer($0) }
+        DispatchQueue.concurrentPerform(iterations: slices) { s in
+            sx_pack_rows(px.base, lda, rows, k, s * groups / slices, (s + 1) * groups / slices, pa.base)
+        }
+        let next = ChunkCounter()
+        DispatchQueue.concurrentPerform(iterations: slices) { _ in
+            while true {
+                let c = next.take()
+                guard c < chunks else { return }
+                let p0 = c * Self.chunkPanels, p1 = min(panels, p0 + Self.chunkPanels)
+                let status = sx_gemm_packed_panels(pa.base, rows, k, w.base, n, p0, p1, b?.base, accumulate ? 1 : 0, py.base, ldc)
+                precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
+            }
+        }
     }
+}
+
+/// The next chunk index for workers sharing a product (each index handed out once).
+private final class ChunkCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }

@@ -26,10 +26,13 @@ struct PackedWeightTests {
 
     /// Rows around the 6-row groups (1, 5, 6, 7) and the 120-row chunks (121, 241), the ViT's 197
     /// (batch 1) and 591 (batch 3); columns around the 16-column panels and the 16-panel chunks (257);
-    /// reductions around the 256-deep blocks. Products of ≥ 2²⁰ multiply-adds are split across cores.
+    /// reductions around the 256-deep blocks. Products of ≥ 2²⁰ multiply-adds with more than one 16-panel
+    /// chunk are split across cores.
     @Test("against float64: edges of row groups, chunks, column panels and reduction blocks; bias, accumulate, strides",
           arguments: [(1, 1, 1), (5, 15, 255), (6, 16, 256), (7, 17, 257), (121, 33, 300), (197, 64, 600), (591, 40, 300),
-                      (241, 257, 40), (197, 96, 1024), (25, 48, 4096)])
+                      (241, 257, 40), (197, 96, 1024), (25, 48, 4096),
+                      // split across cores: rows packed in two group ranges, 16-panel chunks handed out
+                      (197, 520, 600), (13, 300, 300)])
     func againstFloat64(_ shape: (Int, Int, Int)) throws {
         let (rows, n, k) = shape
         guard PackedWeight.isAvailable else {

@@ -63,6 +63,17 @@ int sx_packed_gemm_available(void);
 /// 1 when layers should use it: available, and the CPU lacks AVX-512 (whose OpenBLAS kernels are as
 /// fast); SPECTRALX_GEMM=openblas|packed overrides.
 int sx_packed_gemm_preferred(void);
+/// Floats of the packed activation rows of an (m x k) input (m rounded up to 6-row groups).
+size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k);
+/// 6-row groups of m rows.
+ptrdiff_t sx_packed_row_groups(ptrdiff_t m);
+/// Packs the row groups g0..<g1 of x (m x k, stride lda) into apack (sx_packed_rows_count floats), for
+/// sx_gemm_packed_panels; disjoint group ranges may be packed concurrently.
+void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack);
+/// sx_gemm_packed for panels p0..<p1 from rows packed by sx_pack_rows; concurrent calls on disjoint
+/// panel ranges share one apack. 0 on success, -2 not available.
+int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
+                          ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
 /// y[r, j] = sum_kk x[r, kk] * W[j, kk] (+ bias[j]) (+ y[r, j] when accumulate) for rows r < m and the
 /// columns of panels p0..<p1; strides lda, ldc. 0 on success, -1 out of memory, -2 not available.
 int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
