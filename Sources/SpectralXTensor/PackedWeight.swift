@@ -1,5 +1,6 @@
 import CSpectralXKernels
 import Dispatch
+import Foundation
 import Synchronization
 
 /// An `nn.Linear` weight `(n, k)` packed once at load for the AVX2 micro-kernel of
@@ -13,8 +14,22 @@ public struct PackedWeight: Sendable {
 
     /// true when this CPU can run the packed kernel (AVX2 + FMA, `SPECTRALX_SIMD` not `generic`).
     public static let isAvailable: Bool = sx_packed_gemm_available() != 0
-    /// true when layers should use it (see the type's comment).
-    public static let isPreferred: Bool = sx_packed_gemm_preferred() != 0
+    /// This CPU's verdict (AVX2 + FMA without AVX-512), or `SPECTRALX_GEMM=openblas|packed`'s.
+    static let cpuPrefersPacked: Bool = sx_packed_gemm_preferred() != 0
+    private static let optedIn = Atomic<Bool>(false)
+
+    /// Lets ``isPreferred`` follow the CPU's verdict in this process; the CLI calls it at start, before
+    /// any model loads. Opt-in rather than the library default because a packed copy is private
+    /// anonymous memory (1.3 GB per loaded ViT-L) where the mapped weights were shared, reclaimable page
+    /// cache: a process that loads many models at once (the test suite) would exhaust RAM.
+    public static func useWhereFaster() { optedIn.store(true, ordering: .relaxed) }
+
+    /// true when layers should use it: the CPU's verdict once ``useWhereFaster()`` was called, or
+    /// whenever `SPECTRALX_GEMM` is set (so a test process can ask for the packed path).
+    public static var isPreferred: Bool {
+        guard cpuPrefersPacked else { return false }
+        return optedIn.load(ordering: .relaxed) || ProcessInfo.processInfo.environment["SPECTRALX_GEMM"] != nil
+    }
     /// Columns per panel, the unit work is split by.
     static let panelColumns = Int(sx_packed_panel_columns())
 
