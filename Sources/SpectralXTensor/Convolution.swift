@@ -68,7 +68,7 @@ public struct Convolution: Sendable {
 
     /// `weight` is `(out, in, kh, kw)` row-major, `bias` `(out,)`; both are copied into the algorithm's layout.
     /// `.automatic` takes one GEMM for 1×1 convolutions, Winograd F(2×2,3×3) for 3×3/1 pad 1 with at
-    /// least 128 input channels, shifted GEMMs for the other stride-1 k×k ones, and tiled im2col for the
+    /// least 256 input channels, shifted GEMMs for the other stride-1 k×k ones, and tiled im2col for the
     /// rest (strided and patch convolutions).
     public init(geometry g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                 choice: ConvolutionChoice = .automatic) {
@@ -85,10 +85,12 @@ public struct Convolution: Sendable {
         if choice == .automatic {
             if ConvolutionChoice.pointwise.supports(g) {
                 resolved = .pointwise
-            } else if WinogradConvolution.supports(g) && g.inChannels >= 128 {
+            } else if WinogradConvolution.supports(g) && g.inChannels >= 256 {
                 // Measured (`spectralx bench --kernels`): 1.4–1.6× faster than shifted GEMMs from 256
-                // input channels on, and since the tile transforms are vectorised C (session 4) also at
-                // HyperT's 128 channels (112², 27 vs 39 ms on a Zen 3 VM); at 64 channels (224²) a tie.
+                // input channels on. At HyperT's 128 channels (112²) it is faster too since the tile
+                // transforms are vectorised C (27 vs 39 ms on a Zen 3 VM), but its rounding there took
+                // DINOv3's logits to 1.02e-4 against upstream on that VM (bound 1e-4), so 128-channel
+                // convolutions stay on shifted GEMMs.
                 resolved = .winograd
             } else if g.stride == (1, 1) && g.kernel.h > 1 {
                 resolved = .shiftedGEMM

@@ -18,10 +18,11 @@ public struct PackedWeight: Sendable {
     static let cpuPrefersPacked: Bool = sx_packed_gemm_preferred() != 0
     private static let optedIn = Atomic<Bool>(false)
 
-    /// Lets ``isPreferred`` follow the CPU's verdict in this process; the CLI calls it at start, before
-    /// any model loads. Opt-in rather than the library default because a packed copy is private
+    /// Lets ``isPreferred`` follow the CPU's verdict in this process; call before any model loads.
+    /// Opt-in (and `SPECTRALX_GEMM=packed`) rather than the default because a packed copy is private
     /// anonymous memory (1.3 GB per loaded ViT-L) where the mapped weights were shared, reclaimable page
-    /// cache: a process that loads many models at once (the test suite) would exhaust RAM.
+    /// cache (a process loading many models at once, the test suite, exhausted RAM), and packing at load
+    /// made `serve` start too slowly for the job-process tests under load.
     public static func useWhereFaster() { optedIn.store(true, ordering: .relaxed) }
 
     /// true when layers should use it: the CPU's verdict once ``useWhereFaster()`` was called, or

@@ -3,10 +3,8 @@ import SpectralXRaster
 import SpectralXTestSupport
 import Testing
 
-/// The CLI process opts into the packed-weight linears where the CPU prefers them
-/// (`PackedWeight.useWhereFaster()`); test processes keep OpenBLAS (their many loaded models would not
-/// fit in RAM as private packed copies). So the model-level parity of the packed path is checked here,
-/// through the real `spectralx forward`.
+/// `spectralx forward` on the fixture domain B, through the real executable (the CLI's GEMM path:
+/// OpenBLAS, or the packed-weight linears with `SPECTRALX_GEMM=packed` in the environment).
 @Suite("spectralx forward parity (the CLI's GEMM path)")
 struct ForwardParityCLITests {
     @Test("spectralx forward on domain B within 1e-4 of logitsB.npy (the issue's bound)")
