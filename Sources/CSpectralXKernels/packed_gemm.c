@@ -3,8 +3,7 @@
 // Why not cblas_sgemm everywhere: at the ViT's M = 197 rows per image, OpenBLAS repacks the whole
 // weight on every call to use each packed element only 197 times, and on CPUs without AVX-512 its
 // kernel then runs at ~70 % of the FMA peak there (measured on AMD Zen 3: 59-71 GFLOP/s per core
-// against 79-81 for this kernel). With AVX-512, OpenBLAS's own kernels are as fast, so the Swift
-// caller uses this only where sx_packed_gemm_preferred() says so.
+// against 79-81 for this kernel). The Swift caller uses it only where sx_packed_gemm_preferred() says.
 //
 // Layout: K is cut into blocks of SX_KC; inside a block, N into panels of SX_NR = 16 columns; a panel
 // holds kc x 16 floats, row kk = the weights of columns j..j+15 at reduction index kk (zero past n).
@@ -26,6 +25,7 @@
 #define SX_NCP 16
 
 static ptrdiff_t sx_panels(ptrdiff_t n) { return (n + SX_NR - 1) / SX_NR; }
+static ptrdiff_t sx_groups(ptrdiff_t m) { return (m + SX_MR - 1) / SX_MR; }
 
 ptrdiff_t sx_packed_panel_columns(void) { return SX_NR; }
 
@@ -105,8 +105,8 @@ SX_AVX2 static inline void sx_tile(ptrdiff_t kc, const float *a, const float *b,
 
 // Rows of x as 6-row groups g0..<g1 of every K block: apack + k0 * groups * 6 + g * 6 * kc holds the
 // kc x 6 block of group g (zero rows past m).
-static void sx_pack_rows_any(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
-    const ptrdiff_t groups = (m + SX_MR - 1) / SX_MR;
+void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
+    const ptrdiff_t groups = sx_groups(m);
     for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
         for (ptrdiff_t g = g0; g < g1; g++) {
@@ -127,7 +127,7 @@ static void sx_pack_rows_any(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff
 // (L2), one 6-row group (L1) against each panel of the chunk.
 SX_AVX2 static void sx_gemm_panels_avx2(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
                                         ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
-    const ptrdiff_t panels = sx_panels(n), groups = (m + SX_MR - 1) / SX_MR, chunkGroups = SX_MC / SX_MR;
+    const ptrdiff_t panels = sx_panels(n), groups = sx_groups(m), chunkGroups = SX_MC / SX_MR;
     for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
         const int add = k0 > 0 || accumulate, last = k0 + kc >= k;
@@ -153,15 +153,9 @@ SX_AVX2 static void sx_gemm_panels_avx2(const float *apack, ptrdiff_t m, ptrdiff
 }
 #endif
 
-size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k) {
-    return (size_t)((m + SX_MR - 1) / SX_MR) * SX_MR * (size_t)k;
-}
+size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k) { return (size_t)sx_groups(m) * SX_MR * (size_t)k; }
 
-ptrdiff_t sx_packed_row_groups(ptrdiff_t m) { return (m + SX_MR - 1) / SX_MR; }
-
-void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
-    sx_pack_rows_any(x, lda, m, k, g0, g1, apack);
-}
+ptrdiff_t sx_packed_row_groups(ptrdiff_t m) { return sx_groups(m); }
 
 int sx_packed_gemm_available(void) {
     const sx_kernels *k = sx_kernels_best();
@@ -169,13 +163,12 @@ int sx_packed_gemm_available(void) {
 }
 
 int sx_packed_gemm_preferred(void) {
+    // Opt-in only (SPECTRALX_GEMM=packed): packed copies are private memory where the mapped weights are
+    // shared page cache, and packing adds page faults to a server's start. Measured faster than OpenBLAS only on
+    // CPUs without AVX-512 (Zen 3); with AVX-512 OpenBLAS's SkylakeX kernels are as fast (an AVX-512
+    // packed kernel gained 6-8 % on two shapes and lost 10-23 % on others).
     const char *env = getenv("SPECTRALX_GEMM");
-    if (env && strcmp(env, "openblas") == 0) return 0;
-    if (!sx_packed_gemm_available()) return 0;
-    if (env && strcmp(env, "packed") == 0) return 1;
-    // With AVX-512, OpenBLAS's SkylakeX kernels match a packed kernel (measured: an AVX-512 one gained
-    // 6-8 % on two shapes and lost 10-23 % on others), and this one is AVX2 only.
-    return sx_kernels_at(SX_SIMD_AVX512) == NULL;
+    return env && strcmp(env, "packed") == 0 && sx_packed_gemm_available();
 }
 
 int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
@@ -195,7 +188,7 @@ int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *pack
     if (!sx_packed_gemm_available()) return -2;
     float *apack = NULL;
     if (posix_memalign((void **)&apack, 64, sx_packed_rows_count(m, k) * sizeof(float)) != 0) return -1;
-    sx_pack_rows_any(x, lda, m, k, 0, sx_packed_row_groups(m), apack);
+    sx_pack_rows(x, lda, m, k, 0, sx_groups(m), apack);
     const int status = sx_gemm_packed_panels(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
     free(apack);
     return status;

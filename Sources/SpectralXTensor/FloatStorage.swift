@@ -40,18 +40,16 @@ public final class FloatStorage: @unchecked Sendable {
     /// For borrowed storage (a read-only file mapping, the only kind there is: `CheckpointBinding`):
     /// drops the pages lying wholly inside this buffer from the process's resident set
     /// (`madvise(MADV_DONTNEED)`); a later read faults them in again from the file. Used once a weight has
-    /// been copied into a packed form, so the process does not hold it twice. Returns false, and does
-    /// nothing, for owned storage, whose contents it would erase.
-    @discardableResult
-    public func releaseResidentPages() -> Bool {
-        guard !owned else { return false }
+    /// been copied into a packed form, so the process does not hold it twice. Does nothing for owned
+    /// storage, whose contents it would erase.
+    public func releaseResidentPages() {
+        guard !owned else { return }
         #if os(Linux)
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (Int(bitPattern: base) + page - 1) / page * page
         let end = (Int(bitPattern: base + count)) / page * page
         if end > start, let p = UnsafeMutableRawPointer(bitPattern: start) { _ = madvise(p, end - start, Int32(MADV_DONTNEED)) }
         #endif
-        return true
     }
 
     /// true for storage borrowed from a mapping (see ``releaseResidentPages()``).

@@ -1,36 +1,23 @@
 import CSpectralXKernels
 import Dispatch
-import Foundation
 import Synchronization
 
 /// An `nn.Linear` weight `(n, k)` packed once at load for the AVX2 micro-kernel of
 /// `CSpectralXKernels/packed_gemm.c`, which then computes `y = x·Wᵀ (+ b) (+ y)` without repacking the
-/// weight on every call the way `cblas_sgemm` must. Used where it is faster than OpenBLAS
-/// (``isPreferred``: CPUs without AVX-512; `SPECTRALX_GEMM=openblas|packed` overrides). The packed copy
-/// is the size of the weight, columns rounded up to 16.
+/// weight on every call the way `cblas_sgemm` must. Used when asked for (``isPreferred``). The packed
+/// copy is the size of the weight, columns rounded up to 16.
 public struct PackedWeight: Sendable {
     public let n: Int, k: Int
     let storage: FloatStorage
 
     /// true when this CPU can run the packed kernel (AVX2 + FMA, `SPECTRALX_SIMD` not `generic`).
     public static let isAvailable: Bool = sx_packed_gemm_available() != 0
-    /// This CPU's verdict (AVX2 + FMA without AVX-512), or `SPECTRALX_GEMM=openblas|packed`'s.
-    static let cpuPrefersPacked: Bool = sx_packed_gemm_preferred() != 0
-    private static let optedIn = Atomic<Bool>(false)
-
-    /// Lets ``isPreferred`` follow the CPU's verdict in this process; call before any model loads.
-    /// Opt-in (and `SPECTRALX_GEMM=packed`) rather than the default because a packed copy is private
-    /// anonymous memory (1.3 GB per loaded ViT-L) where the mapped weights were shared, reclaimable page
-    /// cache (a process loading many models at once, the test suite, exhausted RAM), and packing at load
-    /// made `serve` start too slowly for the job-process tests under load.
-    public static func useWhereFaster() { optedIn.store(true, ordering: .relaxed) }
-
-    /// true when layers should use it: the CPU's verdict once ``useWhereFaster()`` was called, or
-    /// whenever `SPECTRALX_GEMM` is set (so a test process can ask for the packed path).
-    public static var isPreferred: Bool {
-        guard cpuPrefersPacked else { return false }
-        return optedIn.load(ordering: .relaxed) || ProcessInfo.processInfo.environment["SPECTRALX_GEMM"] != nil
-    }
+    /// true when layers should use it: `SPECTRALX_GEMM=packed` on a CPU that can run it. Opt-in because
+    /// a packed copy is private anonymous memory (1.3 GB per loaded ViT-L) where the mapped weights are
+    /// shared, reclaimable page cache (a process loading many models at once, the test suite, exhausted
+    /// RAM), and packing at load adds ~3 s of page faults to `serve`'s start. It measured faster than OpenBLAS on CPUs without
+    /// AVX-512 (AMD Zen 3); with AVX-512 OpenBLAS's own kernels are as fast.
+    public static let isPreferred: Bool = sx_packed_gemm_preferred() != 0
     /// Columns per panel, the unit work is split by.
     static let panelColumns = Int(sx_packed_panel_columns())
 

@@ -60,8 +60,7 @@ size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
 void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
 /// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
 int sx_packed_gemm_available(void);
-/// 1 when layers should use it: available, and the CPU lacks AVX-512 (whose OpenBLAS kernels are as
-/// fast); SPECTRALX_GEMM=openblas|packed overrides.
+/// 1 when layers should use it: SPECTRALX_GEMM=packed and available (opt-in; see packed_gemm.c).
 int sx_packed_gemm_preferred(void);
 /// Floats of the packed activation rows of an (m x k) input (m rounded up to 6-row groups).
 size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k);
