@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "SpectralXCheckpoint", swiftSettings: strict),
         .target(name: "SpectralXCheckpointImport", dependencies: ["SpectralXCheckpoint"], swiftSettings: strict),
         .target(name: "SpectralXModel", dependencies: ["SpectralXLayers", "SpectralXTensor", "SpectralXCheckpoint"], swiftSettings: strict),
-        .target(name: "SpectralXRaster", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "SpectralXRaster", dependencies: ["CZlib", "CSpectralXKernels"], swiftSettings: strict),
         .target(
             name: "SpectralXEngine",
             dependencies: [

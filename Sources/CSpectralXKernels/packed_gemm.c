@@ -1,9 +1,12 @@
 // y = x * W^T (+ bias) (+ y) with W, an nn.Linear weight (n x k, row-major), packed once at load.
 //
 // Why not cblas_sgemm everywhere: at the ViT's M = 197 rows per image, OpenBLAS repacks the whole
-// weight on every call to use each packed element only 197 times, and on CPUs without AVX-512 its
-// kernel then runs at ~70 % of the FMA peak there (measured on AMD Zen 3: 59-71 GFLOP/s per core
-// against 79-81 for this kernel). The Swift caller uses it only where sx_packed_gemm_preferred() says.
+// weight on every call to use each packed element only 197 times. In the model, where the weights come
+// from memory through a file mapping's 4 KiB pages, that copy took a fifth of OpenBLAS's GEMM time
+// (Intel Emerald Rapids, SkylakeX kernels); on CPUs without AVX-512 its kernel also runs at ~70 % of the
+// FMA peak there (AMD Zen 3: 59-71 GFLOP/s per core against 79-81 for this kernel). Two micro-kernels on
+// one layout: 6 x 16 in ymm registers (AVX2) and up to 12 x 32 in zmm (AVX-512), with the same
+// per-element operation order, so both give the same bits.
 //
 // Layout: K is cut into blocks of SX_KC; inside a block, N into panels of SX_NR = 16 columns; a panel
 // holds kc x 16 floats, row kk = the weights of columns j..j+15 at reduction index kk (zero past n).
@@ -151,6 +154,107 @@ SX_AVX2 static void sx_gemm_panels_avx2(const float *apack, ptrdiff_t m, ptrdiff
         }
     }
 }
+
+#define SX_AVX512 __attribute__((target("avx512f,fma")))
+
+// The AVX-512 tile: G 6-row groups (a0, a1) against P panels (b0, b1), G and P 1 or 2 and constant at
+// each call site, so each of the four variants compiles to straight-line code: up to 12 x 32 in 24 zmm
+// accumulators, 12 broadcasts and 2 loads per 24 FMAs. Same packed layouts as the AVX2 tile and the same
+// per-element operation order (one FMA chain per K block, then + y, then + bias), so both give the same
+// bits. `rows`/`cols`: the valid part; cut tiles go through a stack copy.
+SX_AVX512 static inline __attribute__((always_inline)) void
+sx_tile512(const int G, const int P, ptrdiff_t kc, const float *a0, const float *a1, const float *b0, const float *b1,
+           float *c, ptrdiff_t ldc, int rows, int cols, int add, const float *bias) {
+    __m512 acc[2 * SX_MR][2];
+    for (int r = 0; r < 2 * SX_MR; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = acc[r][0]; }
+#pragma clang loop unroll_count(2)
+    for (ptrdiff_t kk = 0; kk < kc; kk++) {
+        const __m512 x0 = _mm512_loadu_ps(b0 + kk * SX_NR);
+        const __m512 x1 = P == 2 ? _mm512_loadu_ps(b1 + kk * SX_NR) : x0;
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SX_MR; r++) {
+            const __m512 av = _mm512_set1_ps(a0[kk * SX_MR + r]);
+            acc[r][0] = _mm512_fmadd_ps(av, x0, acc[r][0]);
+            if (P == 2) acc[r][1] = _mm512_fmadd_ps(av, x1, acc[r][1]);
+        }
+        if (G == 2) {
+#pragma clang loop unroll(full)
+            for (int r = 0; r < SX_MR; r++) {
+                const __m512 av = _mm512_set1_ps(a1[kk * SX_MR + r]);
+                acc[SX_MR + r][0] = _mm512_fmadd_ps(av, x0, acc[SX_MR + r][0]);
+                if (P == 2) acc[SX_MR + r][1] = _mm512_fmadd_ps(av, x1, acc[SX_MR + r][1]);
+            }
+        }
+    }
+    if (rows == G * SX_MR && cols == P * SX_NR) {
+        const __m512 bias0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+        const __m512 bias1 = bias && P == 2 ? _mm512_loadu_ps(bias + SX_NR) : _mm512_setzero_ps();
+        for (int r = 0; r < G * SX_MR; r++) {
+            float *row = c + r * ldc;
+            __m512 v0 = acc[r][0], v1 = acc[r][1];
+            if (add) { v0 = _mm512_add_ps(_mm512_loadu_ps(row), v0); if (P == 2) v1 = _mm512_add_ps(_mm512_loadu_ps(row + SX_NR), v1); }
+            if (bias) { v0 = _mm512_add_ps(v0, bias0); v1 = _mm512_add_ps(v1, bias1); }
+            _mm512_storeu_ps(row, v0);
+            if (P == 2) _mm512_storeu_ps(row + SX_NR, v1);
+        }
+        return;
+    }
+    float t[2 * SX_MR * 2 * SX_NR] __attribute__((aligned(64)));
+    for (int r = 0; r < G * SX_MR; r++) {
+        _mm512_store_ps(t + r * 2 * SX_NR, acc[r][0]);
+        _mm512_store_ps(t + r * 2 * SX_NR + SX_NR, acc[r][1]);
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < cols; j++) {
+            float v = t[r * 2 * SX_NR + j];
+            if (add) v = c[r * ldc + j] + v;
+            if (bias) v = v + bias[j];
+            c[r * ldc + j] = v;
+        }
+    }
+}
+
+// The AVX2 loop nest with group pairs and panel pairs (SX_MC and SX_NCP are even, so pairs never straddle
+// a chunk); a lone last group or panel takes the narrower variant.
+SX_AVX512 static void sx_gemm_panels_avx512(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
+                                            ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    const ptrdiff_t panels = sx_panels(n), groups = sx_groups(m), chunkGroups = SX_MC / SX_MR;
+    // Row chunks outermost: a chunk's y tiles (SX_MC x 16 SX_NCP floats) stay in L2 across the K blocks
+    // instead of streaming the whole y once per K block (the difference at 788 rows). The K blocks still
+    // reach each element in order, so the bits are those of the AVX2 nest.
+    for (ptrdiff_t c0 = 0; c0 < groups; c0 += chunkGroups) {
+        const ptrdiff_t c1 = c0 + chunkGroups < groups ? c0 + chunkGroups : groups;
+        for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+            const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+            const int add = k0 > 0 || accumulate, last = k0 + kc >= k;
+            const float *block = packed + (size_t)k0 * panels * SX_NR;
+            const float *ablock = apack + k0 * groups * SX_MR;
+            for (ptrdiff_t pc = p0; pc < p1; pc += SX_NCP) {
+                const ptrdiff_t pe = pc + SX_NCP < p1 ? pc + SX_NCP : p1;
+                for (ptrdiff_t g = c0; g < c1; g += 2) {
+                    const int twoGroups = g + 1 < c1;
+                    const ptrdiff_t r0 = g * SX_MR;
+                    const ptrdiff_t rowCap = twoGroups ? 2 * SX_MR : SX_MR;
+                    const int rows = m - r0 < rowCap ? (int)(m - r0) : (int)rowCap;
+                    const float *a0 = ablock + g * SX_MR * kc, *a1 = a0 + SX_MR * kc;
+                    for (ptrdiff_t p = pc; p < pe; p += 2) {
+                        const int twoPanels = p + 1 < pe;
+                        const ptrdiff_t j0 = p * SX_NR;
+                        const ptrdiff_t colCap = twoPanels ? 2 * SX_NR : SX_NR;
+                        const int cols = n - j0 < colCap ? (int)(n - j0) : (int)colCap;
+                        const float *b0 = block + (size_t)p * kc * SX_NR, *b1 = b0 + kc * SX_NR;
+                        float *cp = y + r0 * ldc + j0;
+                        const float *bp = last && bias ? bias + j0 : NULL;
+                        if (twoGroups && twoPanels) sx_tile512(2, 2, kc, a0, a1, b0, b1, cp, ldc, rows, cols, add, bp);
+                        else if (twoGroups) sx_tile512(2, 1, kc, a0, a1, b0, b0, cp, ldc, rows, cols, add, bp);
+                        else if (twoPanels) sx_tile512(1, 2, kc, a0, a0, b0, b1, cp, ldc, rows, cols, add, bp);
+                        else sx_tile512(1, 1, kc, a0, a0, b0, b0, cp, ldc, rows, cols, add, bp);
+                    }
+                }
+            }
+        }
+    }
+}
 #endif
 
 size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k) { return (size_t)sx_groups(m) * SX_MR * (size_t)k; }
@@ -163,24 +267,42 @@ int sx_packed_gemm_available(void) {
 }
 
 int sx_packed_gemm_preferred(void) {
-    // Opt-in only (SPECTRALX_GEMM=packed): packed copies are private memory where the mapped weights are
-    // shared page cache, and packing adds page faults to a server's start. Measured faster than OpenBLAS only on
-    // CPUs without AVX-512 (Zen 3); with AVX-512 OpenBLAS's SkylakeX kernels are as fast (an AVX-512
-    // packed kernel gained 6-8 % on two shapes and lost 10-23 % on others).
+    // Faster than cblas_sgemm for the model's linears wherever it runs: OpenBLAS repacks the whole weight
+    // on every call, which at the ViT's 197 rows is a fifth of its time in the model (weights streamed from
+    // memory, 4 KiB pages of a file mapping; far less in a kernel benchmark whose weight stays in cache).
+    // SPECTRALX_GEMM=openblas overrides; whether a process packs at all is decided by its caller
+    // (PackedWeight.isPreferred: packed copies are private memory).
     const char *env = getenv("SPECTRALX_GEMM");
-    return env && strcmp(env, "packed") == 0 && sx_packed_gemm_available();
+    if (env && strcmp(env, "openblas") == 0) return 0;
+    return sx_packed_gemm_available();
 }
 
-int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
-                          ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+int sx_packed_gemm_level(void) {
+    const sx_kernels *best = sx_kernels_best();
+    if (!best || best->level < SX_SIMD_AVX2) return -1;
+    return best->level >= SX_SIMD_AVX512 ? SX_SIMD_AVX512 : SX_SIMD_AVX2;
+}
+
+int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
+                             ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
 #if defined(__x86_64__)
-    if (sx_packed_gemm_available()) {
+    const sx_kernels *at = sx_kernels_at(level);
+    if (at && level >= SX_SIMD_AVX512) {
+        sx_gemm_panels_avx512(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+        return 0;
+    }
+    if (at && level >= SX_SIMD_AVX2) {
         sx_gemm_panels_avx2(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
         return 0;
     }
 #endif
-    (void)apack; (void)m; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)bias; (void)accumulate; (void)y; (void)ldc;
+    (void)level; (void)apack; (void)m; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)bias; (void)accumulate; (void)y; (void)ldc;
     return -2;
+}
+
+int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
+                          ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    return sx_gemm_packed_panels_at(sx_packed_gemm_level(), apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
 }
 
 int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,

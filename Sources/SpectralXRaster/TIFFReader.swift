@@ -1,3 +1,4 @@
+import CSpectralXKernels
 import Foundation
 
 /// What the reader found in the chosen (full-resolution) IFD, before decoding any pixel.
@@ -270,7 +271,7 @@ public struct TIFFReader: Sendable {
         // Blocks to decode (for planar files only those of the selected bands).
         let blocks: [Int] = spb == 1 ? Array((sel.lowerBound * perPlane)..<(sel.upperBound * perPlane)) : Array(0..<offsets.count)
         return try [UInt8](unsafeUninitializedCapacity: outBytes) { outBuf, initialized in
-            adviseHugePages(UnsafeMutableRawPointer(outBuf.baseAddress!), outBytes)
+            sx_advise_huge_pages(UnsafeMutableRawPointer(outBuf.baseAddress!), outBytes)
             let buffers = DecodeBuffers(raw: raw, out: outBuf.baseAddress!)
             let workers = max(1, min(threads, blocks.count))
             if workers == 1 {

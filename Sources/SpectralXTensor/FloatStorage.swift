@@ -1,3 +1,4 @@
+import CSpectralXKernels
 import Foundation
 
 /// A contiguous float32 buffer, either owned (64-byte aligned, for activations and derived weights) or
@@ -20,9 +21,14 @@ public final class FloatStorage: @unchecked Sendable {
     }
 
     /// Allocates `count` floats without clearing them, for buffers the caller overwrites completely.
-    public init(uninitializedCount count: Int) {
+    /// `hugePages`: 2 MiB-aligned with transparent huge pages asked for, for long-lived buffers streamed
+    /// whole on every use (packed weights: fewer TLB misses, 512× fewer page faults when written).
+    public init(uninitializedCount count: Int, hugePages: Bool = false) {
         precondition(count >= 0)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let huge = hugePages && bytes >= 4 << 20
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge ? 2 << 20 : 64)
+        if huge { sx_advise_huge_pages(raw, bytes) }
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
         self.owner = nil

@@ -1,23 +1,48 @@
 import CSpectralXKernels
 import Dispatch
+import Foundation
 import Synchronization
 
-/// An `nn.Linear` weight `(n, k)` packed once at load for the AVX2 micro-kernel of
-/// `CSpectralXKernels/packed_gemm.c`, which then computes `y = x·Wᵀ (+ b) (+ y)` without repacking the
-/// weight on every call the way `cblas_sgemm` must. Used when asked for (``isPreferred``). The packed
-/// copy is the size of the weight, columns rounded up to 16.
+/// An `nn.Linear` weight `(n, k)` packed once at load for the micro-kernels of
+/// `CSpectralXKernels/packed_gemm.c` (AVX-512 or AVX2), which then compute `y = x·Wᵀ (+ b) (+ y)` without
+/// repacking the weight on every call the way `cblas_sgemm` must. Used where ``isPreferred``. The packed
+/// copy is the size of the weight, columns rounded up to 16, in huge pages.
 public struct PackedWeight: Sendable {
     public let n: Int, k: Int
     let storage: FloatStorage
 
     /// true when this CPU can run the packed kernel (AVX2 + FMA, `SPECTRALX_SIMD` not `generic`).
     public static let isAvailable: Bool = sx_packed_gemm_available() != 0
-    /// true when layers should use it: `SPECTRALX_GEMM=packed` on a CPU that can run it. Opt-in because
-    /// a packed copy is private anonymous memory (1.3 GB per loaded ViT-L) where the mapped weights are
-    /// shared, reclaimable page cache (a process loading many models at once, the test suite, exhausted
-    /// RAM), and packing at load adds ~3 s of page faults to `serve`'s start. It measured faster than OpenBLAS on CPUs without
-    /// AVX-512 (AMD Zen 3); with AVX-512 OpenBLAS's own kernels are as fast.
-    public static let isPreferred: Bool = sx_packed_gemm_preferred() != 0
+    /// The CPU's verdict, or `SPECTRALX_GEMM=openblas`'s.
+    static let cpuPrefersPacked: Bool = sx_packed_gemm_preferred() != 0
+    private static let optedIn = Atomic<Bool>(false)
+    private static let environmentAsks: Bool = ProcessInfo.processInfo.environment["SPECTRALX_GEMM"] == "packed"
+
+    /// Lets ``isPreferred`` follow the CPU's verdict in this process; the CLI calls it at start, before
+    /// any model loads. Opt-in rather than the library default because a packed copy is private
+    /// anonymous memory (1.3 GB per loaded ViT-L) where the mapped weights are shared, reclaimable page
+    /// cache: a process that loads many models at once (the test suite) would exhaust RAM.
+    public static func useWhereFaster() { optedIn.store(true, ordering: .relaxed) }
+
+    /// Overrides ``isPreferred`` for the models loaded inside `withValue` (a test loading one model on
+    /// each path); nil: the process's choice.
+    @TaskLocal public static var override: Bool?
+
+    /// true when layers should pack: on a CPU that can run the kernel, unless `SPECTRALX_GEMM=openblas`,
+    /// when ``useWhereFaster()`` was called or `SPECTRALX_GEMM=packed` is set; ``override`` first.
+    public static var isPreferred: Bool {
+        guard cpuPrefersPacked else { return false }
+        if let forced = override { return forced }
+        return environmentAsks || optedIn.load(ordering: .relaxed)
+    }
+    /// The micro-kernel's instruction set here ("avx512", "avx2"), nil when unavailable.
+    public static var kernelName: String? {
+        switch sx_packed_gemm_level() {
+        case Int32(SX_SIMD_AVX512.rawValue): "avx512"
+        case Int32(SX_SIMD_AVX2.rawValue): "avx2"
+        default: nil
+        }
+    }
     /// Columns per panel, the unit work is split by.
     static let panelColumns = Int(sx_packed_panel_columns())
 
@@ -26,7 +51,7 @@ public struct PackedWeight: Sendable {
         guard Self.isAvailable, n > 0, k > 0 else { return nil }
         self.n = n
         self.k = k
-        storage = FloatStorage(uninitializedCount: sx_packed_weight_count(n, k))
+        storage = FloatStorage(uninitializedCount: sx_packed_weight_count(n, k), hugePages: true)
         sx_pack_weight(weight, n, k, storage.base)
     }
 
@@ -70,6 +95,19 @@ public struct PackedWeight: Sendable {
                 precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
             }
         }
+    }
+}
+
+extension PackedWeight {
+    /// One thread, on the micro-kernel of `level` (`SX_SIMD_AVX2` or `SX_SIMD_AVX512`): false when this
+    /// CPU lacks it. For tests that the two kernels give the same bits.
+    public func multiplySerial(level: Int32, _ x: UnsafePointer<Float>, rows: Int, lda: Int, bias: UnsafePointer<Float>?,
+                               accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
+        let apack = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_rows_count(rows, k))
+        defer { apack.deallocate() }
+        sx_pack_rows(x, lda, rows, k, 0, sx_packed_row_groups(rows), apack)
+        let panels = (n + Self.panelColumns - 1) / Self.panelColumns
+        return sx_gemm_packed_panels_at(level, apack, rows, k, storage.base, n, 0, panels, bias, accumulate ? 1 : 0, y, ldc) == 0
     }
 }
 

@@ -36,6 +36,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time every convolution geometry of the model with every algorithm instead of the whole model.")
     var kernels = false
 
+    @Option(help: "With --kernels: only the rows whose label contains this text (e.g. qkv, @56, fpn).")
+    var filter: String?
+
     @Flag(help: "Print one JSON object on stdout (sgemm peak, per-batch medians, stages, peak RSS) instead of text.")
     var json = false
 
@@ -44,6 +47,11 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customLong("raster"), help: "Instead of the model: GeoTIFF decode throughput (MB/s of decoded pixels) for this file; repeatable.")
     var rasters: [String] = []
+
+    /// The frozen linears' GEMM path in this process: the packed kernel and its instruction set, or OpenBLAS.
+    static var linearsPath: String {
+        PackedWeight.isPreferred ? "packed-" + (PackedWeight.kernelName ?? "?") : "openblas"
+    }
 
     func run() throws {
         try reportingFailures {
@@ -63,7 +71,7 @@ struct BenchCommand: ParsableCommand {
             if kernels {
                 let peak = SgemmPeak.measure()
                 print(String(format: "sgemm 2048³: median %.1f GFLOP/s (OpenBLAS %@ kernels)", peak.median, BLASRuntime.selection.active))
-                KernelBench.run(runs: max(runs, 3))
+                KernelBench.run(runs: max(runs, 3), filter: filter)
                 return
             }
             let batches = batch.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
@@ -99,6 +107,7 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS %@ kernels, %d threads, %d cores)",
                              peak.median, peak.samples.count, BLASRuntime.selection.active, GEMM.threads, Parallel.cores))
                 if let note = BLASRuntime.selection.note { print("blas: \(note)") }
+                print("linears: \(Self.linearsPath) (SPECTRALX_GEMM=openblas|packed chooses)")
                 print(String(format: "model: %@ backbone, C=%d K=%d, %.1f GFLOP per image (spec §8 count of the direct computation; GFLOP/s below are effective: the network does less arithmetic)",
                              net.backbone.configuration.kind.rawValue, c, k, flop / 1e9))
             }
@@ -176,6 +185,7 @@ struct BenchCommand: ParsableCommand {
                     ("sgemm_peak_gflops", .number(JSONNumber.format(peak.median))),
                     ("blas_core", .string(BLASRuntime.selection.active)),
                     ("blas_core_detected", .string(BLASRuntime.selection.detected)),
+                    ("linears", .string(Self.linearsPath)),
                     ("gflop_per_image", .number(JSONNumber.format(flop / 1e9))),
                     ("bands", .number("\(c)")), ("classes", .number("\(k)")),
                     ("threads", .number("\(GEMM.threads)")), ("cores", .number("\(Parallel.cores)")),

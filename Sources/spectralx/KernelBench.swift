@@ -20,9 +20,10 @@ enum KernelBench {
         ("head.fpn_bottleneck 3×3 @56", ConvGeometry(inChannels: 2048, outChannels: 512, kernel: 3, padding: 1), 56),
     ]
 
-    static func run(runs: Int) {
+    static func run(runs: Int, filter: String? = nil) {
+        let wanted = { (label: String) in filter.map { label.contains($0) } ?? true }
         print("convolution                    algorithm       median ms   GFLOP/s")
-        for (label, g, side) in geometries {
+        for (label, g, side) in geometries where wanted(label) {
             let x = BenchInput.make(batch: 1, bands: g.inChannels).slice(0..<1)
             let input = side == 224 ? x : BilinearResize.resize(x, height: side, width: side)
             let w = Tensor(zeros: [g.outChannels, g.inChannels, g.kernel.h, g.kernel.w])
@@ -50,7 +51,7 @@ enum KernelBench {
             ("neck∘head lateral 2 14→14", 1024, 512, 14, 14), ("fpn_bottleneck f1 28→56", 512, 512, 28, 56),
             ("fpn_bottleneck f2 14→56", 512, 512, 14, 56), ("fpn_bottleneck f3 7→56", 512, 512, 7, 56),
         ]
-        for (label, cin, cout, low, high) in resized {
+        for (label, cin, cout, low, high) in resized where wanted(label) {
             let x = BilinearResize.resize(BenchInput.make(batch: 1, bands: cin), height: low, width: low)
             let w = Tensor(zeros: [cout, cin, 3, 3])
             for i in 0..<w.count { w.mutablePointer[i] = Float((i * 7919) % 1000) * 1e-5 - 5e-3 }
@@ -70,12 +71,16 @@ enum KernelBench {
         }
 
         // The ViT-L block's frozen linears at batch 1 and 4 (197 tokens per image): OpenBLAS in our
-        // per-core slices, on its own pool and single-threaded, against the packed-weight AVX2 kernel
-        // (what the frozen linears use where PackedWeight.isPreferred) on all cores and on one.
+        // per-core slices, on its own pool and single-threaded, against the packed-weight kernel (what
+        // the frozen linears use where PackedWeight.isPreferred) on all cores and on one. The variants
+        // of a shape are timed in turn, round after round, so their ratios come from the same moments
+        // of a machine whose speed drifts.
         print("\nlinear (M×K→N)                 threading       median ms   GFLOP/s   (* = what the model uses)")
         for images in [1, 4] {
             for (label, k, n) in [("qkv", 1024, 3072), ("proj", 1024, 1024), ("fc1", 1024, 4096), ("fc2", 4096, 1024)] {
                 let m = 197 * images
+                let title = "\(label) \(m)×\(k)→\(n)"
+                guard wanted(title) else { continue }
                 let a = Tensor(zeros: [m, k]), w = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
                 for i in 0..<a.count { a.mutablePointer[i] = Float((i * 7919) % 1000) * 1e-3 - 0.5 }
                 for i in 0..<w.count { w.mutablePointer[i] = Float((i * 104729) % 1000) * 1e-5 - 5e-3 }
@@ -96,16 +101,18 @@ enum KernelBench {
                         GEMM.threads = before
                     }))
                 }
-                for (name, run) in variants {
-                    run()
-                    var times: [Double] = []
-                    for _ in 0..<max(runs, 5) {
+                for (_, run) in variants { run() }
+                var times = Array(repeating: [Double](), count: variants.count)
+                for _ in 0..<max(runs, 7) {
+                    for (v, (_, run)) in variants.enumerated() {
                         let t0 = DispatchTime.now().uptimeNanoseconds
                         run()
-                        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                        times[v].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                     }
-                    let t = median(times)
-                    print("\(label) \(m)×\(k)→\(n)".padding(toLength: 31, withPad: " ", startingAt: 0) + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                }
+                for (v, (name, _)) in variants.enumerated() {
+                    let t = median(times[v])
+                    print(title.padding(toLength: 31, withPad: " ", startingAt: 0) + name.padding(toLength: 16, withPad: " ", startingAt: 0)
                           + String(format: "%9.2f %9.1f", t * 1e3, flop / t / 1e9))
                 }
             }

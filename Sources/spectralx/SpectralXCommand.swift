@@ -14,6 +14,7 @@ struct SpectralXCommand: ParsableCommand {
     /// usage errors as EX_USAGE (64) on Linux, so they are mapped here.
     static func main() {
         AllocatorTuning.retainLargeAllocations()
+        PackedWeight.useWhereFaster()   // one model per process here (see PackedWeight)
         _ = BLASRuntime.selection  // while the process is still single-threaded (it may setenv)
         do {
             var command = try parseAsRoot()

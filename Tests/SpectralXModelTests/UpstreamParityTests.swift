@@ -43,9 +43,13 @@ struct UpstreamParityTests {
 
     /// Runs domain `name` on its fixture input; compares index maps, then logits with the reference
     /// indices substituted at documented near-ties (spec §12 step 3).
-    func run(_ name: String, keep: @escaping (String) -> Bool) throws -> (trace: ForwardTrace, logits: Comparison, rawLogits: Comparison)? {
+    /// `packed`: on a network of its own whose linears use the packed kernel (the CLI's path).
+    func run(_ name: String, packed: Bool = false, keep: @escaping (String) -> Bool) throws -> (trace: ForwardTrace, logits: Comparison, rawLogits: Comparison)? {
         guard let store = try Self.store() else { return nil }
-        let net = try store.network(name)
+        guard let net = try store.network(name, packed: packed) else {
+            print("SKIP: no AVX2+FMA on this CPU (or SPECTRALX_SIMD=generic): the packed kernel cannot run here")
+            return nil
+        }
         let input = try NpyFixture.tensor("input\(name).npy")
         let ref = try NpyFixture.tensor("logits\(name).npy")
         let refS = try NpyFixture.int64("are\(name)_idx_s.npy"), refP = try NpyFixture.int64("are\(name)_idx_p.npy")
@@ -72,10 +76,12 @@ struct UpstreamParityTests {
         return (trace2, Comparison(logits, ref), rawComparison)
     }
 
-    @Test("domain A: logits and every stored intermediate")
-    func domainA() throws {
-        guard let (trace, logits, raw) = try run("A", keep: { _ in true }) else { return }
-        print("domain A logits: \(logits)   [without substitution: \(raw)]")
+    /// `packed`: the linears on the packed kernel (what `spectralx serve`, `predict` and `bench` use
+    /// where the CPU has AVX2), otherwise OpenBLAS (a library process's default).
+    @Test("domain A: logits and every stored intermediate", arguments: [false, true])
+    func domainA(packed: Bool) throws {
+        guard let (trace, logits, raw) = try run("A", packed: packed, keep: { _ in true }) else { return }
+        print("domain A\(packed ? " (packed linears, \(PackedWeight.kernelName ?? "?"))" : "") logits: \(logits)   [without substitution: \(raw)]")
         #expect(logits.maxAbs <= 1e-4)
         // Per-stage tolerances: ≈1e-5 relative growth through the network (fixtures README §6).
         let stages: [(trace: String, fixture: String, image0: Bool, tolerance: Float)] = [
@@ -121,10 +127,10 @@ struct UpstreamParityTests {
         print("domain A: max|Δ| \(logits.maxAbs) vs the upstream f32-vs-f64 floor \(floorMax)")
     }
 
-    @Test("domain B (13 bands, 9 classes) through the same backbone file")
-    func domainB() throws {
-        guard let (_, logits, raw) = try run("B", keep: { _ in false }) else { return }
-        print("domain B logits: \(logits)   [without substitution: \(raw)]")
+    @Test("domain B (13 bands, 9 classes) through the same backbone file", arguments: [false, true])
+    func domainB(packed: Bool) throws {
+        guard let (_, logits, raw) = try run("B", packed: packed, keep: { _ in false }) else { return }
+        print("domain B\(packed ? " (packed linears, \(PackedWeight.kernelName ?? "?"))" : "") logits: \(logits)   [without substitution: \(raw)]")
         #expect(logits.maxAbs <= 1e-4)
     }
 

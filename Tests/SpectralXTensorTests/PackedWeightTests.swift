@@ -1,3 +1,4 @@
+import CSpectralXKernels
 import Foundation
 import SpectralXTensor
 import SpectralXTestSupport
@@ -85,5 +86,34 @@ struct PackedWeightTests {
             .multiply(x.pointer, rows: rows, lda: k, bias: nil, accumulate: false, into: y2.mutablePointer, ldc: n)
         let worst = (0..<y1.count).map { abs(y1.pointer[$0] - y2.pointer[$0]) }.max() ?? 0
         #expect(worst < 2e-5, "\(worst)")
+    }
+
+    /// The AVX-512 tiles (up to 12 × 32: two 6-row groups × two panels, a lone group or panel on the
+    /// narrower variants) keep the AVX2 tile's operation order per element, so both give the same bits:
+    /// the float64 test above then covers both. Shapes with odd and even group and panel counts, cut tiles,
+    /// the 120-row chunk edge and several K blocks.
+    @Test("AVX-512 and AVX2 micro-kernels give identical bits",
+          arguments: [(1, 15, 255), (6, 16, 256), (7, 17, 257), (12, 32, 300), (13, 33, 513), (121, 48, 600), (197, 96, 1024), (591, 40, 300)])
+    func avx512MatchesAVX2Bits(_ shape: (Int, Int, Int)) throws {
+        let (rows, n, k) = shape
+        let x = Self.randomTensor([rows, k], seed: UInt64(rows + 3 * k))
+        let w = Self.randomTensor([n, k], seed: UInt64(5 * n + k))
+        let bias = Self.randomTensor([n], seed: 7)
+        guard let packed = PackedWeight(weight: w.pointer, n: n, k: k) else {
+            print("SKIP: no AVX2+FMA on this CPU"); return
+        }
+        for (useBias, accumulate) in [(false, false), (true, true)] {
+            let y0 = Self.randomTensor([rows, n], seed: 11)
+            let a = y0.copy(), b = y0.copy()
+            let b1 = bias.pointer
+            guard packed.multiplySerial(level: Int32(SX_SIMD_AVX512.rawValue), x.pointer, rows: rows, lda: k, bias: useBias ? b1 : nil,
+                                        accumulate: accumulate, into: a.mutablePointer, ldc: n) else {
+                print("SKIP: no AVX-512 on this CPU; only the AVX2 kernel runs here"); return
+            }
+            #expect(packed.multiplySerial(level: Int32(SX_SIMD_AVX2.rawValue), x.pointer, rows: rows, lda: k, bias: useBias ? b1 : nil,
+                                          accumulate: accumulate, into: b.mutablePointer, ldc: n))
+            let differing = (0..<a.count).filter { a.pointer[$0].bitPattern != b.pointer[$0].bitPattern }.count
+            #expect(differing == 0, "\(shape) bias \(useBias) accumulate \(accumulate): \(differing) elements differ")
+        }
     }
 }

@@ -50,6 +50,11 @@ const sx_kernels *sx_kernels_at(int level);
 /// The widest level this CPU supports, unless SPECTRALX_SIMD=generic|avx2|avx512 asks for a lower one.
 const sx_kernels *sx_kernels_best(void);
 
+/// Asks Linux for transparent huge pages on the whole 2 MiB pages inside [base, base + bytes) (as NumPy
+/// does for large arrays): fewer page faults when a buffer is first written and fewer TLB misses when a
+/// large one is streamed. A no-op elsewhere or below 4 MiB; failure is harmless (huge_pages.c).
+void sx_advise_huge_pages(void *base, size_t bytes);
+
 // MARK: Linear layers with weights packed at load (packed_gemm.c)
 
 /// Columns per packed panel (the unit `sx_gemm_packed` splits work by).
@@ -60,8 +65,11 @@ size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
 void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
 /// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
 int sx_packed_gemm_available(void);
-/// 1 when layers should use it: SPECTRALX_GEMM=packed and available (opt-in; see packed_gemm.c).
+/// 1 when it is available and SPECTRALX_GEMM is not `openblas` (see packed_gemm.c); callers decide
+/// whether a process packs at all.
 int sx_packed_gemm_preferred(void);
+/// The level sx_gemm_packed_panels runs at (SX_SIMD_AVX512 or SX_SIMD_AVX2), -1 when unavailable.
+int sx_packed_gemm_level(void);
 /// Floats of the packed activation rows of an (m x k) input (m rounded up to 6-row groups).
 size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k);
 /// 6-row groups of m rows.
@@ -73,6 +81,10 @@ void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdi
 /// panel ranges share one apack. 0 on success, -2 not available.
 int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
                           ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+/// sx_gemm_packed_panels on the micro-kernel of `level` (to compare the two; same bits); -2 when this CPU
+/// lacks it.
+int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
+                             ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
 /// y[r, j] = sum_kk x[r, kk] * W[j, kk] (+ bias[j]) (+ y[r, j] when accumulate) for rows r < m and the
 /// columns of panels p0..<p1; strides lda, ldc. 0 on success, -1 out of memory, -2 not available.
 int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
