@@ -192,4 +192,32 @@ struct DINOv3ParityTests {
             #expect(c.maxAbs <= s.tolerance, "\(s.trace): \(c)")
         }
     }
+
+    /// The CLI's path: HyperT, Perceiver and AoMoA linears on the packed kernel (the frozen DINOv3 linears
+    /// stay on OpenBLAS, whose summation order the bf16 RoPE parity was validated on). A network of its
+    /// own, freed after the test.
+    @Test("logits within 1e-4 of logitsD.npy with the packed linear kernel (the CLI's path)")
+    func forwardPacked() throws {
+        guard (try Self.reference()) != nil else { return }
+        guard PackedWeight.isAvailable else { print("SKIP: no AVX2+FMA on this CPU: the packed kernel cannot run here"); return }
+        let network = try PackedWeight.$override.withValue(true) {
+            try SpectralXNetwork.load(store: ModelStoreLayout(root: SharedTestStore.root), domain: "D")
+        }
+        let tie = Self.mixtureNearTie
+        let t = ForwardTrace(keep: { $0.hasPrefix("are.") })
+        t.routeOverrides = ["\(tie.adapter).\(tie.task)": [tie.row: tie.upstream]]
+        let logits = Comparison(network(try NpyFixture.tensor("inputB.npy"), trace: t), try Self.fixture("logitsD.npy"))
+        print("domain D logits (packed linears, \(PackedWeight.kernelName ?? "?")): \(logits)")
+        #expect(logits.maxAbs <= 1e-4)
+        let refS = try NpyFixture.int64("dinov3/areD_idx_s.npy"), refP = try NpyFixture.int64("dinov3/areD_idx_p.npy")
+        var flips = 0
+        for call in 0..<4 {
+            for b in 0..<2 {
+                let s = try #require(t.indices["are.\(call).idx_s.\(b)"]), p = try #require(t.indices["are.\(call).idx_p.\(b)"])
+                flips += (0..<784).filter { s[$0] != refS.values[(call * 2 + b) * 784 + $0] }.count
+                flips += (0..<512).filter { p[$0] != refP.values[(call * 2 + b) * 512 + $0] }.count
+            }
+        }
+        #expect(flips == 0, "\(flips) Are index decisions differ from upstream")
+    }
 }
