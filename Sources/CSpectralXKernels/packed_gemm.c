@@ -262,9 +262,19 @@ size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k) { return (size_t)sx_groups
 
 ptrdiff_t sx_packed_row_groups(ptrdiff_t m) { return sx_groups(m); }
 
-int sx_packed_gemm_available(void) {
-    const sx_kernels *k = sx_kernels_best();
-    return k && k->level >= SX_SIMD_AVX2;
+int sx_packed_gemm_level(void) {
+    const sx_kernels *best = sx_kernels_best();
+    if (!best || best->level < SX_SIMD_AVX2) return -1;
+    return best->level >= SX_SIMD_AVX512 ? SX_SIMD_AVX512 : SX_SIMD_AVX2;
+}
+
+int sx_packed_gemm_available(void) { return sx_packed_gemm_level() >= 0; }
+
+int sx_packed_gemm_requested(void) {
+    const char *env = getenv("SPECTRALX_GEMM");
+    if (env && strcmp(env, "packed") == 0) return 1;
+    if (env && strcmp(env, "openblas") == 0) return 0;
+    return -1;
 }
 
 int sx_packed_gemm_preferred(void) {
@@ -273,15 +283,7 @@ int sx_packed_gemm_preferred(void) {
     // memory, 4 KiB pages of a file mapping; far less in a kernel benchmark whose weight stays in cache).
     // SPECTRALX_GEMM=openblas overrides; whether a process packs at all is decided by its caller
     // (PackedWeight.isPreferred: packed copies are private memory).
-    const char *env = getenv("SPECTRALX_GEMM");
-    if (env && strcmp(env, "openblas") == 0) return 0;
-    return sx_packed_gemm_available();
-}
-
-int sx_packed_gemm_level(void) {
-    const sx_kernels *best = sx_kernels_best();
-    if (!best || best->level < SX_SIMD_AVX2) return -1;
-    return best->level >= SX_SIMD_AVX512 ? SX_SIMD_AVX512 : SX_SIMD_AVX2;
+    return sx_packed_gemm_requested() != 0 && sx_packed_gemm_available();
 }
 
 int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
@@ -306,13 +308,18 @@ int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const fl
     return sx_gemm_packed_panels_at(sx_packed_gemm_level(), apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
 }
 
-int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
-                   ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
-    if (!sx_packed_gemm_available()) return -2;
+int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
+                      ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    if (level < SX_SIMD_AVX2 || !sx_kernels_at(level)) return -2;
     float *apack = NULL;
     if (posix_memalign((void **)&apack, 64, sx_packed_rows_count(m, k) * sizeof(float)) != 0) return -1;
     sx_pack_rows(x, lda, m, k, 0, sx_groups(m), apack);
-    const int status = sx_gemm_packed_panels(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+    const int status = sx_gemm_packed_panels_at(level, apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
     free(apack);
     return status;
+}
+
+int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
+                   ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    return sx_gemm_packed_at(sx_packed_gemm_level(), x, lda, m, packed, n, k, p0, p1, bias, accumulate, y, ldc);
 }

@@ -1,6 +1,5 @@
 import CSpectralXKernels
 import Dispatch
-import Foundation
 import Synchronization
 
 /// An `nn.Linear` weight `(n, k)` packed once at load for the micro-kernels of
@@ -16,7 +15,7 @@ public struct PackedWeight: Sendable {
     /// The CPU's verdict, or `SPECTRALX_GEMM=openblas`'s.
     static let cpuPrefersPacked: Bool = sx_packed_gemm_preferred() != 0
     private static let optedIn = Atomic<Bool>(false)
-    private static let environmentAsks: Bool = ProcessInfo.processInfo.environment["SPECTRALX_GEMM"] == "packed"
+    private static let environmentAsks: Bool = sx_packed_gemm_requested() == 1
 
     /// Lets ``isPreferred`` follow the CPU's verdict in this process; the CLI calls it at start, before
     /// any model loads. Opt-in rather than the library default because a packed copy is private
@@ -45,6 +44,8 @@ public struct PackedWeight: Sendable {
     }
     /// Columns per panel, the unit work is split by.
     static let panelColumns = Int(sx_packed_panel_columns())
+    /// Panels of this weight.
+    var panels: Int { (n + Self.panelColumns - 1) / Self.panelColumns }
 
     /// Packs `weight` (row-major `(n, k)`), or nil when the kernel is not available here.
     public init?(weight: UnsafePointer<Float>, n: Int, k: Int) {
@@ -68,7 +69,6 @@ public struct PackedWeight: Sendable {
                          accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) {
         guard rows > 0 else { return }
         precondition(lda >= k && ldc >= n)
-        let panels = (n + Self.panelColumns - 1) / Self.panelColumns
         let chunks = (panels + Self.chunkPanels - 1) / Self.chunkPanels
         let slices = min(GEMM.threads, chunks, rows * n * k < GEMM.splitThreshold ? 1 : chunks)
         let (n, k) = (n, k)
@@ -103,11 +103,7 @@ extension PackedWeight {
     /// CPU lacks it. For tests that the two kernels give the same bits.
     public func multiplySerial(level: Int32, _ x: UnsafePointer<Float>, rows: Int, lda: Int, bias: UnsafePointer<Float>?,
                                accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
-        let apack = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_rows_count(rows, k))
-        defer { apack.deallocate() }
-        sx_pack_rows(x, lda, rows, k, 0, sx_packed_row_groups(rows), apack)
-        let panels = (n + Self.panelColumns - 1) / Self.panelColumns
-        return sx_gemm_packed_panels_at(level, apack, rows, k, storage.base, n, 0, panels, bias, accumulate ? 1 : 0, y, ldc) == 0
+        sx_gemm_packed_at(level, x, lda, rows, storage.base, n, k, 0, panels, bias, accumulate ? 1 : 0, y, ldc) == 0
     }
 }
 

@@ -70,6 +70,8 @@ int sx_packed_gemm_available(void);
 int sx_packed_gemm_preferred(void);
 /// The level sx_gemm_packed_panels runs at (SX_SIMD_AVX512 or SX_SIMD_AVX2), -1 when unavailable.
 int sx_packed_gemm_level(void);
+/// SPECTRALX_GEMM, read in this one place: 1 `packed`, 0 `openblas`, -1 unset (or anything else).
+int sx_packed_gemm_requested(void);
 /// Floats of the packed activation rows of an (m x k) input (m rounded up to 6-row groups).
 size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k);
 /// 6-row groups of m rows.
@@ -89,6 +91,9 @@ int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff
 /// columns of panels p0..<p1; strides lda, ldc. 0 on success, -1 out of memory, -2 not available.
 int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                    ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+/// sx_gemm_packed on the micro-kernel of `level` (tests compare the two); -2 when this CPU lacks it.
+int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
+                      ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
 
 #ifdef __cplusplus
 }
