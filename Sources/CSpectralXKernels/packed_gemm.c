@@ -53,6 +53,31 @@ void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed) {
     }
 }
 
+// The k x n matrix b (row stride ldb) in the packed-weight layout of its transpose: what
+// sx_pack_weight gives for W = b^T (n x k), from rows of b, one 16-float copy per (K index, panel).
+// For products C = A * B whose left operand A is the constant (a convolution's weight, packed once as
+// rows by sx_pack_rows) and whose right operand B is the activation, packed per call like this.
+void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed) {
+    const ptrdiff_t panels = sx_panels(n);
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+        float *block = packed + (size_t)k0 * panels * SX_NR;
+        for (ptrdiff_t p = 0; p < panels; p++) {
+            float *panel = block + (size_t)p * kc * SX_NR;
+            const ptrdiff_t j0 = p * SX_NR;
+            const ptrdiff_t cols = n - j0 < SX_NR ? n - j0 : SX_NR;
+            if (cols == SX_NR) {
+                for (ptrdiff_t kk = 0; kk < kc; kk++) memcpy(panel + kk * SX_NR, b + (k0 + kk) * ldb + j0, SX_NR * sizeof(float));
+            } else {
+                for (ptrdiff_t kk = 0; kk < kc; kk++) {
+                    const float *src = b + (k0 + kk) * ldb + j0;
+                    for (ptrdiff_t j = 0; j < SX_NR; j++) panel[kk * SX_NR + j] = j < cols ? src[j] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -127,20 +127,17 @@ public struct Convolution: Sendable {
 /// 1×1 stride-1 convolution: one GEMM, W (out×in) · X (in×HW).
 struct PointwiseConvolution: ConvolutionAlgorithm {
     let geometry: ConvGeometry
-    let weight: Tensor
+    let weight: ConstantMatrix
     var name: String { "pointwise-gemm" }
 
     init(geometry: ConvGeometry, weight: UnsafePointer<Float>) {
         self.geometry = geometry
-        let t = Tensor(zeros: [geometry.outChannels, geometry.inChannels])
-        t.mutablePointer.update(from: weight, count: t.count)
-        self.weight = t
+        self.weight = ConstantMatrix(weight, rows: geometry.outChannels, columns: geometry.inChannels)
     }
 
     func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
         let n = height * width
-        GEMM.multiply(m: geometry.outChannels, n: n, k: geometry.inChannels,
-                      a: weight.pointer, lda: geometry.inChannels, b: image, ldb: n, c: output, ldc: n)
+        weight.multiply(n: n, b: image, ldb: n, into: output, ldc: n)
     }
 }
 
@@ -151,7 +148,7 @@ struct PointwiseConvolution: ConvolutionAlgorithm {
 struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
     let geometry: ConvGeometry
     /// Per tap (ky, kx): an (out × in) matrix.
-    let taps: Tensor
+    let taps: [ConstantMatrix]
     var name: String { "shifted-gemm" }
 
     init(geometry g: ConvGeometry, weight: UnsafePointer<Float>) {
@@ -166,7 +163,7 @@ struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
                 }
             }
         }
-        taps = t
+        taps = (0..<kk).map { ConstantMatrix(t.pointer + $0 * g.outChannels * g.inChannels, rows: g.outChannels, columns: g.inChannels) }
     }
 
     func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
@@ -190,11 +187,8 @@ struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
         for ky in 0..<g.kernel.h {
             for kx in 0..<g.kernel.w {
                 let k = ky * g.kernel.w + kx
-                GEMM.multiply(
-                    m: g.outChannels, n: ho * wp, k: g.inChannels,
-                    a: taps.pointer + k * g.outChannels * g.inChannels, lda: g.inChannels,
-                    b: padded.base + ky * wp + kx, ldb: plane,
-                    beta: k == 0 ? 0 : 1, c: wide.base, ldc: ho * wp)
+                taps[k].multiply(n: ho * wp, b: padded.base + ky * wp + kx, ldb: plane, accumulate: k != 0,
+                                 into: wide.base, ldc: ho * wp)
             }
         }
         let w = SharedPointer(wide.base), out = SharedPointer(output)
@@ -213,16 +207,14 @@ struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
 /// the input, so nothing is duplicated.
 struct TiledIm2ColConvolution: ConvolutionAlgorithm {
     let geometry: ConvGeometry
-    let weight: Tensor
+    let weight: ConstantMatrix
     /// Upper bound on the column buffer, in floats (32 MiB).
     static let maxColumnFloats = 8 << 20
     var name: String { "tiled-im2col" }
 
     init(geometry g: ConvGeometry, weight: UnsafePointer<Float>) {
         geometry = g
-        let t = Tensor(zeros: [g.outChannels, g.inChannels * g.kernel.h * g.kernel.w])
-        t.mutablePointer.update(from: weight, count: t.count)
-        self.weight = t
+        self.weight = ConstantMatrix(weight, rows: g.outChannels, columns: g.inChannels * g.kernel.h * g.kernel.w)
     }
 
     func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
@@ -253,8 +245,7 @@ struct TiledIm2ColConvolution: ConvolutionAlgorithm {
                     }
                 }
             }
-            GEMM.multiply(m: g.outChannels, n: n, k: kdim, a: weight.pointer, lda: kdim,
-                          b: cols.base, ldb: n, c: output + r0 * wo, ldc: ho * wo)
+            weight.multiply(n: n, b: cols.base, ldb: n, into: output + r0 * wo, ldc: ho * wo)
             r0 += rows
         }
     }

@@ -112,3 +112,85 @@ private final class ChunkCounter: Sendable {
     private let value = Atomic<Int>(0)
     func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }
+
+/// The constant left operand A (`rows × columns`) of products `C = A·B` whose right operand B is an
+/// activation: a convolution's weight against its `(in channels × pixels)` input, giving C in the
+/// `(out channels × pixels)` layout the convolutions keep.
+///
+/// When ``PackedWeight/isPreferred`` as it is built, A is packed once as the row operand of the
+/// micro-kernels of `packed_gemm.c` (the roles of ``PackedWeight`` swapped), and each call packs B's
+/// columns, panel chunk by panel chunk, on the worker that multiplies them (one 16-float copy per row of a
+/// panel, as `cblas_sgemm` packs B itself). Otherwise it is a plain row-major matrix for `cblas_sgemm`.
+/// One copy of the weight either way. Why pack at all: on a CPU whose OpenBLAS runs narrower kernels than
+/// the CPU has (an OpenBLAS older than the CPU, or one pinned by `OPENBLAS_CORETYPE`), the convolutions
+/// were at the narrower kernel's speed while the linears were not.
+public struct ConstantMatrix: Sendable {
+    public let rows: Int, columns: Int
+    private let plain: Tensor?
+    private let packed: FloatStorage?
+
+    /// Copies A (`rows × columns`, row stride `lda`); packed when `pack` (default: ``PackedWeight/isPreferred``)
+    /// and the kernel runs here.
+    public init(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int? = nil, pack: Bool = PackedWeight.isPreferred) {
+        precondition(rows > 0 && columns > 0)
+        let lda = lda ?? columns
+        precondition(lda >= columns)
+        self.rows = rows
+        self.columns = columns
+        if pack && PackedWeight.isAvailable {
+            let s = FloatStorage(uninitializedCount: sx_packed_rows_count(rows, columns), hugePages: true)
+            sx_pack_rows(a, lda, rows, columns, 0, sx_packed_row_groups(rows), s.base)
+            packed = s
+            plain = nil
+        } else {
+            let t = Tensor(zeros: [rows, columns])
+            for r in 0..<rows { (t.mutablePointer + r * columns).update(from: a + r * lda, count: columns) }
+            plain = t
+            packed = nil
+        }
+    }
+
+    /// true when products run on the packed micro-kernel.
+    public var isPacked: Bool { packed != nil }
+
+    /// Panels of B packed and multiplied at a time: up to 16 (one K block of them, 256 KiB, stays in L2
+    /// while a row chunk of A passes over it), fewer when that leaves a worker without a second chunk.
+    static func chunkPanels(panels: Int, workers: Int) -> Int {
+        max(1, min(16, (panels + 2 * workers - 1) / (2 * workers)))
+    }
+
+    /// `C (rows × n) = A·B (+ C when accumulate)`, B `(columns × n)` with row stride `ldb`, C row stride `ldc`.
+    /// Split across ``GEMM/threads`` workers when large; never call from inside a ``Parallel`` body.
+    public func multiply(n: Int, b: UnsafePointer<Float>, ldb: Int, accumulate: Bool = false,
+                         into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard n > 0 else { return }
+        precondition(ldb >= n && ldc >= n)
+        guard let packed else {
+            GEMM.multiply(m: rows, n: n, k: columns, a: plain!.pointer, lda: columns, b: b, ldb: ldb,
+                          beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+            return
+        }
+        let (m, k) = (rows, columns)
+        let nr = PackedWeight.panelColumns
+        let per = Self.chunkPanels(panels: (n + nr - 1) / nr, workers: GEMM.threads)
+        let width = per * nr
+        let chunks = (n + width - 1) / width
+        let slices = min(GEMM.threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
+        let pa = SharedPointer(packed.base), pb = SharedPointer(b), pc = SharedPointer(c)
+        let next = ChunkCounter()
+        let worker: @Sendable (Int) -> Void = { _ in
+            let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(width, k))
+            defer { panel.deallocate() }
+            while true {
+                let chunk = next.take()
+                guard chunk < chunks else { return }
+                let j0 = chunk * width, cols = min(width, n - j0)
+                sx_pack_columns(pb.base + j0, ldb, k, cols, panel)
+                let status = sx_gemm_packed_panels(pa.base, m, k, panel, cols, 0, (cols + nr - 1) / nr, nil,
+                                                   accumulate ? 1 : 0, pc.base + j0, ldc)
+                precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
+            }
+        }
+        if slices <= 1 { worker(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: worker) }
+    }
+}

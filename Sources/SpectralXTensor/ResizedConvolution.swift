@@ -15,7 +15,7 @@ public struct ResizedConvolution: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     /// `(9·out, in)`: row `t·out + o` is tap t = 3·ky + kx of output channel o.
-    public let taps: Tensor
+    public let taps: ConstantMatrix
     /// `(9·out)` constants added to each tap plane before resize and shift, or nil.
     public let tapBias: Tensor?
     public var name: String { "resized-3x3" }
@@ -31,7 +31,7 @@ public struct ResizedConvolution: Sendable {
                 for k in 0..<9 { dst[(k * outChannels + o) * inChannels + i] = weight[(o * inChannels + i) * 9 + k] }
             }
         }
-        taps = t
+        taps = ConstantMatrix(t.pointer, rows: 9 * outChannels, columns: inChannels)
         self.tapBias = tapBias.map { b in
             let t = Tensor(zeros: [9 * outChannels])
             t.mutablePointer.update(from: b, count: 9 * outChannels)
@@ -42,7 +42,7 @@ public struct ResizedConvolution: Sendable {
     /// Taps already in `(9·out, in)` tap-major layout (e.g. composed with a preceding linear map).
     public init(taps: Tensor, tapBias: Tensor?) {
         precondition(taps.shape.count == 2 && taps.shape[0] % 9 == 0)
-        self.taps = taps
+        self.taps = ConstantMatrix(taps.pointer, rows: taps.shape[0], columns: taps.shape[1])
         self.tapBias = tapBias
         self.outChannels = taps.shape[0] / 9
         self.inChannels = taps.shape[1]
@@ -61,8 +61,7 @@ public struct ResizedConvolution: Sendable {
         let m = 9 * outChannels, hw = h * w
         let planes = FloatStorage(uninitializedCount: m * hw)  // written by the GEMM (beta 0)
         for i in 0..<b {
-            GEMM.multiply(m: m, n: hw, k: inChannels, a: taps.pointer, lda: inChannels,
-                          b: x.pointer + i * inChannels * hw, ldb: hw, c: planes.base, ldc: hw)
+            taps.multiply(n: hw, b: x.pointer + i * inChannels * hw, ldb: hw, into: planes.base, ldc: hw)
             if let tapBias { Elementwise.addChannelBias(planes.base, channels: m, plane: hw, bias: tapBias.pointer) }
             Self.shiftAdd(planes: UnsafePointer(planes.base), outChannels: outChannels, height: h, width: w,
                           ay: ay, ax: ax, into: y.mutablePointer + i * outChannels * oh * ow)

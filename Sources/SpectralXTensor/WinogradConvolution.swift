@@ -10,8 +10,8 @@ import CSpectralXKernels
 /// different summation order.
 struct WinogradConvolution: ConvolutionAlgorithm {
     let geometry: ConvGeometry
-    /// (16, out, in): the transformed kernel per tile position k = 4ξ + ν.
-    let transformed: Tensor
+    /// (out × in) per tile position k = 4ξ + ν: the transformed kernel.
+    let transformed: [ConstantMatrix]
     var name: String { "winograd-f2x2-3x3" }
 
     static func supports(_ g: ConvGeometry) -> Bool {
@@ -43,7 +43,7 @@ struct WinogradConvolution: ConvolutionAlgorithm {
                 }
             }
         }
-        transformed = t
+        transformed = (0..<16).map { ConstantMatrix(t.pointer + $0 * plane, rows: g.outChannels, columns: g.inChannels) }
     }
 
     func run(image: UnsafePointer<Float>, height h: Int, width w: Int, into output: UnsafeMutablePointer<Float>) {
@@ -62,8 +62,7 @@ struct WinogradConvolution: ConvolutionAlgorithm {
         }
         let m = FloatStorage(uninitializedCount: 16 * cout * tiles)  // written by the GEMMs (beta 0)
         for k in 0..<16 {
-            GEMM.multiply(m: cout, n: tiles, k: cin, a: transformed.pointer + k * cout * cin, lda: cin,
-                          b: v.base + k * cin * tiles, ldb: tiles, c: m.base + k * cout * tiles, ldc: tiles)
+            transformed[k].multiply(n: tiles, b: v.base + k * cin * tiles, ldb: tiles, into: m.base + k * cout * tiles, ldc: tiles)
         }
         // Output transform: Y = Aᵀ M A, cropped at the bottom/right edge for odd sizes.
         let mp = SharedPointer(m.base), out = SharedPointer(output)

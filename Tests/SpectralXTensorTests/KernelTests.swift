@@ -41,16 +41,30 @@ struct KernelTests {
         (ConvGeometry(inChannels: 256, outChannels: 3, kernel: 3, padding: 1), 8, "winograd-f2x2-3x3"),
         (ConvGeometry(inChannels: 256, outChannels: 3, kernel: 3, padding: 1), 35, "winograd-f2x2-3x3"),
         (ConvGeometry(inChannels: 256, outChannels: 2, kernel: 3, padding: 1), 56, "winograd-f2x2-3x3"),
+        // Products large enough to be split across cores, pixel counts that are no multiple of the packed
+        // kernel's 16-column panels (1089, 37·39, 13·13 tiles), output channels across its 6-row groups.
+        (ConvGeometry(inChannels: 300, outChannels: 20, kernel: 1), 33, "pointwise-gemm"),
+        (ConvGeometry(inChannels: 64, outChannels: 40, kernel: 3, padding: 1), 37, "shifted-gemm"),
+        (ConvGeometry(inChannels: 256, outChannels: 13, kernel: 3, padding: 1), 25, "winograd-f2x2-3x3"),
+        (ConvGeometry(inChannels: 32, outChannels: 19, kernel: 3, stride: 2, padding: 1), 45, "tiled-im2col"),
     ])
     func convolution(_ g: ConvGeometry, size: Int, algorithm: String) {
-        let x = randomTensor([2, g.inChannels, size, size], seed: 1)
+        // Batch 1 and 3, each algorithm on OpenBLAS and, where this CPU runs it, with its weight packed
+        // for the micro-kernel (``ConstantMatrix``, what the CLI's processes use).
+        for (batch, packed) in [(1, false), (3, false), (1, true), (3, true)] where !packed || PackedWeight.isAvailable {
+            convolution(g, size: size, algorithm: algorithm, batch: batch, packed: packed)
+        }
+    }
+
+    func convolution(_ g: ConvGeometry, size: Int, algorithm: String, batch: Int, packed: Bool) {
+        let x = randomTensor([batch, g.inChannels, size, size], seed: 1)
         let w = randomTensor([g.outChannels, g.inChannels, g.kernel.h, g.kernel.w], seed: 2)
         let b = randomTensor([g.outChannels], seed: 3)
-        let conv = Convolution(geometry: g, weight: w.pointer, bias: b.pointer)
+        let conv = PackedWeight.$override.withValue(packed) { Convolution(geometry: g, weight: w.pointer, bias: b.pointer) }
         #expect(conv.algorithm.name == algorithm)
         let y = conv(x)
         let (ho, wo) = g.outputSize(height: size, width: size)
-        #expect(y.shape == [2, g.outChannels, ho, wo])
+        #expect(y.shape == [batch, g.outChannels, ho, wo])
         let ref = referenceConvolution(x, weight: w, bias: b, g)
         // float32 rounding of a sum of in·k·k products grows with its magnitude: bound relative to the output
         // scale. 2304-term sums (256 channels × 9 taps) reached 2.1e-6 of the scale on OpenBLAS's SkylakeX
@@ -58,12 +72,14 @@ struct KernelTests {
         // leaves a factor 2; a wrong tap or offset errs by O(1) of the scale.
         let tolerance = 1e-6 + 4e-6 * ref.map(abs).max()!
         let worst = (0..<y.count).map { abs(Double(y.pointer[$0]) - ref[$0]) }.max()!
-        #expect(worst < tolerance, "\(g): max error \(worst)")
+        #expect(worst < tolerance, "\(g) batch \(batch) packed \(packed): max error \(worst)")
         // Every other algorithm that supports the geometry computes the same function.
         for choice in ConvolutionChoice.allCases where choice != .automatic && choice.supports(g) {
-            let other = Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)(x)
+            let other = PackedWeight.$override.withValue(packed) {
+                Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)
+            }(x)
             let e = (0..<other.count).map { abs(Double(other.pointer[$0]) - ref[$0]) }.max()!
-            #expect(e < tolerance, "\(g) via \(choice): max error \(e)")
+            #expect(e < tolerance, "\(g) via \(choice), batch \(batch) packed \(packed): max error \(e)")
         }
     }
 

@@ -116,4 +116,68 @@ struct PackedWeightTests {
             #expect(differing == 0, "\(shape) bias \(useBias) accumulate \(accumulate): \(differing) elements differ")
         }
     }
+
+    /// C = A·B (+ C₀) in float64, the definition (A `m × k` contiguous, B `k × n` row stride ldb).
+    static func leftReference(a: Tensor, m: Int, k: Int, b: Tensor, n: Int, ldb: Int, c0: Tensor?, ldc: Int) -> [Double] {
+        var c = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = c0.map { Double($0.pointer[i * ldc + j]) } ?? 0
+                for r in 0..<k { s += Double(a.pointer[i * k + r]) * Double(b.pointer[r * ldb + j]) }
+                c[i * n + j] = s
+            }
+        }
+        return c
+    }
+
+    /// The constant-left-operand form (convolutions): A packed as rows, B's columns packed per call.
+    /// Output channels around the 6-row groups and the 240-row chunks; pixel counts around the 16-column
+    /// panels and the per-worker chunks; reductions around the 256-deep blocks; split across cores from
+    /// 2²⁰ multiply-adds on.
+    @Test("constant left operand against float64: edges of row groups, panels, chunks and K blocks; accumulate, strides",
+          arguments: [(1, 1, 1), (5, 15, 255), (6, 16, 256), (7, 17, 257), (13, 784, 256), (241, 33, 300),
+                      (40, 1443, 64), (512, 49, 512), (3, 300, 1000)])
+    func constantLeftOperand(_ shape: (Int, Int, Int)) throws {
+        let (m, n, k) = shape
+        guard PackedWeight.isAvailable else {
+            print("SKIP: no AVX2+FMA on this CPU (or SPECTRALX_SIMD=generic); convolutions use OpenBLAS")
+            return
+        }
+        let ldb = n + 7, ldc = n + 3
+        let a = Self.randomTensor([m, k], seed: UInt64(m * 5 + k))
+        let b = Self.randomTensor([k, ldb], seed: UInt64(n * 11 + k))
+        for pack in [true, false] {
+            let matrix = ConstantMatrix(a.pointer, rows: m, columns: k, pack: pack)
+            #expect(matrix.isPacked == pack)
+            for accumulate in [false, true] {
+                let c0 = Self.randomTensor([m, ldc], seed: 77)
+                let c = c0.copy()
+                matrix.multiply(n: n, b: b.pointer, ldb: ldb, accumulate: accumulate, into: c.mutablePointer, ldc: ldc)
+                let ref = Self.leftReference(a: a, m: m, k: k, b: b, n: n, ldb: ldb, c0: accumulate ? c0 : nil, ldc: ldc)
+                var worst = 0.0, scale = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        worst = max(worst, abs(Double(c.pointer[i * ldc + j]) - ref[i * n + j]))
+                        scale = max(scale, abs(ref[i * n + j]))
+                    }
+                    for j in n..<ldc { #expect(c.pointer[i * ldc + j] == c0.pointer[i * ldc + j]) }
+                }
+                #expect(worst <= 1e-6 + 2e-6 * scale, "\(m)×\(n)×\(k) packed \(pack) accumulate \(accumulate): \(worst) of \(scale)")
+            }
+        }
+    }
+
+    @Test("columns packed from B are the packed weight of Bᵀ, bit for bit", arguments: [(1, 1), (17, 33), (300, 40), (513, 16)])
+    func packColumnsIsPackWeightOfTranspose(_ shape: (Int, Int)) {
+        let (k, n) = shape
+        let ldb = n + 2
+        let b = Self.randomTensor([k, ldb], seed: UInt64(k + n))
+        let bt = Tensor(zeros: [n, k])
+        for r in 0..<k { for j in 0..<n { bt.mutablePointer[j * k + r] = b.pointer[r * ldb + j] } }
+        let count = sx_packed_weight_count(n, k)
+        var fromColumns = [Float](repeating: .nan, count: count), fromWeight = [Float](repeating: -1, count: count)
+        sx_pack_columns(b.pointer, ldb, k, n, &fromColumns)
+        sx_pack_weight(bt.pointer, n, k, &fromWeight)
+        #expect(fromColumns == fromWeight)
+    }
 }

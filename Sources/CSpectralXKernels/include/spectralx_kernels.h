@@ -63,6 +63,9 @@ ptrdiff_t sx_packed_panel_columns(void);
 size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
 /// Packs an nn.Linear weight (n x k, row-major) for sx_gemm_packed.
 void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
+/// Packs the k x n matrix b (row stride ldb) as sx_pack_weight packs its transpose (n x k): the right
+/// operand of C = A * B for a constant A packed by sx_pack_rows (sx_packed_weight_count(n, k) floats).
+void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
 /// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
 int sx_packed_gemm_available(void);
 /// 1 when it is available and SPECTRALX_GEMM is not `openblas` (see packed_gemm.c); callers decide
