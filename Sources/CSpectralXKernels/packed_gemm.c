@@ -78,6 +78,61 @@ void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, fl
     }
 }
 
+// Implicit im2col: the column matrix of a convolution (rows: reduction index r = (c, ky, kx), as
+// PyTorch's weight (out, in, kh, kw) flattens; columns: output pixels j0 ..< j0 + n of the row-major
+// Ho x Wo map) written straight into the packed layout of sx_pack_columns, so a convolution is one
+// GEMM with the whole c*kh*kw reduction in the micro-kernel's registers, without a column buffer and
+// without a second copy. Panels of 16 pixels inside one output row at stride 1 are 16-float copies.
+void sx_pack_conv_columns(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, int kh, int kw, int sh, int sw,
+                          int ph, int pw, ptrdiff_t wo, ptrdiff_t j0, ptrdiff_t n, float *packed) {
+    const ptrdiff_t k = channels * kh * kw, panels = sx_panels(n), taps = (ptrdiff_t)kh * kw;
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+        float *block = packed + (size_t)k0 * panels * SX_NR;
+        for (ptrdiff_t p = 0; p < panels; p++) {
+            float *panel = block + (size_t)p * kc * SX_NR;
+            const ptrdiff_t pix0 = j0 + p * SX_NR;
+            const ptrdiff_t cols = n - p * SX_NR < SX_NR ? n - p * SX_NR : SX_NR;
+            ptrdiff_t oy[SX_NR], ox[SX_NR];
+            for (ptrdiff_t j = 0; j < cols; j++) { oy[j] = (pix0 + j) / wo; ox[j] = (pix0 + j) % wo; }
+            const int runs = cols == SX_NR && ox[0] + SX_NR <= wo;  // all 16 pixels in one output row
+            ptrdiff_t c = k0 / taps, t = k0 % taps;
+            for (ptrdiff_t kk = 0; kk < kc; kk++) {
+                const int ky = (int)(t / kw), kx = (int)(t % kw);
+                float *d = panel + kk * SX_NR;
+                const float *plane = x + c * h * w;
+                if (runs) {
+                    const ptrdiff_t iy = oy[0] * sh - ph + ky, ix0 = ox[0] * sw - pw + kx;
+                    const ptrdiff_t ixLast = ix0 + (SX_NR - 1) * sw;
+                    if (iy < 0 || iy >= h) {
+                        memset(d, 0, SX_NR * sizeof(float));
+                    } else if (ix0 >= 0 && ixLast < w) {
+                        const float *row = plane + iy * w + ix0;
+                        if (sw == 1) memcpy(d, row, SX_NR * sizeof(float));
+                        else if (sw == 2) for (int j = 0; j < SX_NR; j++) d[j] = row[2 * j];
+                        else for (int j = 0; j < SX_NR; j++) d[j] = row[j * sw];
+                    } else {
+                        for (int j = 0; j < SX_NR; j++) {
+                            const ptrdiff_t ix = ix0 + j * sw;
+                            d[j] = ix >= 0 && ix < w ? plane[iy * w + ix] : 0.0f;
+                        }
+                    }
+                } else {
+                    for (ptrdiff_t j = 0; j < SX_NR; j++) {
+                        float v = 0.0f;
+                        if (j < cols) {
+                            const ptrdiff_t iy = oy[j] * sh - ph + ky, ix = ox[j] * sw - pw + kx;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = plane[iy * w + ix];
+                        }
+                        d[j] = v;
+                    }
+                }
+                if (++t == taps) { t = 0; c++; }
+            }
+        }
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

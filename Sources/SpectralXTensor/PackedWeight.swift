@@ -165,32 +165,48 @@ public struct ConstantMatrix: Sendable {
                          into c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard n > 0 else { return }
         precondition(ldb >= n && ldc >= n)
-        guard let packed else {
+        guard isPacked else {
             GEMM.multiply(m: rows, n: n, k: columns, a: plain!.pointer, lda: columns, b: b, ldb: ldb,
                           beta: accumulate ? 1 : 0, c: c, ldc: ldc)
             return
         }
+        let pb = SharedPointer(b), k = columns
+        multiply(n: n, accumulate: accumulate, into: c, ldc: ldc) { j0, cols, panel in
+            sx_pack_columns(pb.base + j0, ldb, k, cols, panel)
+        }
+    }
+
+    /// Packed only (``isPacked``): `C = A·B (+ C)` for a B that is never formed. `pack(j0, count, into)`
+    /// writes columns `j0 ..< j0 + count` of B in the layout of `sx_pack_columns` (count ≤ 256), on the
+    /// worker that then multiplies them; an implicit im2col, for instance.
+    public func multiply(n: Int, accumulate: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int,
+                         packing pack: @Sendable (_ j0: Int, _ count: Int, _ into: UnsafeMutablePointer<Float>) -> Void) {
+        guard n > 0 else { return }
+        guard let packed else { preconditionFailure("ConstantMatrix.multiply(packing:) on an unpacked matrix") }
+        precondition(ldc >= n)
         let (m, k) = (rows, columns)
         let nr = PackedWeight.panelColumns
         let per = Self.chunkPanels(panels: (n + nr - 1) / nr, workers: GEMM.threads)
         let width = per * nr
         let chunks = (n + width - 1) / width
         let slices = min(GEMM.threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
-        let pa = SharedPointer(packed.base), pb = SharedPointer(b), pc = SharedPointer(c)
+        let pa = SharedPointer(packed.base), pc = SharedPointer(c)
         let next = ChunkCounter()
-        let worker: @Sendable (Int) -> Void = { _ in
-            let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(width, k))
-            defer { panel.deallocate() }
-            while true {
-                let chunk = next.take()
-                guard chunk < chunks else { return }
-                let j0 = chunk * width, cols = min(width, n - j0)
-                sx_pack_columns(pb.base + j0, ldb, k, cols, panel)
-                let status = sx_gemm_packed_panels(pa.base, m, k, panel, cols, 0, (cols + nr - 1) / nr, nil,
-                                                   accumulate ? 1 : 0, pc.base + j0, ldc)
-                precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
+        withoutActuallyEscaping(pack) { pack in
+            let worker: @Sendable (Int) -> Void = { _ in
+                let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(width, k))
+                defer { panel.deallocate() }
+                while true {
+                    let chunk = next.take()
+                    guard chunk < chunks else { return }
+                    let j0 = chunk * width, cols = min(width, n - j0)
+                    pack(j0, cols, panel)
+                    let status = sx_gemm_packed_panels(pa.base, m, k, panel, cols, 0, (cols + nr - 1) / nr, nil,
+                                                       accumulate ? 1 : 0, pc.base + j0, ldc)
+                    precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
+                }
             }
+            if slices <= 1 { worker(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: worker) }
         }
-        if slices <= 1 { worker(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: worker) }
     }
 }

@@ -66,6 +66,11 @@ void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
 /// Packs the k x n matrix b (row stride ldb) as sx_pack_weight packs its transpose (n x k): the right
 /// operand of C = A * B for a constant A packed by sx_pack_rows (sx_packed_weight_count(n, k) floats).
 void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
+/// The im2col matrix of a convolution of x (channels x h x w; kernel kh x kw, stride sh/sw, zero padding
+/// ph/pw; output width wo) for output pixels j0 ..< j0 + n, written in the layout of sx_pack_columns
+/// (sx_packed_weight_count(n, channels * kh * kw) floats) without forming the matrix.
+void sx_pack_conv_columns(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, int kh, int kw, int sh, int sw,
+                          int ph, int pw, ptrdiff_t wo, ptrdiff_t j0, ptrdiff_t n, float *packed);
 /// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
 int sx_packed_gemm_available(void);
 /// 1 when it is available and SPECTRALX_GEMM is not `openblas` (see packed_gemm.c); callers decide
