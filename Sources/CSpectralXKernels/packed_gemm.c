@@ -209,16 +209,17 @@ void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdi
 
 // Panels p0..<p1 from packed rows. Per K block: row chunks of SX_MC rows (L2), panel chunks of SX_NCP
 // (L2), one 6-row group (L1) against each panel of the chunk.
-SX_AVX2 static void sx_gemm_panels_avx2(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
-                                        ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+SX_AVX2 static void sx_gemm_panels_avx2(const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k,
+                                        const float *packed, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias,
+                                        int accumulate, float *y, ptrdiff_t ldc) {
     const ptrdiff_t panels = sx_panels(n), groups = sx_groups(m), chunkGroups = SX_MC / SX_MR;
     for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
         const int add = k0 > 0 || accumulate, last = k0 + kc >= k;
         const float *block = packed + (size_t)k0 * panels * SX_NR;
         const float *ablock = apack + k0 * groups * SX_MR;
-        for (ptrdiff_t c0 = 0; c0 < groups; c0 += chunkGroups) {
-            const ptrdiff_t c1 = c0 + chunkGroups < groups ? c0 + chunkGroups : groups;
+        for (ptrdiff_t c0 = g0; c0 < g1; c0 += chunkGroups) {
+            const ptrdiff_t c1 = c0 + chunkGroups < g1 ? c0 + chunkGroups : g1;
             for (ptrdiff_t pc = p0; pc < p1; pc += SX_NCP) {
                 const ptrdiff_t pe = pc + SX_NCP < p1 ? pc + SX_NCP : p1;
                 for (ptrdiff_t g = c0; g < c1; g++) {
@@ -297,14 +298,15 @@ sx_tile512(const int G, const int P, ptrdiff_t kc, const float *a0, const float 
 
 // The AVX2 loop nest with group pairs and panel pairs (SX_MC and SX_NCP are even, so pairs never straddle
 // a chunk); a lone last group or panel takes the narrower variant.
-SX_AVX512 static void sx_gemm_panels_avx512(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
-                                            ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+SX_AVX512 static void sx_gemm_panels_avx512(const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k,
+                                            const float *packed, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias,
+                                            int accumulate, float *y, ptrdiff_t ldc) {
     const ptrdiff_t panels = sx_panels(n), groups = sx_groups(m), chunkGroups = SX_MC512 / SX_MR;
     // Row chunks outermost: a chunk's y tiles (SX_MC x 16 SX_NCP floats) stay in L2 across the K blocks
     // instead of streaming the whole y once per K block (the difference at 788 rows). The K blocks still
     // reach each element in order, so the bits are those of the AVX2 nest.
-    for (ptrdiff_t c0 = 0; c0 < groups; c0 += chunkGroups) {
-        const ptrdiff_t c1 = c0 + chunkGroups < groups ? c0 + chunkGroups : groups;
+    for (ptrdiff_t c0 = g0; c0 < g1; c0 += chunkGroups) {
+        const ptrdiff_t c1 = c0 + chunkGroups < g1 ? c0 + chunkGroups : g1;
         for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
             const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
             const int add = k0 > 0 || accumulate, last = k0 + kc >= k;
@@ -366,21 +368,33 @@ int sx_packed_gemm_preferred(void) {
     return sx_packed_gemm_requested() != 0 && sx_packed_gemm_available();
 }
 
-int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
-                             ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+static int sx_gemm_packed_block_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k,
+                                   const float *packed, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias,
+                                   int accumulate, float *y, ptrdiff_t ldc) {
 #if defined(__x86_64__)
     const sx_kernels *at = sx_kernels_at(level);
     if (at && level >= SX_SIMD_AVX512) {
-        sx_gemm_panels_avx512(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+        sx_gemm_panels_avx512(apack, m, g0, g1, k, packed, n, p0, p1, bias, accumulate, y, ldc);
         return 0;
     }
     if (at && level >= SX_SIMD_AVX2) {
-        sx_gemm_panels_avx2(apack, m, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+        sx_gemm_panels_avx2(apack, m, g0, g1, k, packed, n, p0, p1, bias, accumulate, y, ldc);
         return 0;
     }
 #endif
-    (void)level; (void)apack; (void)m; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)bias; (void)accumulate; (void)y; (void)ldc;
+    (void)level; (void)apack; (void)m; (void)g0; (void)g1; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)bias;
+    (void)accumulate; (void)y; (void)ldc;
     return -2;
+}
+
+int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
+                             ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    return sx_gemm_packed_block_at(level, apack, m, 0, sx_groups(m), k, packed, n, p0, p1, bias, accumulate, y, ldc);
+}
+
+int sx_gemm_packed_groups(const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k, const float *packed,
+                          ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
+    return sx_gemm_packed_block_at(sx_packed_gemm_level(), apack, m, g0, g1, k, packed, n, p0, p1, bias, accumulate, y, ldc);
 }
 
 int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,

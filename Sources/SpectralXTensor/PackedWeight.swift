@@ -56,8 +56,12 @@ public struct PackedWeight: Sendable {
         sx_pack_weight(weight, n, k, storage.base)
     }
 
-    /// Panels a worker takes at a time when a product is split across cores.
-    static let chunkPanels = 16
+    /// Panels a worker takes at a time when a product is split across cores: 16, fewer when that would
+    /// leave a worker without a second chunk (the AoMoA's 128-wide layers are 8 panels). Which worker
+    /// computes a column never changes its bits.
+    static func chunkPanels(panels: Int, workers: Int) -> Int {
+        max(1, min(16, (panels + 2 * workers - 1) / (2 * workers)))
+    }
 
     /// `y[r, 0..<n] = x[r, 0..<k]·Wᵀ + bias (+ y[r, :] when accumulate)` for `rows` rows; row strides
     /// `lda` and `ldc`. Split across ``GEMM/threads`` workers (the Dispatch workers of every other
@@ -69,7 +73,8 @@ public struct PackedWeight: Sendable {
                          accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) {
         guard rows > 0 else { return }
         precondition(lda >= k && ldc >= n)
-        let chunks = (panels + Self.chunkPanels - 1) / Self.chunkPanels
+        let per = Self.chunkPanels(panels: panels, workers: GEMM.threads)
+        let chunks = (panels + per - 1) / per
         let slices = min(GEMM.threads, chunks, rows * n * k < GEMM.splitThreshold ? 1 : chunks)
         let (n, k) = (n, k)
         if slices <= 1 {
@@ -90,7 +95,7 @@ public struct PackedWeight: Sendable {
             while true {
                 let c = next.take()
                 guard c < chunks else { return }
-                let p0 = c * Self.chunkPanels, p1 = min(panels, p0 + Self.chunkPanels)
+                let p0 = c * per, p1 = min(panels, p0 + per)
                 let status = sx_gemm_packed_panels(pa.base, rows, k, w.base, n, p0, p1, b?.base, accumulate ? 1 : 0, py.base, ldc)
                 precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
             }
@@ -153,11 +158,6 @@ public struct ConstantMatrix: Sendable {
     /// true when products run on the packed micro-kernel.
     public var isPacked: Bool { packed != nil }
 
-    /// Panels of B packed and multiplied at a time: up to 16 (one K block of them, 256 KiB, stays in L2
-    /// while a row chunk of A passes over it), fewer when that leaves a worker without a second chunk.
-    static func chunkPanels(panels: Int, workers: Int) -> Int {
-        max(1, min(16, (panels + 2 * workers - 1) / (2 * workers)))
-    }
 
     /// `C (rows × n) = A·B (+ C when accumulate)`, B `(columns × n)` with row stride `ldb`, C row stride `ldc`.
     /// Split across ``GEMM/threads`` workers when large; never call from inside a ``Parallel`` body.
@@ -177,7 +177,7 @@ public struct ConstantMatrix: Sendable {
     }
 
     /// Packed only (``isPacked``): `C = A·B (+ C)` for a B that is never formed. `pack(j0, count, into)`
-    /// writes columns `j0 ..< j0 + count` of B in the layout of `sx_pack_columns` (count ≤ 256), on the
+    /// writes columns `j0 ..< j0 + count` of B in the layout of `sx_pack_columns`, on the
     /// worker that then multiplies them; an implicit im2col, for instance.
     public func multiply(n: Int, accumulate: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int,
                          packing pack: @Sendable (_ j0: Int, _ count: Int, _ into: UnsafeMutablePointer<Float>) -> Void) {
@@ -186,11 +186,30 @@ public struct ConstantMatrix: Sendable {
         precondition(ldc >= n)
         let (m, k) = (rows, columns)
         let nr = PackedWeight.panelColumns
-        let per = Self.chunkPanels(panels: (n + nr - 1) / nr, workers: GEMM.threads)
+        // Panels of B packed and multiplied at a time: as the linears split (one K block of 16, 256 KiB,
+        // stays in L2 while a row chunk of A passes over it).
+        let per = PackedWeight.chunkPanels(panels: (n + nr - 1) / nr, workers: GEMM.threads)
         let width = per * nr
         let chunks = (n + width - 1) / width
         let slices = min(GEMM.threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
         let pa = SharedPointer(packed.base), pc = SharedPointer(c)
+        let groups = sx_packed_row_groups(m)
+        if chunks < GEMM.threads && GEMM.threads > 1 && m * n * k >= GEMM.splitThreshold && groups >= 2 * GEMM.threads {
+            // Too few pixels to split by panels (the PPM bottleneck's Winograd products: 16 tiles at 7²,
+            // 512 output channels): B packed once, the output channels split instead.
+            let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(n, k))
+            defer { panel.deallocate() }
+            pack(0, n, panel)
+            let pb = SharedPointer(panel), workers = GEMM.threads
+            DispatchQueue.concurrentPerform(iterations: workers) { s in
+                let g0 = s * groups / workers, g1 = (s + 1) * groups / workers
+                guard g0 < g1 else { return }
+                let status = sx_gemm_packed_groups(pa.base, m, g0, g1, k, pb.base, n, 0, (n + nr - 1) / nr, nil,
+                                                   accumulate ? 1 : 0, pc.base, ldc)
+                precondition(status == 0, "sx_gemm_packed_groups failed (\(status))")
+            }
+            return
+        }
         let next = ChunkCounter()
         withoutActuallyEscaping(pack) { pack in
             let worker: @Sendable (Int) -> Void = { _ in

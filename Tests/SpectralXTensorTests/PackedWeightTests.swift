@@ -133,10 +133,12 @@ struct PackedWeightTests {
     /// The constant-left-operand form (convolutions): A packed as rows, B's columns packed per call.
     /// Output channels around the 6-row groups and the 240-row chunks; pixel counts around the 16-column
     /// panels and the per-worker chunks; reductions around the 256-deep blocks; split across cores from
-    /// 2²⁰ multiply-adds on.
+    /// 2²⁰ multiply-adds on, by output channels when there are too few pixels for panel chunks.
     @Test("constant left operand against float64: edges of row groups, panels, chunks and K blocks; accumulate, strides",
           arguments: [(1, 1, 1), (5, 15, 255), (6, 16, 256), (7, 17, 257), (13, 784, 256), (241, 33, 300),
-                      (40, 1443, 64), (512, 49, 512), (3, 300, 1000)])
+                      (40, 1443, 64), (512, 49, 512), (3, 300, 1000),
+                      // one panel of pixels: split by output channels instead
+                      (512, 16, 512), (100, 9, 2000)])
     func constantLeftOperand(_ shape: (Int, Int, Int)) throws {
         let (m, n, k) = shape
         guard PackedWeight.isAvailable else {

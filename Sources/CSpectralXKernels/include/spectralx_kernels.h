@@ -91,6 +91,10 @@ void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdi
 /// panel ranges share one apack. 0 on success, -2 not available.
 int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
                           ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+/// sx_gemm_packed_panels for the rows of the 6-row groups g0..<g1 only (rows 6*g0 ..< min(m, 6*g1)), for
+/// products too narrow to split by panels; concurrent calls on disjoint group ranges. Same bits.
+int sx_gemm_packed_groups(const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k, const float *packed,
+                          ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
 /// sx_gemm_packed_panels on the micro-kernel of `level` (to compare the two; same bits); -2 when this CPU
 /// lacks it.
 int sx_gemm_packed_panels_at(int level, const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n,
