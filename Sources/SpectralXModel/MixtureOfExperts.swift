@@ -99,14 +99,23 @@ public struct MixtureOfExperts: Sendable {
             let hidden = expert.fc1(gathered)
             Activations.relu(hidden.mutablePointer, count: hidden.count)
             let out = expert.fc2(hidden)
-            for (i, m) in members.enumerated() {
-                let o = out.pointer + i * width, s = sum.mutablePointer + m.row * width
-                for f in 0..<width { s[f] += m.gate * expf(o[f]) }
+            // libm's expf and logf (their underflow and overflow are upstream's semantics), on all
+            // cores: an expert's members are distinct rows, so the workers' rows never overlap, and each
+            // element still receives its experts' terms in expert order.
+            let o = SharedPointer(out.pointer), acc = SharedPointer(sum.mutablePointer), w = width
+            members.withUnsafeBufferPointer { list in
+                let list = SharedPointer(list.baseAddress!)
+                Parallel.forRanges(members.count, minChunk: max(1, 16_384 / w)) { range in
+                    for i in range {
+                        let m = list[i], src = o + i * w, dst = acc + m.row * w
+                        for f in 0..<w { dst[f] += m.gate * expf(src[f]) }
+                    }
+                }
             }
         }
-        let p = sum.mutablePointer
-        for i in 0..<sum.count {
-            p[i] = logf(p[i] == 0 ? Self.zeroReplacement : p[i])
+        let p = SharedPointer(sum.mutablePointer)
+        Parallel.forRanges(sum.count, minChunk: 16_384) { range in
+            for i in range { p[i] = logf(p[i] == 0 ? Self.zeroReplacement : p[i]) }
         }
         return sum
     }
@@ -125,18 +134,6 @@ struct MixtureOfAdapters: Sendable {
         norm2 = LayerNorm(s["norm2"], dim: d / 4, eps: 1e-5)
         mixture = MixtureOfExperts(s["MoA"], width: d / 4, hidden: d / 32)
         increase = Linear(s["dimIncrease"], in: d / 4, out: o, bias: false).packedForInference()
-    }
-
-    /// Adapter output `(rows × o)` for the `d`-wide half starting at column `column` of `x` (row stride `stride`).
-    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, stride: Int, task: Int, trace: ForwardTrace?, name: String) -> Tensor {
-        let d = norm1.dim
-        let a = Tensor(zeros: [rows, d])
-        norm1.apply(x, rows: rows, inStride: stride, into: a.mutablePointer)
-        let reduced = norm2(reduce(a))
-        trace?.record("\(name).in.\(task)", reduced)
-        let mixed = mixture(reduced, task: task, overrides: trace?.routeOverrides["\(name).\(task)"] ?? [:])
-        trace?.record("\(name).out.\(task)", mixed)
-        return increase(mixed)
     }
 }
 
@@ -158,13 +155,30 @@ struct AdaptedLinear: Sendable {
         trace.time("aomoa") { addAdapterUntimed(input: x, rows: rows, into: y, trace: trace, name: name) }
     }
 
+    /// Both halves go through the adapter's shared layers (norms, `dimReduction`, `dimIncrease`) as one
+    /// stack of `2·rows` rows, spatial half first: one GEMM each instead of two half-height ones. Only
+    /// the MMoE's gating differs by half, so it runs per half. Rows are independent in every one of
+    /// these layers, so the stack gives each row the bits it gets alone.
     private func addAdapterUntimed(input x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, trace: ForwardTrace?, name: String) {
-        let hi = inWidth / 2, ho = outWidth / 2
+        let hi = inWidth / 2, ho = outWidth / 2, r = adapter.mixture.width
+        let a = Tensor(zeros: [2 * rows, hi])
         for task in 0..<2 {
-            let a = adapter(x + task * hi, rows: rows, stride: inWidth, task: task, trace: trace, name: name)
+            adapter.norm1.apply(x + task * hi, rows: rows, inStride: inWidth, into: a.mutablePointer + task * rows * hi)
+        }
+        let reduced = adapter.norm2(adapter.reduce(a))
+        let mixed = Tensor(zeros: [2 * rows, r])
+        for task in 0..<2 {
+            let half = reduced.slice(task * rows..<(task + 1) * rows)
+            trace?.record("\(name).in.\(task)", half)
+            let m = adapter.mixture(half, task: task, overrides: trace?.routeOverrides["\(name).\(task)"] ?? [:])
+            trace?.record("\(name).out.\(task)", m)
+            (mixed.mutablePointer + task * rows * r).update(from: m.pointer, count: rows * r)
+        }
+        let out = adapter.increase(mixed)
+        for task in 0..<2 {
             let s = scaler.pointer + task * ho
-            for r in 0..<rows {
-                let dst = y + r * outWidth + task * ho, src = a.pointer + r * ho
+            for row in 0..<rows {
+                let dst = y + row * outWidth + task * ho, src = out.pointer + (task * rows + row) * ho
                 for f in 0..<ho { dst[f] += s[f] * src[f] }
             }
         }
