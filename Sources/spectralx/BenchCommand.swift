@@ -101,7 +101,8 @@ struct BenchCommand: ParsableCommand {
             let net = try SpectralXNetwork.load(store: ModelStoreLayout(root: root), domain: domain)
             let c = net.domain.bands, k = net.domain.classes
 
-            let peak = SgemmPeak.measure()
+            let probe = SgemmPeak.Probe()
+            let peak = probe.measure(runs: 7)
             let flop = ModelFLOPs.perImage(bands: c, classes: k, kind: net.backbone.configuration.kind)
             if !json {
                 print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS %@ kernels, %d threads, %d cores)",
@@ -117,10 +118,11 @@ struct BenchCommand: ParsableCommand {
                 let x = BenchInput.make(batch: b, bands: c)
                 PeakMemory.reset()
                 _ = net(x)  // warm-up: page in the mapped weights, size caches
-                var totals: [Double] = [], cpu: [Double] = []
+                var totals: [Double] = [], cpu: [Double] = [], adjacentPeaks: [Double] = []
                 var stages: [String: [Double]] = [:]
                 var order: [String] = []
                 for _ in 0..<runs {
+                    adjacentPeaks.append(probe.measure(runs: 3).median)
                     let trace = ForwardTrace()
                     let c0 = ProcessCPU.seconds()
                     let t0 = DispatchTime.now().uptimeNanoseconds
@@ -132,9 +134,11 @@ struct BenchCommand: ParsableCommand {
                         stages[s, default: []].append(sec)
                     }
                 }
-                let rss = PeakMemory.peakBytes()
+                let rss = PeakMemory.peakBytes().map { $0 - probe.bytes }
                 let total = median(totals)
                 let gflops = flop * Double(b) / total / 1e9
+                // Each run against the peak measured just before it, then the median of those ratios.
+                let adjacentRatio = median(zip(totals, adjacentPeaks).map { flop * Double(b) / $0 / 1e9 / $1 })
                 if json {
                     batchObjects.append(.object([
                         ("batch", .number("\(b)")),
@@ -142,6 +146,8 @@ struct BenchCommand: ParsableCommand {
                         ("runs", .array(totals.map { .number(JSONNumber.format($0 / Double(b))) })),
                         ("effective_gflops", .number(JSONNumber.format(gflops))),
                         ("effective_over_peak", .number(JSONNumber.format(gflops / peak.median))),
+                        ("adjacent_peaks_gflops", .array(adjacentPeaks.map { .number(JSONNumber.format($0)) })),
+                        ("effective_over_adjacent_peak", .number(JSONNumber.format(adjacentRatio))),
                         ("stages", .object(order.map { ($0, .number(JSONNumber.format(median(stages[$0]!)))) })),
                         ("peak_rss_bytes", rss.map { .number("\($0)") } ?? .null),
                         // CPU time of the whole process per image (all threads): robust to a shared machine.
@@ -153,6 +159,8 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "batch %d: median %.3f s (%.3f s/image, %.2f images/s) — %.1f GFLOP/s = %.0f%% of sgemm peak [runs: %@]",
                              b, total, total / Double(b), Double(b) / total, gflops, 100 * gflops / peak.median,
                              totals.map { String(format: "%.3f", $0) }.joined(separator: " ")))
+                print(String(format: "  against the sgemm peak measured before each run: median %.0f%% [peaks: %@]", 100 * adjacentRatio,
+                             adjacentPeaks.map { String(format: "%.0f", $0) }.joined(separator: " ")))
                 for s in order {
                     let m = median(stages[s]!)
                     print("  " + s.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %8.3f s  %5.1f%%", m, 100 * m / total))
@@ -286,20 +294,41 @@ func median(_ xs: [Double]) -> Double {
 /// The machine's float32 GEMM throughput, measured in the same process as the model.
 enum SgemmPeak {
     static func measure(n: Int = 2048, runs: Int = 7) -> (median: Double, samples: [Double]) {
-        let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
-        for i in 0..<(n * n) {
-            a.mutablePointer[i] = Float(i % 7) * 0.1
-            b.mutablePointer[i] = Float(i % 5) * 0.1
+        Probe(n: n).measure(runs: runs)
+    }
+
+    /// The 2048³ sgemm with its three matrices allocated once, so that it can be measured again next to
+    /// every timed run of the model: this machine's speed drifts by tens of percent within minutes, and
+    /// a ratio against a peak taken a minute earlier carries that drift. Its matrices are resident while
+    /// the model runs; `bytes` is what the bench subtracts from its peak RSS figures.
+    final class Probe {
+        let n: Int
+        private let a: Tensor, b: Tensor, c: Tensor
+        var bytes: Int { 3 * n * n * MemoryLayout<Float>.stride }
+
+        init(n: Int = 2048) {
+            self.n = n
+            a = Tensor(zeros: [n, n])
+            b = Tensor(zeros: [n, n])
+            c = Tensor(zeros: [n, n])
+            for i in 0..<(n * n) {
+                a.mutablePointer[i] = Float(i % 7) * 0.1
+                b.mutablePointer[i] = Float(i % 5) * 0.1
+            }
         }
-        GEMM.multiply(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.mutablePointer, ldc: n)
-        var samples: [Double] = []
-        for _ in 0..<runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+
+        /// One untimed product, then the median GFLOP/s of `runs` timed ones.
+        func measure(runs: Int) -> (median: Double, samples: [Double]) {
             GEMM.multiply(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.mutablePointer, ldc: n)
-            let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            samples.append(2 * Double(n) * Double(n) * Double(n) / s / 1e9)
+            var samples: [Double] = []
+            for _ in 0..<runs {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                GEMM.multiply(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.mutablePointer, ldc: n)
+                let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                samples.append(2 * Double(n) * Double(n) * Double(n) / s / 1e9)
+            }
+            return (median(samples), samples)
         }
-        return (median(samples), samples)
     }
 }
 
