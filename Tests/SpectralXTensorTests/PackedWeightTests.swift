@@ -32,6 +32,8 @@ struct PackedWeightTests {
     @Test("against float64: edges of row groups, chunks, column panels and reduction blocks; bias, accumulate, strides",
           arguments: [(1, 1, 1), (5, 15, 255), (6, 16, 256), (7, 17, 257), (121, 33, 300), (197, 64, 600), (591, 40, 300),
                       (241, 257, 40), (197, 96, 1024), (25, 48, 4096),
+                      // more rows than one AVX-512 row chunk (240, or as many as half the L2 holds: 1020 at 2 MiB)
+                      (1033, 40, 300),
                       // split across cores: rows packed in two group ranges, 16-panel chunks handed out
                       (197, 520, 600), (13, 300, 300)])
     func againstFloat64(_ shape: (Int, Int, Int)) throws {
@@ -93,7 +95,7 @@ struct PackedWeightTests {
     /// the float64 test above then covers both. Shapes with odd and even group and panel counts, cut tiles,
     /// the 120-row chunk edge and several K blocks.
     @Test("AVX-512 and AVX2 micro-kernels give identical bits",
-          arguments: [(1, 15, 255), (6, 16, 256), (7, 17, 257), (12, 32, 300), (13, 33, 513), (121, 48, 600), (241, 48, 600), (197, 96, 1024), (591, 40, 300)])
+          arguments: [(1, 15, 255), (6, 16, 256), (7, 17, 257), (12, 32, 300), (13, 33, 513), (121, 48, 600), (241, 48, 600), (197, 96, 1024), (591, 40, 300), (1033, 40, 300)])
     func avx512MatchesAVX2Bits(_ shape: (Int, Int, Int)) throws {
         let (rows, n, k) = shape
         let x = Self.randomTensor([rows, k], seed: UInt64(rows + 3 * k))
