@@ -302,7 +302,7 @@ sx_tile512(const int G, const int P, ptrdiff_t kc, const float *a0, const float 
 // floats) in half the L2, in whole 6-row group pairs, at least SX_MC512. The chunk only orders the loops
 // (each element still takes its K blocks in order), so it never changes the bits. Why: at batch 4 (788
 // rows) one 2 MiB L2 holds all rows' tiles, and 240-row chunks streamed every weight 4 times (Emerald
-// Rapids: 0.93x the time per image at batch 4, five interleaved pairs); a 512 KiB L2 keeps ~240.
+// Rapids: 0.93x the time per image at batch 4, eight interleaved pairs); a 512 KiB L2 keeps ~240.
 static ptrdiff_t sx_rows_per_chunk512(void) {
     static _Atomic ptrdiff_t cached = 0;
     ptrdiff_t rows = atomic_load_explicit(&cached, memory_order_relaxed);

@@ -73,6 +73,14 @@ public struct MixtureOfExperts: Sendable {
     /// with the gates recomputed from that pair's logits — the MMoE analogue of substituting a reference
     /// Are index at a documented near-tie.
     public func callAsFunction(_ x: Tensor, task: Int, overrides: [Int: (Int, Int)] = [:]) -> Tensor {
+        let sum = Tensor(zeros: [x.count / width, width])
+        apply(x, task: task, overrides: overrides, into: sum.mutablePointer)
+        return sum
+    }
+
+    /// As ``callAsFunction(_:task:overrides:)``, writing the `(rows × r)` result into `sum`, which must
+    /// hold zeros (the experts' terms accumulate into it).
+    func apply(_ x: Tensor, task: Int, overrides: [Int: (Int, Int)] = [:], into sum: UnsafeMutablePointer<Float>) {
         let rows = x.count / width
         let (logits, computed) = route(x.pointer, rows: rows, task: task)
         var routes = computed
@@ -84,7 +92,6 @@ public struct MixtureOfExperts: Sendable {
             if g2 <= Self.gateThreshold { g2 = 0 }
             routes[r] = Route(experts: pair, gates: (g1, g2))
         }
-        let sum = Tensor(zeros: [rows, width])
         for (e, expert) in experts.enumerated() {
             var members: [(row: Int, gate: Float)] = []
             for (r, route) in routes.enumerated() {
@@ -102,7 +109,7 @@ public struct MixtureOfExperts: Sendable {
             // libm's expf and logf (their underflow and overflow are upstream's semantics), on all
             // cores: an expert's members are distinct rows, so the workers' rows never overlap, and each
             // element still receives its experts' terms in expert order.
-            let o = SharedPointer(out.pointer), acc = SharedPointer(sum.mutablePointer), w = width
+            let o = SharedPointer(out.pointer), acc = SharedPointer(sum), w = width
             members.withUnsafeBufferPointer { list in
                 let list = SharedPointer(list.baseAddress!)
                 Parallel.forRanges(members.count, minChunk: max(1, 16_384 / w)) { range in
@@ -113,11 +120,10 @@ public struct MixtureOfExperts: Sendable {
                 }
             }
         }
-        let p = SharedPointer(sum.mutablePointer)
-        Parallel.forRanges(sum.count, minChunk: 16_384) { range in
+        let p = SharedPointer(sum)
+        Parallel.forRanges(rows * width, minChunk: 16_384) { range in
             for i in range { p[i] = logf(p[i] == 0 ? Self.zeroReplacement : p[i]) }
         }
-        return sum
     }
 }
 
@@ -161,7 +167,8 @@ struct AdaptedLinear: Sendable {
     /// these layers, so the stack gives each row the bits it gets alone.
     private func addAdapterUntimed(input x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, trace: ForwardTrace?, name: String) {
         let hi = inWidth / 2, ho = outWidth / 2, r = adapter.mixture.width
-        let a = Tensor(zeros: [2 * rows, hi])
+        // norm1 writes every element, so the stack is not zero-filled first.
+        let a = Tensor(shape: [2 * rows, hi], storage: FloatStorage(uninitializedCount: 2 * rows * hi))
         for task in 0..<2 {
             adapter.norm1.apply(x + task * hi, rows: rows, inStride: inWidth, into: a.mutablePointer + task * rows * hi)
         }
@@ -170,9 +177,9 @@ struct AdaptedLinear: Sendable {
         for task in 0..<2 {
             let half = reduced.slice(task * rows..<(task + 1) * rows)
             trace?.record("\(name).in.\(task)", half)
-            let m = adapter.mixture(half, task: task, overrides: trace?.routeOverrides["\(name).\(task)"] ?? [:])
-            trace?.record("\(name).out.\(task)", m)
-            (mixed.mutablePointer + task * rows * r).update(from: m.pointer, count: rows * r)
+            adapter.mixture.apply(half, task: task, overrides: trace?.routeOverrides["\(name).\(task)"] ?? [:],
+                                  into: mixed.mutablePointer + task * rows * r)
+            trace?.record("\(name).out.\(task)", mixed.slice(task * rows..<(task + 1) * rows))
         }
         let out = adapter.increase(mixed)
         for task in 0..<2 {

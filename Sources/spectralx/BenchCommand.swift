@@ -69,7 +69,7 @@ struct BenchCommand: ParsableCommand {
                 return
             }
             if kernels {
-                let peak = SgemmPeak.measure()
+                let peak = SgemmPeak.Probe().measure(runs: 7)
                 print(String(format: "sgemm 2048³: median %.1f GFLOP/s (OpenBLAS %@ kernels)", peak.median, BLASRuntime.selection.active))
                 KernelBench.run(runs: max(runs, 3), filter: filter)
                 return
@@ -293,10 +293,6 @@ func median(_ xs: [Double]) -> Double {
 
 /// The machine's float32 GEMM throughput, measured in the same process as the model.
 enum SgemmPeak {
-    static func measure(n: Int = 2048, runs: Int = 7) -> (median: Double, samples: [Double]) {
-        Probe(n: n).measure(runs: runs)
-    }
-
     /// The 2048³ sgemm with its three matrices allocated once, so that it can be measured again next to
     /// every timed run of the model: this machine's speed drifts by tens of percent within minutes, and
     /// a ratio against a peak taken a minute earlier carries that drift. Its matrices are resident while
