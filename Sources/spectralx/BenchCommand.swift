@@ -118,17 +118,18 @@ struct BenchCommand: ParsableCommand {
                 let x = BenchInput.make(batch: b, bands: c)
                 PeakMemory.reset()
                 _ = net(x)  // warm-up: page in the mapped weights, size caches
-                var totals: [Double] = [], cpu: [Double] = [], adjacentPeaks: [Double] = []
+                var totals: [Double] = [], cpu: [Double] = [], adjacentPeaks: [Double] = [], faults: [Double] = []
                 var stages: [String: [Double]] = [:]
                 var order: [String] = []
                 for _ in 0..<runs {
                     adjacentPeaks.append(probe.measure(runs: 3).median)
                     let trace = ForwardTrace()
-                    let c0 = ProcessCPU.seconds()
+                    let c0 = ProcessCPU.seconds(), f0 = ProcessCPU.minorFaults()
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     _ = net(x, trace: trace)
                     totals.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                     cpu.append(ProcessCPU.seconds() - c0)
+                    faults.append(Double(ProcessCPU.minorFaults() - f0))
                     for (s, sec) in trace.stageSeconds {
                         if stages[s] == nil { order.append(s) }
                         stages[s, default: []].append(sec)
@@ -152,6 +153,9 @@ struct BenchCommand: ParsableCommand {
                         ("peak_rss_bytes", rss.map { .number("\($0)") } ?? .null),
                         // CPU time of the whole process per image (all threads): robust to a shared machine.
                         ("cpu_seconds_per_image", .number(JSONNumber.format(median(cpu) / Double(b)))),
+                        // Pages first touched during a forward (fresh memory the kernel must clear): 0 when
+                        // the allocator reuses the previous pass's buffers (AllocatorTuning).
+                        ("minor_page_faults_per_image", .number(JSONNumber.format(median(faults) / Double(b)))),
                     ]))
                     continue
                 }
@@ -166,7 +170,8 @@ struct BenchCommand: ParsableCommand {
                     print("  " + s.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %8.3f s  %5.1f%%", m, 100 * m / total))
                 }
                 if let rss { print(String(format: "  peak RSS %.2f GB", Double(rss) / 1e9)) }
-                print(String(format: "  CPU time %.3f s per image (all threads, median)", median(cpu) / Double(b)))
+                print(String(format: "  CPU time %.3f s per image (all threads, median), %.0f minor page faults per image",
+                             median(cpu) / Double(b), median(faults) / Double(b)))
             }
 
             var mixedObject: JSONValue?
@@ -221,6 +226,13 @@ enum ProcessCPU {
         var ts = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Minor page faults of this process so far (all threads).
+    static func minorFaults() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_minflt
     }
 }
 
