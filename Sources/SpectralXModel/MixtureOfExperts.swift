@@ -168,7 +168,7 @@ struct AdaptedLinear: Sendable {
     private func addAdapterUntimed(input x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, trace: ForwardTrace?, name: String) {
         let hi = inWidth / 2, ho = outWidth / 2, r = adapter.mixture.width
         // norm1 writes every element, so the stack is not zero-filled first.
-        let a = Tensor(shape: [2 * rows, hi], storage: FloatStorage(uninitializedCount: 2 * rows * hi))
+        let a = Tensor(uninitialized: [2 * rows, hi])
         for task in 0..<2 {
             adapter.norm1.apply(x + task * hi, rows: rows, inStride: inWidth, into: a.mutablePointer + task * rows * hi)
         }

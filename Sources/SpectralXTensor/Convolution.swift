@@ -116,7 +116,7 @@ public struct Convolution: Sendable {
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = geometry.outputSize(height: h, width: w)
         // Every algorithm writes each output element (none accumulates), so no clearing first.
-        let y = Tensor(shape: [b, geometry.outChannels, ho, wo], storage: FloatStorage(uninitializedCount: b * geometry.outChannels * ho * wo))
+        let y = Tensor(uninitialized: [b, geometry.outChannels, ho, wo])
         for i in 0..<b {
             let out = y.mutablePointer + i * geometry.outChannels * ho * wo
             algorithm.run(image: x.pointer + i * geometry.inChannels * h * w, height: h, width: w, into: out)

@@ -20,6 +20,13 @@ public struct Tensor: Sendable {
         self.offset = 0
     }
 
+    /// A tensor whose elements are not cleared, for an output its producer writes completely.
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        self.storage = FloatStorage(uninitializedCount: shape.reduce(1, *))
+        self.offset = 0
+    }
+
     public init(shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
         self.init(zeros: shape)
