@@ -45,7 +45,7 @@ public enum GEMM {
             // Column slices of B and C, ⌈n/slices⌉ rounded up to 16 columns (the kernels' register
             // blocking); the last slice takes the rest.
             let per = ((n + slices - 1) / slices + 15) / 16 * 16
-            DispatchQueue.concurrentPerform(iterations: slices) { s in
+            Parallel.perform(slices) { s in
                 let j0 = s * per, j1 = min(n, j0 + per)
                 guard j0 < j1 else { return }
                 serial(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: pa.base, lda: lda,
@@ -53,7 +53,7 @@ public enum GEMM {
             }
         } else {
             let per = ((m + slices - 1) / slices + 15) / 16 * 16
-            DispatchQueue.concurrentPerform(iterations: slices) { s in
+            Parallel.perform(slices) { s in
                 let i0 = s * per, i1 = min(m, i0 + per)
                 guard i0 < i1 else { return }
                 serial(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha,
@@ -85,7 +85,7 @@ public enum GEMM {
         }
         let pa = SharedPointer(a), pb = SharedPointer(b), pc = SharedPointer(c)
         let per = ((n + slices - 1) / slices + 15) / 16 * 16
-        DispatchQueue.concurrentPerform(iterations: slices) { s in
+        Parallel.perform(slices) { s in
             let j0 = s * per, j1 = min(n, j0 + per)
             guard j0 < j1 else { return }
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(j1 - j0), Int32(k), 1, pa.base, Int32(lda),
@@ -146,7 +146,7 @@ public enum GEMM {
                 }
             }
         }
-        if slices == 1 { slice(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: slice) }
+        if slices == 1 { slice(0) } else { Parallel.perform(slices, slice) }
     }
 
     /// Runs `body` with OpenBLAS's own pool at `threads` (for `bench --kernels` comparisons of the two

@@ -87,11 +87,11 @@ public struct PackedWeight: Sendable {
         defer { apack.deallocate() }
         let px = SharedPointer(x), pa = SharedPointer(apack), py = SharedPointer(y), w = SharedPointer(storage.base)
         let b = bias.map { SharedPointer($0) }
-        DispatchQueue.concurrentPerform(iterations: slices) { s in
+        Parallel.perform(slices) { s in
             sx_pack_rows(px.base, lda, rows, k, s * groups / slices, (s + 1) * groups / slices, pa.base)
         }
         let next = ChunkCounter()
-        DispatchQueue.concurrentPerform(iterations: slices) { _ in
+        Parallel.perform(slices) { _ in
             while true {
                 let c = next.take()
                 guard c < chunks else { return }
@@ -201,7 +201,7 @@ public struct ConstantMatrix: Sendable {
             defer { panel.deallocate() }
             pack(0, n, panel)
             let pb = SharedPointer(panel), workers = GEMM.threads
-            DispatchQueue.concurrentPerform(iterations: workers) { s in
+            Parallel.perform(workers) { s in
                 let g0 = s * groups / workers, g1 = (s + 1) * groups / workers
                 guard g0 < g1 else { return }
                 let status = sx_gemm_packed_groups(pa.base, m, g0, g1, k, pb.base, n, 0, (n + nr - 1) / nr, nil,
@@ -225,7 +225,7 @@ public struct ConstantMatrix: Sendable {
                     precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
                 }
             }
-            if slices <= 1 { worker(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: worker) }
+            if slices <= 1 { worker(0) } else { Parallel.perform(slices, worker) }
         }
     }
 }

@@ -107,6 +107,21 @@ int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *pack
 int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                       ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
 
+// MARK: The worker pool for parallel loops (thread_pool.c)
+
+/// One index of a parallel loop: `fn(ctx, i)`.
+typedef void (*sx_task_fn)(void *ctx, ptrdiff_t index);
+
+/// Calls fn(ctx, i) once for every i < count, on the calling thread and the pool's workers (cores - 1
+/// threads, started on first use, `SPECTRALX_POOL_THREADS` total), handing indices out dynamically; returns
+/// when all are done. Workers spin `SPECTRALX_POOL_SPIN_US` microseconds (default 1000) for the next loop
+/// before they park. A call made while another is running, or from inside an index, runs serially on its
+/// own thread. Returns 1 when the pool ran the loop, 0 when the calling thread ran it alone.
+int sx_parallel_for(ptrdiff_t count, sx_task_fn fn, void *ctx);
+
+/// The pool's worker threads (starting them if need be); 0 on a one-core machine.
+int sx_pool_workers(void);
+
 #ifdef __cplusplus
 }
 #endif
