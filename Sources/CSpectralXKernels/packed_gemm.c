@@ -398,6 +398,11 @@ static int sx_gemm_packed_block_at(int level, const float *apack, ptrdiff_t m, p
                                    int accumulate, float *y, ptrdiff_t ldc) {
 #if defined(__x86_64__)
     const sx_kernels *at = sx_kernels_at(level);
+    if (at && level >= SX_SIMD_AVX2) {
+        // The valid rows and columns of this call's groups and panels (the last ones may be cut).
+        const ptrdiff_t r1 = g1 * SX_MR < m ? g1 * SX_MR : m, c1 = p1 * SX_NR < n ? p1 * SX_NR : n;
+        if (r1 > g0 * SX_MR && c1 > p0 * SX_NR) sx_flops_add(2.0 * (double)(r1 - g0 * SX_MR) * (double)(c1 - p0 * SX_NR) * (double)k);
+    }
     if (at && level >= SX_SIMD_AVX512) {
         sx_gemm_panels_avx512(apack, m, g0, g1, k, packed, n, p0, p1, bias, accumulate, y, ldc);
         return 0;

@@ -40,6 +40,7 @@ typedef struct sx_job {
     sx_task_fn fn;
     void *ctx;
     ptrdiff_t count;
+    int counting;  // the caller's arithmetic-counting flag (flop_count.c), taken on by the workers
     _Atomic ptrdiff_t next;
 } sx_job;
 
@@ -104,7 +105,11 @@ static void *worker_main(void *unused) {
         seen = g;
         atomic_fetch_add(&pool.active, 1);
         sx_job *job = atomic_load(&pool.current);
-        if (job) run_indices(job);
+        if (job) {
+            sx_flops_set_counting(job->counting);
+            run_indices(job);
+            sx_flops_set_counting(0);
+        }
         atomic_fetch_sub_explicit(&pool.active, 1, memory_order_release);
     }
     return NULL;
@@ -147,7 +152,7 @@ int sx_parallel_for(ptrdiff_t count, sx_task_fn fn, void *ctx) {
         for (ptrdiff_t i = 0; i < count; i++) fn(ctx, i);
         return 0;
     }
-    sx_job job = {.fn = fn, .ctx = ctx, .count = count};
+    sx_job job = {.fn = fn, .ctx = ctx, .count = count, .counting = sx_flops_counting()};
     atomic_init(&job.next, 0);
     atomic_store(&pool.current, &job);
     atomic_fetch_add(&pool.generation, 1);

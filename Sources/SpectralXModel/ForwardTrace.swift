@@ -9,6 +9,9 @@ public final class ForwardTrace {
     public private(set) var tensors: [String: Tensor] = [:]
     public private(set) var indices: [String: [Int]] = [:]
     public private(set) var stageSeconds: [(stage: String, seconds: Double)] = []
+    /// Floating-point operations of each stage's matrix products (exclusive, like the times), when the
+    /// forward runs inside ``ArithmeticCount/measure(_:)``; empty otherwise.
+    public private(set) var stageFlops: [String: Double] = [:]
 
     /// Tests only: MMoE expert pairs to use instead of the computed top-2, by adapter
     /// (`"mmoe.b11.fc2.1"` = block 11, fc2, task 1) and row (image·T + token). For documented gate
@@ -26,16 +29,25 @@ public final class ForwardTrace {
     }
 
     private var childSeconds: [Double] = []
+    private var childFlops: [Double] = []
 
     /// Times `body` under `stage`. Stages nest exclusively: time spent in an inner stage (the AoMoA
     /// adapters inside a ViT block) is counted there and not again in the outer one.
     func time<T>(_ stage: String, _ body: () -> T) -> T {
         let start = DispatchTime.now().uptimeNanoseconds
+        let flops0 = ArithmeticCount.sofar
         childSeconds.append(0)
+        childFlops.append(0)
         let r = body()
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let inner = childSeconds.removeLast()
         if !childSeconds.isEmpty { childSeconds[childSeconds.count - 1] += elapsed }
+        let innerFlops = childFlops.removeLast()
+        if let flops0, let flops1 = ArithmeticCount.sofar {
+            let done = flops1 - flops0
+            if !childFlops.isEmpty { childFlops[childFlops.count - 1] += done }
+            stageFlops[stage, default: 0] += done - innerFlops
+        }
         if let i = stageSeconds.firstIndex(where: { $0.stage == stage }) {
             stageSeconds[i].seconds += elapsed - inner
         } else {

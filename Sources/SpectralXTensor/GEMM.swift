@@ -69,6 +69,7 @@ public enum GEMM {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        ArithmeticCount.product(m: m, n: n, k: k)
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -78,6 +79,7 @@ public enum GEMM {
     public static func multiplyDouble(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
                                       b: UnsafePointer<Double>, ldb: Int, c: UnsafeMutablePointer<Double>, ldc: Int) {
         let slices = useOpenBLASThreads ? 1 : sliceCount.load(ordering: .relaxed)
+        ArithmeticCount.product(m: m, n: n, k: k)
         guard slices > 1, n >= 2 * 16 else {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda),
                         b, Int32(ldb), 0, c, Int32(ldc))
@@ -113,6 +115,7 @@ public enum GEMM {
                                                  c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
         precondition(k > 0 && lda >= k && ldb >= k && ldc >= n)
+        ArithmeticCount.product(m: m, n: n, k: k)
         let wide = UnsafeMutablePointer<Double>.allocate(capacity: m * k)
         defer { wide.deallocate() }
         let pa = SharedPointer(a), pw = SharedPointer(wide)

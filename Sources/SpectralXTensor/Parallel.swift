@@ -22,7 +22,16 @@ public enum Parallel {
     public static func perform(_ iterations: Int, _ body: @Sendable (Int) -> Void) {
         if iterations <= 0 { return }
         if iterations == 1 { body(0); return }
-        if useDispatch { DispatchQueue.concurrentPerform(iterations: iterations, execute: body); return }
+        if useDispatch {
+            let counting = sx_flops_counting()  // as the pool does: the caller's arithmetic counting goes along
+            DispatchQueue.concurrentPerform(iterations: iterations) { i in
+                let before = sx_flops_counting()
+                sx_flops_set_counting(counting)
+                body(i)
+                sx_flops_set_counting(before)
+            }
+            return
+        }
         typealias Body = @Sendable (Int) -> Void
         withoutActuallyEscaping(body) { escapable in
             var box: Body = escapable

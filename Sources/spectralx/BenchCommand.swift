@@ -119,17 +119,20 @@ struct BenchCommand: ParsableCommand {
                 PeakMemory.reset()
                 _ = net(x)  // warm-up: page in the mapped weights, size caches
                 var totals: [Double] = [], cpu: [Double] = [], adjacentPeaks: [Double] = [], faults: [Double] = []
-                var stages: [String: [Double]] = [:]
+                var computed: [Double] = []
+                var stages: [String: [Double]] = [:], stageFlops: [String: Double] = [:]
                 var order: [String] = []
                 for _ in 0..<runs {
                     adjacentPeaks.append(probe.measure(runs: 3).median)
                     let trace = ForwardTrace()
                     let c0 = ProcessCPU.seconds(), f0 = ProcessCPU.minorFaults()
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    _ = net(x, trace: trace)
+                    let (_, flops) = ArithmeticCount.measure { net(x, trace: trace) }
                     totals.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    computed.append(flops)
                     cpu.append(ProcessCPU.seconds() - c0)
                     faults.append(Double(ProcessCPU.minorFaults() - f0))
+                    stageFlops = trace.stageFlops  // the same every run
                     for (s, sec) in trace.stageSeconds {
                         if stages[s] == nil { order.append(s) }
                         stages[s, default: []].append(sec)
@@ -140,6 +143,10 @@ struct BenchCommand: ParsableCommand {
                 let gflops = flop * Double(b) / total / 1e9
                 // Each run against the peak measured just before it, then the median of those ratios.
                 let adjacentRatio = median(zip(totals, adjacentPeaks).map { flop * Double(b) / $0 / 1e9 / $1 })
+                // The arithmetic the network did (its products' multiply-adds, counted), per image, and the
+                // rate of that arithmetic against the peak measured just before each run.
+                let computedPerImage = median(computed) / Double(b)
+                let computedRatio = median(zip(zip(totals, adjacentPeaks), computed).map { $1 / $0.0 / 1e9 / $0.1 })
                 if json {
                     batchObjects.append(.object([
                         ("batch", .number("\(b)")),
@@ -149,7 +156,13 @@ struct BenchCommand: ParsableCommand {
                         ("effective_over_peak", .number(JSONNumber.format(gflops / peak.median))),
                         ("adjacent_peaks_gflops", .array(adjacentPeaks.map { .number(JSONNumber.format($0)) })),
                         ("effective_over_adjacent_peak", .number(JSONNumber.format(adjacentRatio))),
+                        ("gflop_computed_per_image", .number(JSONNumber.format(computedPerImage / 1e9))),
+                        ("computed_over_direct", .number(JSONNumber.format(computedPerImage / flop))),
+                        ("computed_over_adjacent_peak", .number(JSONNumber.format(computedRatio))),
                         ("stages", .object(order.map { ($0, .number(JSONNumber.format(median(stages[$0]!)))) })),
+                        ("stages_gflop_computed_per_image", .object(order.map {
+                            ($0, .number(JSONNumber.format((stageFlops[$0] ?? 0) / Double(b) / 1e9)))
+                        })),
                         ("peak_rss_bytes", rss.map { .number("\($0)") } ?? .null),
                         // CPU time of the whole process per image (all threads): robust to a shared machine.
                         ("cpu_seconds_per_image", .number(JSONNumber.format(median(cpu) / Double(b)))),
@@ -165,9 +178,13 @@ struct BenchCommand: ParsableCommand {
                              totals.map { String(format: "%.3f", $0) }.joined(separator: " ")))
                 print(String(format: "  against the sgemm peak measured before each run: median %.0f%% [peaks: %@]", 100 * adjacentRatio,
                              adjacentPeaks.map { String(format: "%.0f", $0) }.joined(separator: " ")))
+                print(String(format: "  arithmetic: %.1f GFLOP per image in products = %.1f%% of the direct %.1f; they ran at %.0f%% of the peak before each run",
+                             computedPerImage / 1e9, 100 * computedPerImage / flop, flop / 1e9, 100 * computedRatio))
                 for s in order {
                     let m = median(stages[s]!)
-                    print("  " + s.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %8.3f s  %5.1f%%", m, 100 * m / total))
+                    let f = stageFlops[s] ?? 0
+                    print("  " + s.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %8.3f s  %5.1f%%", m, 100 * m / total)
+                          + (f > 0 ? String(format: "  %7.2f GFLOP/image in products, %5.0f GFLOP/s", f / Double(b) / 1e9, f / m / 1e9) : ""))
                 }
                 if let rss { print(String(format: "  peak RSS %.2f GB", Double(rss) / 1e9)) }
                 print(String(format: "  CPU time %.3f s per image (all threads, median), %.0f minor page faults per image",

@@ -122,6 +122,25 @@ int sx_parallel_for(ptrdiff_t count, sx_task_fn fn, void *ctx);
 /// The pool's worker threads (starting them if need be); 0 on a one-core machine.
 int sx_pool_workers(void);
 
+// MARK: The arithmetic counter (flop_count.c)
+
+/// Turns counting on (1) or off (0) for the calling thread. While on, every matrix product the thread
+/// runs (the packed kernels here, the Swift side's cblas calls through sx_flops_add) adds its 2·m·n·k,
+/// and so do the pool workers running its parallel loops (sx_parallel_for hands the flag over).
+void sx_flops_set_counting(int on);
+
+/// Whether the calling thread is counting.
+int sx_flops_counting(void);
+
+/// Adds `flops` floating-point operations when the calling thread is counting (a relaxed atomic add).
+void sx_flops_add(double flops);
+
+/// The operations counted since the last take, without resetting (for per-stage differences).
+unsigned long long sx_flops_peek(void);
+
+/// The operations counted since the last take (by every counting thread), and resets the count to 0.
+unsigned long long sx_flops_take(void);
+
 #ifdef __cplusplus
 }
 #endif
