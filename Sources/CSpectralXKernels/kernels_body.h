@@ -264,6 +264,121 @@ static void SX_FN(winograd_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, 
     }
 }
 
+/// Winograd F(4x4,3x3) input transform V = B^T d B of every 6x6 patch (rows 4ti-1..4ti+4, columns
+/// 4tj-1..4tj+4, zero outside the image) for channels c0..<c1, into V[(6r+s)][c][tile]. Vectorised over
+/// the tiles of a tile row as F(2x2,3x3) is: each image row is split into its four column phases
+/// (p_q[j] = x[4j-1+q]), so a patch column s of SX_LANES consecutive tiles is one contiguous load (p_0,
+/// p_1, p_2, p_3, p_0 + 1, p_1 + 1). B^T has entries 4 and 5: contraction into FMA is off here, so every
+/// level rounds the same operations and gives the same bits. `scratch` holds
+/// sx_winograd4_scratch_count(h, w) floats.
+static void SX_FN(winograd4_input)(const float *image, ptrdiff_t cin, ptrdiff_t h, ptrdiff_t w,
+                                   ptrdiff_t c0, ptrdiff_t c1, float *v, float *scratch) {
+#pragma clang fp contract(off)
+    const ptrdiff_t th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw;
+    const ptrdiff_t rowLen = tw + 1 + SX_LANES, rows = 4 * th + 2;
+    for (ptrdiff_t c = c0; c < c1; c++) {
+        const float *plane = image + c * h * w;
+        for (ptrdiff_t yy = 0; yy < rows; yy++) {
+            float *p = scratch + 4 * yy * rowLen;
+            const ptrdiff_t y = yy - 1;
+            if (y < 0 || y >= h) {
+                for (ptrdiff_t j = 0; j < 4 * rowLen; j++) p[j] = 0;
+                continue;
+            }
+            const float *row = plane + y * w;
+            for (int q = 0; q < 4; q++) {
+                for (ptrdiff_t j = 0; j < rowLen; j++) {
+                    const ptrdiff_t x = 4 * j - 1 + q;
+                    p[q * rowLen + j] = (x >= 0 && x < w) ? row[x] : 0.0f;
+                }
+            }
+        }
+        for (ptrdiff_t ti = 0; ti < th; ti++) {
+            for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
+                VF d[6][6], t[6][6];
+                for (int r = 0; r < 6; r++) {
+                    const float *p = scratch + 4 * (4 * ti + r) * rowLen + tj;
+                    d[r][0] = SX_FN(load)(p);
+                    d[r][1] = SX_FN(load)(p + rowLen);
+                    d[r][2] = SX_FN(load)(p + 2 * rowLen);
+                    d[r][3] = SX_FN(load)(p + 3 * rowLen);
+                    d[r][4] = SX_FN(load)(p + 1);
+                    d[r][5] = SX_FN(load)(p + rowLen + 1);
+                }
+                // B^T along the patch rows, then along the columns (z = B^T x, x the six values).
+                for (int s = 0; s < 6; s++) {
+                    const VF x0 = d[0][s], x1 = d[1][s], x2 = d[2][s], x3 = d[3][s], x4 = d[4][s], x5 = d[5][s];
+                    t[0][s] = x0 * 4.0f - x2 * 5.0f + x4;
+                    t[1][s] = (x3 + x4) - (x1 + x2) * 4.0f;
+                    t[2][s] = (x4 - x3) + (x1 - x2) * 4.0f;
+                    t[3][s] = (x4 - x2) + (x3 - x1) * 2.0f;
+                    t[4][s] = (x4 - x2) - (x3 - x1) * 2.0f;
+                    t[5][s] = x1 * 4.0f - x3 * 5.0f + x5;
+                }
+                const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                for (int r = 0; r < 6; r++) {
+                    const VF x0 = t[r][0], x1 = t[r][1], x2 = t[r][2], x3 = t[r][3], x4 = t[r][4], x5 = t[r][5];
+                    const VF outv[6] = {
+                        x0 * 4.0f - x2 * 5.0f + x4,
+                        (x3 + x4) - (x1 + x2) * 4.0f,
+                        (x4 - x3) + (x1 - x2) * 4.0f,
+                        (x4 - x2) + (x3 - x1) * 2.0f,
+                        (x4 - x2) - (x3 - x1) * 2.0f,
+                        x1 * 4.0f - x3 * 5.0f + x5,
+                    };
+                    for (int s = 0; s < 6; s++) {
+                        float *dst = v + ((ptrdiff_t)(r * 6 + s) * cin + c) * tiles + ti * tw + tj;
+                        if (n == SX_LANES) SX_FN(store)(dst, outv[s]);
+                        else for (ptrdiff_t j = 0; j < n; j++) dst[j] = outv[s][j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Winograd F(4x4,3x3) output transform Y = A^T M A for output channels o0..<o1, M[(6xi+nu)][o][tile],
+/// cropped at the bottom/right edge where h or w is not a multiple of 4; vectorised over the tiles of a
+/// tile row, FMA contraction off (same bits at every level).
+static void SX_FN(winograd4_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, ptrdiff_t w,
+                                    ptrdiff_t o0, ptrdiff_t o1, float *out) {
+#pragma clang fp contract(off)
+    const ptrdiff_t th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw;
+    for (ptrdiff_t o = o0; o < o1; o++) {
+        for (ptrdiff_t ti = 0; ti < th; ti++) {
+            for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
+                const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                VF q[4][6];
+                // A^T along the rows xi of M, for each column nu.
+                for (int s = 0; s < 6; s++) {
+                    VF mk[6];
+                    for (int xi = 0; xi < 6; xi++) {
+                        const float *src = m + ((ptrdiff_t)(xi * 6 + s) * cout + o) * tiles + ti * tw + tj;
+                        mk[xi] = n == SX_LANES ? SX_FN(load)(src) : SX_FN(load_partial)(src, n, 0.0f);
+                    }
+                    const VF a = mk[1] + mk[2], b = mk[1] - mk[2], cc = mk[3] + mk[4], dd = mk[3] - mk[4];
+                    q[0][s] = mk[0] + a + cc;
+                    q[1][s] = b + dd * 2.0f;
+                    q[2][s] = a + cc * 4.0f;
+                    q[3][s] = b + dd * 8.0f + mk[5];
+                }
+                for (int r = 0; r < 4; r++) {
+                    const ptrdiff_t yrow = 4 * ti + r;
+                    if (yrow >= h) continue;
+                    const VF *x = q[r];
+                    const VF a = x[1] + x[2], b = x[1] - x[2], cc = x[3] + x[4], dd = x[3] - x[4];
+                    const VF y[4] = {x[0] + a + cc, b + dd * 2.0f, a + cc * 4.0f, b + dd * 8.0f + x[5]};
+                    float *row = out + (o * h + yrow) * w;
+                    for (ptrdiff_t j = 0; j < n; j++) {
+                        const ptrdiff_t x0 = 4 * (tj + j);
+                        for (int e = 0; e < 4 && x0 + e < w; e++) row[x0 + e] = y[e][j];
+                    }
+                }
+            }
+        }
+    }
+}
+
 static const sx_kernels SX_FN(table) = {
     .level = SX_LEVEL,
     .name = SX_NAME,
@@ -273,6 +388,8 @@ static const sx_kernels SX_FN(table) = {
     .layernorm_rows = SX_FN(layernorm_rows),
     .winograd_input = SX_FN(winograd_input),
     .winograd_output = SX_FN(winograd_output),
+    .winograd4_input = SX_FN(winograd4_input),
+    .winograd4_output = SX_FN(winograd4_output),
 };
 
 #undef VF

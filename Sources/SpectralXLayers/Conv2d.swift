@@ -21,16 +21,18 @@ public struct Conv2d: Sendable {
     public let convolution: Convolution
     public var geometry: ConvGeometry { convolution.geometry }
 
-    public init(_ scope: WeightScope, _ geometry: ConvGeometry, bias: Bool = true, batchNorm: BatchNormParameters? = nil) {
+    public init(_ scope: WeightScope, _ geometry: ConvGeometry, bias: Bool = true, batchNorm: BatchNormParameters? = nil,
+                choice: ConvolutionChoice = .automatic) {
         let g = geometry
         let w = scope.tensor("weight", [g.outChannels, g.inChannels, g.kernel.h, g.kernel.w])
         let b = bias ? scope.tensor("bias", [g.outChannels]) : nil
-        self.init(geometry: g, weight: w, bias: b, batchNorm: batchNorm)
+        self.init(geometry: g, weight: w, bias: b, batchNorm: batchNorm, choice: choice)
     }
 
-    public init(geometry g: ConvGeometry, weight w: Tensor, bias b: Tensor?, batchNorm bn: BatchNormParameters?) {
+    public init(geometry g: ConvGeometry, weight w: Tensor, bias b: Tensor?, batchNorm bn: BatchNormParameters?,
+                choice: ConvolutionChoice = .automatic) {
         guard let bn else {
-            convolution = Convolution(geometry: g, weight: w.pointer, bias: b?.pointer)
+            convolution = Convolution(geometry: g, weight: w.pointer, bias: b?.pointer, choice: choice)
             return
         }
         let per = g.inChannels * g.kernel.h * g.kernel.w
@@ -42,7 +44,7 @@ public struct Conv2d: Sendable {
             let bias = b.map { Double($0.pointer[o]) } ?? 0
             fb.mutablePointer[o] = Float((bias - Double(bn.mean.pointer[o])) * s + Double(bn.beta.pointer[o]))
         }
-        convolution = Convolution(geometry: g, weight: fw.pointer, bias: fb.pointer)
+        convolution = Convolution(geometry: g, weight: fw.pointer, bias: fb.pointer, choice: choice)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { convolution(x) }

@@ -51,13 +51,16 @@ public enum ConvolutionChoice: String, Sendable, CaseIterable {
     case tiledIm2Col
     /// Winograd F(2×2, 3×3); 3×3, stride 1, padding 1 only.
     case winograd
+    /// Winograd F(4×4, 3×3): 1.78× fewer multiply-adds than F(2×2, 3×3), more rounding; never chosen by
+    /// `.automatic` (a model asks for it where its parity allows); 3×3, stride 1, padding 1 only.
+    case winograd4
 
     public func supports(_ g: ConvGeometry) -> Bool {
         switch self {
         case .automatic, .tiledIm2Col: return true
         case .pointwise: return g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0)
         case .shiftedGEMM: return g.stride == (1, 1)
-        case .winograd: return WinogradConvolution.supports(g)
+        case .winograd, .winograd4: return WinogradConvolution.supports(g)
         }
     }
 }
@@ -106,6 +109,7 @@ public struct Convolution: Sendable {
         case .pointwise: algorithm = PointwiseConvolution(geometry: g, weight: weight)
         case .shiftedGEMM: algorithm = ShiftedGEMMConvolution(geometry: g, weight: weight)
         case .winograd: algorithm = WinogradConvolution(geometry: g, weight: weight)
+        case .winograd4: algorithm = WinogradConvolution(geometry: g, weight: weight, tile: .f4)
         case .automatic, .tiledIm2Col: algorithm = TiledIm2ColConvolution(geometry: g, weight: weight)
         }
     }

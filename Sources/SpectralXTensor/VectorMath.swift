@@ -62,6 +62,20 @@ public struct VectorMath: Sendable {
         table.pointer.pointee.winograd_input(image, channels, height, width, range.lowerBound, range.upperBound, v, scratch)
     }
 
+    /// Winograd F(4×4, 3×3) input transform of channels `range` (see ``WinogradConvolution``).
+    @inline(__always)
+    public func winograd4Input(_ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, range: Range<Int>,
+                               into v: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        table.pointer.pointee.winograd4_input(image, channels, height, width, range.lowerBound, range.upperBound, v, scratch)
+    }
+
+    /// Winograd F(4×4, 3×3) output transform of channels `range` (see ``WinogradConvolution``).
+    @inline(__always)
+    public func winograd4Output(_ m: UnsafePointer<Float>, channels: Int, height: Int, width: Int, range: Range<Int>,
+                                into out: UnsafeMutablePointer<Float>) {
+        table.pointer.pointee.winograd4_output(m, channels, height, width, range.lowerBound, range.upperBound, out)
+    }
+
     /// Winograd F(2×2, 3×3) output transform of channels `range` (see ``WinogradConvolution``).
     @inline(__always)
     public func winogradOutput(_ m: UnsafePointer<Float>, channels: Int, height: Int, width: Int, range: Range<Int>,

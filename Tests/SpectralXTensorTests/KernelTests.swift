@@ -41,6 +41,7 @@ struct KernelTests {
         (ConvGeometry(inChannels: 256, outChannels: 3, kernel: 3, padding: 1), 8, "winograd-f2x2-3x3"),
         (ConvGeometry(inChannels: 256, outChannels: 3, kernel: 3, padding: 1), 35, "winograd-f2x2-3x3"),
         (ConvGeometry(inChannels: 256, outChannels: 2, kernel: 3, padding: 1), 56, "winograd-f2x2-3x3"),
+        // (every 3×3/1 pad 1 case above also runs F(4×4, 3×3): 7, 9, 25, 35 leave cut tiles, 8 and 56 none)
         // Products large enough to be split across cores, pixel counts that are no multiple of the packed
         // kernel's 16-column panels (1089, 37·39, 13·13 tiles), output channels across its 6-row groups.
         (ConvGeometry(inChannels: 300, outChannels: 20, kernel: 1), 33, "pointwise-gemm"),
@@ -80,7 +81,11 @@ struct KernelTests {
                 Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)
             }(x)
             let e = (0..<other.count).map { abs(Double(other.pointer[$0]) - ref[$0]) }.max()!
-            #expect(e < tolerance, "\(g) via \(choice), batch \(batch) packed \(packed): max error \(e)")
+            // F(4×4, 3×3)'s transforms (entries up to 8, the kernel's 1/24) round more: 2.3e-4 … 6.0e-4 here
+            // against 1.8e-4 … 2.3e-4 for 4e-6 of the scale, i.e. up to 1.2e-5 of the scale; 2.5e-5 of it
+            // still leaves a wrong tap or offset (O(1) of the scale) far outside.
+            let bound = choice == .winograd4 ? 1e-6 + 2.5e-5 * ref.map(abs).max()! : tolerance
+            #expect(e < bound, "\(g) via \(choice), batch \(batch) packed \(packed): max error \(e)")
         }
     }
 
@@ -112,6 +117,54 @@ struct KernelTests {
                 var ref = 0.0
                 for a in 0..<4 { for b in 0..<4 { ref += Double(bt[r][a]) * Double(d(a, b)) * Double(bt[s][b]) } }
                 #expect(abs(Double(generic.0[((r * 4 + s) * channels + c) * tiles + ti * tw + tj]) - ref) < 1e-6)
+            } }
+        } } }
+        for k in levels.dropFirst() {
+            let other = transforms(k)
+            #expect(other.0 == generic.0, "\(k.name) input transform")
+            #expect(other.1 == generic.1, "\(k.name) output transform")
+        }
+    }
+
+    @Test("Winograd F(4×4) tile transforms: every level gives the generic level's bits (no FMA contraction); input transform = Bᵀ d B",
+          arguments: [(1, 1), (3, 5), (7, 7), (9, 13), (35, 34), (56, 56)])
+    func winograd4Transforms(_ size: (Int, Int)) {
+        let (h, w) = size, channels = 3
+        let th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw
+        let x = randomTensor([channels, h, w], seed: UInt64(h * 100 + w + 7))
+        let m = randomTensor([36, channels, tiles], seed: 78)
+        func transforms(_ k: VectorMath) -> ([Float], [Float]) {
+            let v = Tensor(zeros: [36, channels, tiles]), y = Tensor(zeros: [channels, h, w])
+            let scratch = Tensor(zeros: [sx_winograd4_scratch_count(h, w)])
+            k.winograd4Input(x.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: v.mutablePointer,
+                             scratch: scratch.mutablePointer)
+            k.winograd4Output(m.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: y.mutablePointer)
+            return ((0..<v.count).map { v.pointer[$0] }, (0..<y.count).map { y.pointer[$0] })
+        }
+        let levels = VectorMath.available
+        let generic = transforms(levels[0])
+        let bt: [[Double]] = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                              [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+        let at: [[Double]] = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+        for c in 0..<channels { for ti in 0..<th { for tj in 0..<tw {
+            // Input: V = Bᵀ d B of the zero-padded 6×6 patch; values in [-1, 1), entries up to 5: sums of
+            // 36 terms up to 25 in size, so float32 steps stay below 1e-5.
+            func d(_ r: Int, _ s: Int) -> Double {
+                let yy = 4 * ti - 1 + r, xx = 4 * tj - 1 + s
+                return (yy >= 0 && yy < h && xx >= 0 && xx < w) ? Double(x.pointer[(c * h + yy) * w + xx]) : 0
+            }
+            for r in 0..<6 { for s in 0..<6 {
+                var ref = 0.0
+                for a in 0..<6 { for b in 0..<6 { ref += bt[r][a] * d(a, b) * bt[s][b] } }
+                #expect(abs(Double(generic.0[((r * 6 + s) * channels + c) * tiles + ti * tw + tj]) - ref) < 1e-5)
+            } }
+            // Output: Y = Aᵀ M A, cropped at the bottom and right edges.
+            for r in 0..<4 { for e in 0..<4 where 4 * ti + r < h && 4 * tj + e < w {
+                var ref = 0.0
+                for a in 0..<6 { for b in 0..<6 {
+                    ref += at[r][a] * Double(m.pointer[((a * 6 + b) * channels + c) * tiles + ti * tw + tj]) * at[e][b]
+                } }
+                #expect(abs(Double(generic.1[(c * h + 4 * ti + r) * w + 4 * tj + e]) - ref) < 5e-4)  // sums reach ~300
             } }
         } } }
         for k in levels.dropFirst() {

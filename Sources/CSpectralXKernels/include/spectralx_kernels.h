@@ -37,11 +37,23 @@ typedef struct sx_kernels {
     /// Winograd F(2x2,3x3) output transform of channels o0..<o1 from M[(4xi+nu)][o][tile] into (cout, h, w).
     void (*winograd_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, ptrdiff_t w, ptrdiff_t o0, ptrdiff_t o1,
                             float *out);
+    /// Winograd F(4x4,3x3) input transform of channels c0..<c1 into V[(6r+s)][c][tile] (6x6 patches at
+    /// stride 4); `scratch` holds sx_winograd4_scratch_count(h, w) floats (one per thread).
+    void (*winograd4_input)(const float *image, ptrdiff_t cin, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c0, ptrdiff_t c1,
+                            float *v, float *scratch);
+    /// Winograd F(4x4,3x3) output transform of channels o0..<o1 from M[(6xi+nu)][o][tile] into (cout, h, w).
+    void (*winograd4_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, ptrdiff_t w, ptrdiff_t o0, ptrdiff_t o1,
+                             float *out);
 } sx_kernels;
 
 /// Floats of scratch winograd_input needs for an h x w image (padded odd/even column rows).
 static inline ptrdiff_t sx_winograd_scratch_count(ptrdiff_t h, ptrdiff_t w) {
     return (2 * ((h + 1) / 2) + 2) * 2 * ((w + 1) / 2 + 1 + 16);
+}
+
+/// Floats of scratch winograd4_input needs for an h x w image (the four column phases of each padded row).
+static inline ptrdiff_t sx_winograd4_scratch_count(ptrdiff_t h, ptrdiff_t w) {
+    return (4 * ((h + 3) / 4) + 2) * 4 * ((w + 3) / 4 + 1 + 16);
 }
 
 /// The kernels of `level`, or NULL when this CPU (or this build's architecture) lacks it.
