@@ -186,21 +186,27 @@ public struct ConstantMatrix: Sendable {
         precondition(ldc >= n)
         let (m, k) = (rows, columns)
         let nr = PackedWeight.panelColumns
-        // Panels of B packed and multiplied at a time: as the linears split (one K block of 16, 256 KiB,
-        // stays in L2 while a row chunk of A passes over it).
-        let per = PackedWeight.chunkPanels(panels: (n + nr - 1) / nr, workers: GEMM.threads)
-        let width = per * nr
-        let chunks = (n + width - 1) / width
-        let slices = min(GEMM.threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
+        // Panels of B packed and multiplied at a time: at most 16 (one K block of them, 256 KiB, stays in L2
+        // while a row chunk of A passes over it), at least two chunks per worker, and all chunks within one
+        // panel of each other. Why balanced: with 16-panel-or-fewer chunks cut from the left, the 196 pixels
+        // of a 14² map (the head's laterals, F(4×4) Winograd's 14 × 14 tiles at 56²) became chunks of 64,
+        // 64, 64 and 4 columns, and one worker did 128 of the 196. Which worker computes a column never
+        // changes its bits.
+        let threads = GEMM.threads
+        let panels = (n + nr - 1) / nr
+        let chunks = max(1, min(panels, max(2 * threads, (panels + 15) / 16)))
+        let width = (panels + chunks - 1) / chunks * nr   // the widest chunk
+        let slices = min(threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
         let pa = SharedPointer(packed.base), pc = SharedPointer(c)
         let groups = sx_packed_row_groups(m)
-        if chunks < GEMM.threads && GEMM.threads > 1 && m * n * k >= GEMM.splitThreshold && groups >= 2 * GEMM.threads {
-            // Too few pixels to split by panels (the PPM bottleneck's Winograd products: 16 tiles at 7²,
-            // 512 output channels): B packed once, the output channels split instead.
+        if panels < 4 * threads && threads > 1 && m * n * k >= GEMM.splitThreshold && groups >= 2 * threads {
+            // Too few pixels to split evenly by panels (49 at 7² is 3 panels and 1 column; the PPM
+            // bottleneck's Winograd products: 16 tiles, 512 output channels): B packed once, the output
+            // channels split instead.
             let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(n, k))
             defer { panel.deallocate() }
             pack(0, n, panel)
-            let pb = SharedPointer(panel), workers = GEMM.threads
+            let pb = SharedPointer(panel), workers = threads
             Parallel.perform(workers) { s in
                 let g0 = s * groups / workers, g1 = (s + 1) * groups / workers
                 guard g0 < g1 else { return }
@@ -218,7 +224,8 @@ public struct ConstantMatrix: Sendable {
                 while true {
                     let chunk = next.take()
                     guard chunk < chunks else { return }
-                    let j0 = chunk * width, cols = min(width, n - j0)
+                    let p0 = chunk * panels / chunks, p1 = (chunk + 1) * panels / chunks
+                    let j0 = p0 * nr, cols = min(p1 * nr, n) - j0
                     pack(j0, cols, panel)
                     let status = sx_gemm_packed_panels(pa.base, m, k, panel, cols, 0, (cols + nr - 1) / nr, nil,
                                                        accumulate ? 1 : 0, pc.base + j0, ldc)
