@@ -211,7 +211,8 @@ static void SX_FN(winograd_input)(const float *image, ptrdiff_t cin, ptrdiff_t h
                     t[2][s] = d[2][s] - d[1][s];
                     t[3][s] = d[1][s] - d[3][s];
                 }
-                const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                // Stored whole where the extra lanes land in this plane's later tile rows (as F(4x4)).
+                const ptrdiff_t n = ti * tw + tj + SX_LANES <= tiles ? SX_LANES : tw - tj;
                 for (int r = 0; r < 4; r++) {
                     const VF a = t[r][0], b = t[r][1], cc = t[r][2], ee = t[r][3];
                     const VF outv[4] = {a - cc, b + cc, cc - b, b - ee};
@@ -235,10 +236,11 @@ static void SX_FN(winograd_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, 
         for (ptrdiff_t ti = 0; ti < th; ti++) {
             for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
                 const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                const int whole = ti * tw + tj + SX_LANES <= tiles;  // the vector stays inside this plane
                 VF mk[16];
                 for (int k = 0; k < 16; k++) {
                     const float *src = m + ((ptrdiff_t)k * cout + o) * tiles + ti * tw + tj;
-                    mk[k] = n == SX_LANES ? SX_FN(load)(src) : SX_FN(load_partial)(src, n, 0.0f);
+                    mk[k] = whole ? SX_FN(load)(src) : SX_FN(load_partial)(src, n, 0.0f);
                 }
                 VF q0[4], q1[4];
                 for (int s = 0; s < 4; s++) {
@@ -252,11 +254,14 @@ static void SX_FN(winograd_output)(const float *m, ptrdiff_t cout, ptrdiff_t h, 
                 for (int r = 0; r < 2; r++) {
                     const ptrdiff_t yrow = 2 * ti + r;
                     if (yrow >= h) continue;
+                    float e0[SX_LANES], e1[SX_LANES];  // interleaved through memory, as F(4x4)
+                    SX_FN(store)(e0, y[r][0]);
+                    SX_FN(store)(e1, y[r][1]);
                     float *row = out + (o * h + yrow) * w;
                     for (ptrdiff_t j = 0; j < n; j++) {
                         const ptrdiff_t x = 2 * (tj + j);
-                        row[x] = y[r][0][j];
-                        if (x + 1 < w) row[x + 1] = y[r][1][j];
+                        row[x] = e0[j];
+                        if (x + 1 < w) row[x + 1] = e1[j];
                     }
                 }
             }
@@ -315,7 +320,9 @@ static void SX_FN(winograd4_input)(const float *image, ptrdiff_t cin, ptrdiff_t 
                     t[4][s] = (x4 - x2) - (x3 - x1) * 2.0f;
                     t[5][s] = x1 * 4.0f - x3 * 5.0f + x5;
                 }
-                const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                // A cut vector is stored whole when its extra lanes land in this plane's later tile rows
+                // (written again by this thread): only the plane's last row of tiles is stored lane by lane.
+                const ptrdiff_t n = ti * tw + tj + SX_LANES <= tiles ? SX_LANES : tw - tj;
                 for (int r = 0; r < 6; r++) {
                     const VF x0 = t[r][0], x1 = t[r][1], x2 = t[r][2], x3 = t[r][3], x4 = t[r][4], x5 = t[r][5];
                     const VF outv[6] = {
@@ -348,13 +355,15 @@ static void SX_FN(winograd4_output)(const float *m, ptrdiff_t cout, ptrdiff_t h,
         for (ptrdiff_t ti = 0; ti < th; ti++) {
             for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
                 const ptrdiff_t n = tw - tj < SX_LANES ? tw - tj : SX_LANES;
+                // Whole loads where the vector stays inside this plane (the extra lanes are never used).
+                const int whole = ti * tw + tj + SX_LANES <= tiles;
                 VF q[4][6];
                 // A^T along the rows xi of M, for each column nu.
                 for (int s = 0; s < 6; s++) {
                     VF mk[6];
                     for (int xi = 0; xi < 6; xi++) {
                         const float *src = m + ((ptrdiff_t)(xi * 6 + s) * cout + o) * tiles + ti * tw + tj;
-                        mk[xi] = n == SX_LANES ? SX_FN(load)(src) : SX_FN(load_partial)(src, n, 0.0f);
+                        mk[xi] = whole ? SX_FN(load)(src) : SX_FN(load_partial)(src, n, 0.0f);
                     }
                     const VF a = mk[1] + mk[2], b = mk[1] - mk[2], cc = mk[3] + mk[4], dd = mk[3] - mk[4];
                     q[0][s] = mk[0] + a + cc;
@@ -367,11 +376,20 @@ static void SX_FN(winograd4_output)(const float *m, ptrdiff_t cout, ptrdiff_t h,
                     if (yrow >= h) continue;
                     const VF *x = q[r];
                     const VF a = x[1] + x[2], b = x[1] - x[2], cc = x[3] + x[4], dd = x[3] - x[4];
-                    const VF y[4] = {x[0] + a + cc, b + dd * 2.0f, a + cc * 4.0f, b + dd * 8.0f + x[5]};
-                    float *row = out + (o * h + yrow) * w;
-                    for (ptrdiff_t j = 0; j < n; j++) {
-                        const ptrdiff_t x0 = 4 * (tj + j);
-                        for (int e = 0; e < 4 && x0 + e < w; e++) row[x0 + e] = y[e][j];
+                    // Interleaved into pixels through memory (reading lanes out of registers one at a time
+                    // is slower): tile j's four outputs are pixels 4(tj + j) … 4(tj + j) + 3 of the row.
+                    float y[4][SX_LANES];
+                    SX_FN(store)(y[0], x[0] + a + cc);
+                    SX_FN(store)(y[1], b + dd * 2.0f);
+                    SX_FN(store)(y[2], a + cc * 4.0f);
+                    SX_FN(store)(y[3], b + dd * 8.0f + x[5]);
+                    float *row = out + (o * h + yrow) * w + 4 * tj;
+                    const ptrdiff_t full = 4 * (tj + n) <= w ? n : n - 1;  // the last tile may be cut by w
+                    for (ptrdiff_t j = 0; j < full; j++) {
+                        row[4 * j] = y[0][j]; row[4 * j + 1] = y[1][j]; row[4 * j + 2] = y[2][j]; row[4 * j + 3] = y[3][j];
+                    }
+                    for (ptrdiff_t j = full; j < n; j++) {
+                        for (int e = 0; e < 4 && 4 * (tj + j) + e < w; e++) row[4 * j + e] = y[e][j];
                     }
                 }
             }

@@ -155,6 +155,10 @@ public struct ConstantMatrix: Sendable {
         }
     }
 
+    /// Panels of B the micro-kernel's loop nest keeps in L2 while a row chunk of A passes (SX_NCP in
+    /// packed_gemm.c): up to this many, one pass over A computes the whole product.
+    static let panelsPerPass = 16
+
     /// true when products run on the packed micro-kernel.
     public var isPacked: Bool { packed != nil }
 
@@ -199,10 +203,13 @@ public struct ConstantMatrix: Sendable {
         let slices = min(threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
         let pa = SharedPointer(packed.base), pc = SharedPointer(c)
         let groups = sx_packed_row_groups(m)
-        if panels < 4 * threads && threads > 1 && m * n * k >= GEMM.splitThreshold && groups >= 2 * threads {
-            // Too few pixels to split evenly by panels (49 at 7² is 3 panels and 1 column; the PPM
-            // bottleneck's Winograd products: 16 tiles, 512 output channels): B packed once, the output
-            // channels split instead.
+        if panels <= Self.panelsPerPass && threads > 1 && m * n * k >= GEMM.splitThreshold && groups >= 2 * threads {
+            // B is at most one pass of panels: packed once, the output channels (A's rows) split instead, so
+            // each worker streams its half of A once against the same B in L2. Split by panels, every
+            // chunk re-read the whole of A: the composed laterals at 14² (A 9·512 × 1024, 18.9 MB; B 196
+            // pixels) read 75 MB of weights instead of 19, and F(4×4) at 56² (36 products of A 1 MB, B 196
+            // tiles) 144 MB instead of 36. Also where the pixels are too few to split evenly (the PPM
+            // bottleneck's Winograd: 16 tiles).
             let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(n, k))
             defer { panel.deallocate() }
             pack(0, n, panel)
