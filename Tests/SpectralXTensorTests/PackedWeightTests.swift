@@ -139,8 +139,11 @@ struct PackedWeightTests {
     @Test("constant left operand against float64: edges of row groups, panels, chunks and K blocks; accumulate, strides",
           arguments: [(1, 1, 1), (5, 15, 255), (6, 16, 256), (7, 17, 257), (13, 784, 256), (241, 33, 300),
                       (40, 1443, 64), (512, 49, 512), (3, 300, 1000),
-                      // one panel of pixels: split by output channels instead
-                      (512, 16, 512), (100, 9, 2000)])
+                      // 19 panels: balanced chunks of 4-5 panels across the workers
+                      (30, 300, 200),
+                      // at most one pass of panels (≤ 16): split by output channels instead (196 pixels: a 14²
+                      // map, F(4×4)'s tiles at 56²; one panel: Winograd at 7²)
+                      (512, 196, 512), (512, 16, 512), (100, 9, 2000)])
     func constantLeftOperand(_ shape: (Int, Int, Int)) throws {
         let (m, n, k) = shape
         guard PackedWeight.isAvailable else {
