@@ -35,6 +35,8 @@ static ptrdiff_t sx_groups(ptrdiff_t m) { return (m + SX_MR - 1) / SX_MR; }
 
 ptrdiff_t sx_packed_panel_columns(void) { return SX_NR; }
 
+ptrdiff_t sx_packed_block_depth(void) { return SX_KC; }
+
 size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k) {
     return (size_t)sx_panels(n) * SX_NR * (size_t)k;
 }
@@ -86,11 +88,11 @@ void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, fl
 // GEMM with the whole c*kh*kw reduction in the micro-kernel's registers, without a column buffer and
 // without a second copy. Panels of 16 pixels inside one output row at stride 1 are 16-float copies.
 void sx_pack_conv_columns(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, int kh, int kw, int sh, int sw,
-                          int ph, int pw, ptrdiff_t wo, ptrdiff_t j0, ptrdiff_t n, float *packed) {
-    const ptrdiff_t k = channels * kh * kw, panels = sx_panels(n), taps = (ptrdiff_t)kh * kw;
-    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+                          int ph, int pw, ptrdiff_t wo, ptrdiff_t j0, ptrdiff_t n, ptrdiff_t r0, ptrdiff_t r1, float *packed) {
+    const ptrdiff_t k = r1, panels = sx_panels(n), taps = (ptrdiff_t)kh * kw;
+    for (ptrdiff_t k0 = r0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
-        float *block = packed + (size_t)k0 * panels * SX_NR;
+        float *block = packed + (size_t)(k0 - r0) * panels * SX_NR;
         for (ptrdiff_t p = 0; p < panels; p++) {
             float *panel = block + (size_t)p * kc * SX_NR;
             const ptrdiff_t pix0 = j0 + p * SX_NR;

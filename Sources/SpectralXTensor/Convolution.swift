@@ -232,10 +232,10 @@ struct TiledIm2ColConvolution: ConvolutionAlgorithm {
         if weight.isPacked {
             // Implicit: each worker writes its pixels' columns straight into the kernel's panel layout.
             let src = SharedPointer(image)
-            weight.multiply(n: ho * wo, into: output, ldc: ho * wo) { j0, count, panel in
+            weight.multiply(n: ho * wo, into: output, ldc: ho * wo) { j0, count, r0, r1, panel in
                 sx_pack_conv_columns(src.base, g.inChannels, height, width, Int32(g.kernel.h), Int32(g.kernel.w),
                                      Int32(g.stride.h), Int32(g.stride.w), Int32(g.padding.h), Int32(g.padding.w),
-                                     wo, j0, count, panel)
+                                     wo, j0, count, r0, r1, panel)
             }
             return
         }

@@ -174,17 +174,20 @@ public struct ConstantMatrix: Sendable {
                           beta: accumulate ? 1 : 0, c: c, ldc: ldc)
             return
         }
-        let pb = SharedPointer(b), k = columns
-        multiply(n: n, accumulate: accumulate, into: c, ldc: ldc) { j0, cols, panel in
-            sx_pack_columns(pb.base + j0, ldb, k, cols, panel)
+        let pb = SharedPointer(b)
+        multiply(n: n, accumulate: accumulate, into: c, ldc: ldc) { j0, cols, r0, r1, panel in
+            sx_pack_columns(pb.base + r0 * ldb + j0, ldb, r1 - r0, cols, panel)
         }
     }
 
-    /// Packed only (``isPacked``): `C = A·B (+ C)` for a B that is never formed. `pack(j0, count, into)`
-    /// writes columns `j0 ..< j0 + count` of B in the layout of `sx_pack_columns`, on the
-    /// worker that then multiplies them; an implicit im2col, for instance.
+    /// Packed only (``isPacked``): `C = A·B (+ C)` for a B that is never formed. `pack(j0, count, r0, r1,
+    /// into)` writes rows `r0 ..< r1` of columns `j0 ..< j0 + count` of B in the layout of `sx_pack_columns`
+    /// for those columns, from its K block at `r0` on (`r0` a multiple of the 256-deep block); an implicit
+    /// im2col, for instance. Called on the workers: each packs the panels it then multiplies, or, when the
+    /// output channels are split, K blocks of the one shared layout.
     public func multiply(n: Int, accumulate: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int,
-                         packing pack: @Sendable (_ j0: Int, _ count: Int, _ into: UnsafeMutablePointer<Float>) -> Void) {
+                         packing pack: @Sendable (_ j0: Int, _ count: Int, _ r0: Int, _ r1: Int,
+                                                  _ into: UnsafeMutablePointer<Float>) -> Void) {
         guard n > 0 else { return }
         guard let packed else { preconditionFailure("ConstantMatrix.multiply(packing:) on an unpacked matrix") }
         precondition(ldc >= n)
@@ -212,7 +215,13 @@ public struct ConstantMatrix: Sendable {
             // bottleneck's Winograd: 16 tiles).
             let panel = UnsafeMutablePointer<Float>.allocate(capacity: sx_packed_weight_count(n, k))
             defer { panel.deallocate() }
-            pack(0, n, panel)
+            // B's K blocks are disjoint runs of the layout: packed by all workers (an implicit im2col of
+            // HyperT-sized reductions took a millisecond on one core, e.g. the Are-adapter's 3×3/2 at 14²).
+            let depth = sx_packed_block_depth(), blocks = (k + depth - 1) / depth, pp = SharedPointer(panel)
+            Parallel.perform(blocks) { blk in
+                let r0 = blk * depth
+                pack(0, n, r0, min(k, r0 + depth), pp.base + r0 * panels * nr)
+            }
             let pb = SharedPointer(panel), workers = threads
             Parallel.perform(workers) { s in
                 let g0 = s * groups / workers, g1 = (s + 1) * groups / workers
@@ -233,7 +242,7 @@ public struct ConstantMatrix: Sendable {
                     guard chunk < chunks else { return }
                     let p0 = chunk * panels / chunks, p1 = (chunk + 1) * panels / chunks
                     let j0 = p0 * nr, cols = min(p1 * nr, n) - j0
-                    pack(j0, cols, panel)
+                    pack(j0, cols, 0, k, panel)
                     let status = sx_gemm_packed_panels(pa.base, m, k, panel, cols, 0, (cols + nr - 1) / nr, nil,
                                                        accumulate ? 1 : 0, pc.base + j0, ldc)
                     precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")

@@ -11,6 +11,7 @@ enum KernelBench {
         ("hypert.module3 3×3 @112", ConvGeometry(inChannels: 128, outChannels: 128, kernel: 3, padding: 1), 112),
         ("hypert.conv2 3×3/2 @56", ConvGeometry(inChannels: 256, outChannels: 512, kernel: 3, stride: 2, padding: 1), 56),
         ("hypert.module2 2×2/2 @224", ConvGeometry(inChannels: 64, outChannels: 128, kernel: 2, stride: 2), 224),
+        ("are.refine_spa.0 3×3/2 @28", ConvGeometry(inChannels: 512, outChannels: 256, kernel: 3, stride: 2, padding: 1), 28),
         ("are.refine 3×3 @14", ConvGeometry(inChannels: 256, outChannels: 256, kernel: 3, padding: 1), 14),
         ("neck.convs.0 3×3 @56", ConvGeometry(inChannels: 1024, outChannels: 1024, kernel: 3, padding: 1), 56),
         ("neck.convs.1 3×3 @28", ConvGeometry(inChannels: 1024, outChannels: 1024, kernel: 3, padding: 1), 28),

@@ -48,6 +48,9 @@ struct KernelTests {
         (ConvGeometry(inChannels: 64, outChannels: 40, kernel: 3, padding: 1), 37, "shifted-gemm"),
         (ConvGeometry(inChannels: 256, outChannels: 13, kernel: 3, padding: 1), 25, "winograd-f2x2-3x3"),
         (ConvGeometry(inChannels: 32, outChannels: 19, kernel: 3, stride: 2, padding: 1), 45, "tiled-im2col"),
+        // 196 output pixels (one pass of panels) and a 576-deep reduction: packed, the output channels are
+        // split and the implicit im2col's three K blocks are packed by the workers (the Are-adapter's 3×3/2)
+        (ConvGeometry(inChannels: 64, outChannels: 24, kernel: 3, stride: 2, padding: 1), 28, "tiled-im2col"),
     ])
     func convolution(_ g: ConvGeometry, size: Int, algorithm: String) {
         // Batch 1 and 3, each algorithm on OpenBLAS and, where this CPU runs it, with its weight packed

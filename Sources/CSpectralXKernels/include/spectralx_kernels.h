@@ -80,9 +80,15 @@ void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
 void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
 /// The im2col matrix of a convolution of x (channels x h x w; kernel kh x kw, stride sh/sw, zero padding
 /// ph/pw; output width wo) for output pixels j0 ..< j0 + n, written in the layout of sx_pack_columns
-/// (sx_packed_weight_count(n, channels * kh * kw) floats) without forming the matrix.
+/// (sx_packed_weight_count(n, channels * kh * kw) floats) without forming the matrix. Only its rows
+/// (reduction indices) r0 ..< r1 (0 and channels * kh * kw for all; r0 a multiple of the 256-deep K
+/// block): they are the layout's K blocks from r0 on, written from `packed` on, so workers can fill one
+/// layout's K blocks in parallel.
 void sx_pack_conv_columns(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, int kh, int kw, int sh, int sw,
-                          int ph, int pw, ptrdiff_t wo, ptrdiff_t j0, ptrdiff_t n, float *packed);
+                          int ph, int pw, ptrdiff_t wo, ptrdiff_t j0, ptrdiff_t n, ptrdiff_t r0, ptrdiff_t r1, float *packed);
+
+/// Rows of B per K block of the packed layouts (SX_KC).
+ptrdiff_t sx_packed_block_depth(void);
 /// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
 int sx_packed_gemm_available(void);
 /// 1 when it is available and SPECTRALX_GEMM is not `openblas` (see packed_gemm.c); callers decide
