@@ -27,6 +27,11 @@ static inline VF SX_FN(load_partial)(const float *p, ptrdiff_t n, float fill) {
     for (ptrdiff_t j = 0; j < n; j++) v[j] = p[j];
     return v;
 }
+/// Stores the first n <= SX_LANES elements of v (the whole vector when n == SX_LANES).
+static inline void SX_FN(store_partial)(float *p, VF v, ptrdiff_t n) {
+    if (n == SX_LANES) SX_FN(store)(p, v);
+    else for (ptrdiff_t j = 0; j < n; j++) p[j] = v[j];
+}
 static inline float SX_FN(hsum)(VF v) {
     float s = 0;
     for (int j = 0; j < SX_LANES; j++) s += v[j];
@@ -217,9 +222,7 @@ static void SX_FN(winograd_input)(const float *image, ptrdiff_t cin, ptrdiff_t h
                     const VF a = t[r][0], b = t[r][1], cc = t[r][2], ee = t[r][3];
                     const VF outv[4] = {a - cc, b + cc, cc - b, b - ee};
                     for (int s = 0; s < 4; s++) {
-                        float *dst = v + ((ptrdiff_t)(r * 4 + s) * cin + c) * tiles + ti * tw + tj;
-                        if (n == SX_LANES) SX_FN(store)(dst, outv[s]);
-                        else for (ptrdiff_t j = 0; j < n; j++) dst[j] = outv[s][j];
+                        SX_FN(store_partial)(v + ((ptrdiff_t)(r * 4 + s) * cin + c) * tiles + ti * tw + tj, outv[s], n);
                     }
                 }
             }
@@ -334,9 +337,7 @@ static void SX_FN(winograd4_input)(const float *image, ptrdiff_t cin, ptrdiff_t 
                         x1 * 4.0f - x3 * 5.0f + x5,
                     };
                     for (int s = 0; s < 6; s++) {
-                        float *dst = v + ((ptrdiff_t)(r * 6 + s) * cin + c) * tiles + ti * tw + tj;
-                        if (n == SX_LANES) SX_FN(store)(dst, outv[s]);
-                        else for (ptrdiff_t j = 0; j < n; j++) dst[j] = outv[s][j];
+                        SX_FN(store_partial)(v + ((ptrdiff_t)(r * 6 + s) * cin + c) * tiles + ti * tw + tj, outv[s], n);
                     }
                 }
             }
