@@ -173,6 +173,28 @@ static void SX_FN(layernorm_rows)(const float *x, ptrdiff_t rows, ptrdiff_t dim,
 }
 
 
+/// The column phases of the zero-padded rows -1 ..< rows - 1 of an h x w plane, for the Winograd input
+/// transforms: row yy's phase q (q < m, the tile stride) is p[(m * yy + q) * rowLen + j] = x[yy - 1][m * j - 1 + q],
+/// zero outside the plane, so a patch column of SX_LANES consecutive tiles is one contiguous load.
+static void SX_FN(winograd_phases)(const float *plane, ptrdiff_t h, ptrdiff_t w, int m, ptrdiff_t rows,
+                                   ptrdiff_t rowLen, float *p) {
+    for (ptrdiff_t yy = 0; yy < rows; yy++) {
+        float *dst = p + m * yy * rowLen;
+        const ptrdiff_t y = yy - 1;
+        if (y < 0 || y >= h) {
+            for (ptrdiff_t j = 0; j < m * rowLen; j++) dst[j] = 0;
+            continue;
+        }
+        const float *row = plane + y * w;
+        for (int q = 0; q < m; q++) {
+            for (ptrdiff_t j = 0; j < rowLen; j++) {
+                const ptrdiff_t x = m * j - 1 + q;
+                dst[q * rowLen + j] = (x >= 0 && x < w) ? row[x] : 0.0f;
+            }
+        }
+    }
+}
+
 /// Winograd F(2x2,3x3) input transform V = B^T d B of every 4x4 patch (rows 2ti-1..2ti+2, columns
 /// 2tj-1..2tj+2, zero outside the image) for channels c0..<c1, vectorised over the tiles of a tile row:
 /// each channel is first split into its odd and even columns (e[j] = x[2j-1], o[j] = x[2j]), so a
@@ -184,21 +206,7 @@ static void SX_FN(winograd_input)(const float *image, ptrdiff_t cin, ptrdiff_t h
     const ptrdiff_t th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
     const ptrdiff_t rowLen = tw + 1 + SX_LANES, rows = 2 * th + 2;
     for (ptrdiff_t c = c0; c < c1; c++) {
-        const float *plane = image + c * h * w;
-        for (ptrdiff_t yy = 0; yy < rows; yy++) {
-            float *e = scratch + (2 * yy) * rowLen, *o = e + rowLen;
-            const ptrdiff_t y = yy - 1;
-            if (y < 0 || y >= h) {
-                for (ptrdiff_t j = 0; j < rowLen; j++) { e[j] = 0; o[j] = 0; }
-                continue;
-            }
-            const float *row = plane + y * w;
-            for (ptrdiff_t j = 0; j < rowLen; j++) {
-                const ptrdiff_t xe = 2 * j - 1, xo = 2 * j;
-                e[j] = (xe >= 0 && xe < w) ? row[xe] : 0.0f;
-                o[j] = xo < w ? row[xo] : 0.0f;
-            }
-        }
+        SX_FN(winograd_phases)(image + c * h * w, h, w, 2, rows, rowLen, scratch);  // e = phase 0, o = phase 1
         for (ptrdiff_t ti = 0; ti < th; ti++) {
             for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
                 VF t[4][4];
@@ -285,22 +293,7 @@ static void SX_FN(winograd4_input)(const float *image, ptrdiff_t cin, ptrdiff_t 
     const ptrdiff_t th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw;
     const ptrdiff_t rowLen = tw + 1 + SX_LANES, rows = 4 * th + 2;
     for (ptrdiff_t c = c0; c < c1; c++) {
-        const float *plane = image + c * h * w;
-        for (ptrdiff_t yy = 0; yy < rows; yy++) {
-            float *p = scratch + 4 * yy * rowLen;
-            const ptrdiff_t y = yy - 1;
-            if (y < 0 || y >= h) {
-                for (ptrdiff_t j = 0; j < 4 * rowLen; j++) p[j] = 0;
-                continue;
-            }
-            const float *row = plane + y * w;
-            for (int q = 0; q < 4; q++) {
-                for (ptrdiff_t j = 0; j < rowLen; j++) {
-                    const ptrdiff_t x = 4 * j - 1 + q;
-                    p[q * rowLen + j] = (x >= 0 && x < w) ? row[x] : 0.0f;
-                }
-            }
-        }
+        SX_FN(winograd_phases)(image + c * h * w, h, w, 4, rows, rowLen, scratch);
         for (ptrdiff_t ti = 0; ti < th; ti++) {
             for (ptrdiff_t tj = 0; tj < tw; tj += SX_LANES) {
                 VF d[6][6], t[6][6];

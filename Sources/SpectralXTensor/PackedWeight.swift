@@ -56,25 +56,32 @@ public struct PackedWeight: Sendable {
         sx_pack_weight(weight, n, k, storage.base)
     }
 
-    /// Panels a worker takes at a time when a product is split across cores: 16, fewer when that would
-    /// leave a worker without a second chunk (the AoMoA's 128-wide layers are 8 panels). Which worker
-    /// computes a column never changes its bits.
-    static func chunkPanels(panels: Int, workers: Int) -> Int {
-        max(1, min(16, (panels + 2 * workers - 1) / (2 * workers)))
+    /// How many chunks of panels a product split across `workers` cores is cut into: at most 16 panels a
+    /// chunk (one K block of them, 256 KiB, stays in L2 while a row chunk of the other operand passes),
+    /// at least two chunks per worker, never more chunks than panels. Chunk `c` holds panels
+    /// ``chunk(_:of:panels:)``, all within one panel of each other. Why balanced: 16-or-fewer cut from the
+    /// left made the 196 pixels of a 14² map chunks of 64, 64, 64 and 4 columns, one worker doing 128 of
+    /// them. Which worker computes a column never changes its bits.
+    static func chunkCount(panels: Int, workers: Int) -> Int {
+        max(1, min(panels, max(2 * workers, (panels + 15) / 16)))
+    }
+
+    /// The panels of chunk `c` of `chunks`.
+    static func chunk(_ c: Int, of chunks: Int, panels: Int) -> Range<Int> {
+        (c * panels / chunks)..<((c + 1) * panels / chunks)
     }
 
     /// `y[r, 0..<n] = x[r, 0..<k]·Wᵀ + bias (+ y[r, :] when accumulate)` for `rows` rows; row strides
     /// `lda` and `ldc`. Split across ``GEMM/threads`` workers (the Dispatch workers of every other
     /// parallel loop: one threading model): the activation rows are packed once, by row groups, then
-    /// each worker takes the next 16 panels until none are left. A dynamic split rather than one fixed
+    /// each worker takes the next chunk of panels (``chunkCount(panels:workers:)``) until none are left. A dynamic split rather than one fixed
     /// slice per core, because on a shared VM one vCPU is often descheduled for milliseconds and a
     /// fixed half would leave the other core idle waiting for it.
     public func multiply(_ x: UnsafePointer<Float>, rows: Int, lda: Int, bias: UnsafePointer<Float>?,
                          accumulate: Bool, into y: UnsafeMutablePointer<Float>, ldc: Int) {
         guard rows > 0 else { return }
         precondition(lda >= k && ldc >= n)
-        let per = Self.chunkPanels(panels: panels, workers: GEMM.threads)
-        let chunks = (panels + per - 1) / per
+        let chunks = Self.chunkCount(panels: panels, workers: GEMM.threads)
         let slices = min(GEMM.threads, chunks, rows * n * k < GEMM.splitThreshold ? 1 : chunks)
         let (n, k) = (n, k)
         if slices <= 1 {
@@ -95,8 +102,8 @@ public struct PackedWeight: Sendable {
             while true {
                 let c = next.take()
                 guard c < chunks else { return }
-                let p0 = c * per, p1 = min(panels, p0 + per)
-                let status = sx_gemm_packed_panels(pa.base, rows, k, w.base, n, p0, p1, b?.base, accumulate ? 1 : 0, py.base, ldc)
+                let p = Self.chunk(c, of: chunks, panels: panels)
+                let status = sx_gemm_packed_panels(pa.base, rows, k, w.base, n, p.lowerBound, p.upperBound, b?.base, accumulate ? 1 : 0, py.base, ldc)
                 precondition(status == 0, "sx_gemm_packed_panels failed (\(status))")
             }
         }
@@ -193,15 +200,10 @@ public struct ConstantMatrix: Sendable {
         precondition(ldc >= n)
         let (m, k) = (rows, columns)
         let nr = PackedWeight.panelColumns
-        // Panels of B packed and multiplied at a time: at most 16 (one K block of them, 256 KiB, stays in L2
-        // while a row chunk of A passes over it), at least two chunks per worker, and all chunks within one
-        // panel of each other. Why balanced: with 16-panel-or-fewer chunks cut from the left, the 196 pixels
-        // of a 14² map (the head's laterals, F(4×4) Winograd's 14 × 14 tiles at 56²) became chunks of 64,
-        // 64, 64 and 4 columns, and one worker did 128 of the 196. Which worker computes a column never
-        // changes its bits.
+        // Panels of B packed and multiplied at a time: PackedWeight's chunks.
         let threads = GEMM.threads
         let panels = (n + nr - 1) / nr
-        let chunks = max(1, min(panels, max(2 * threads, (panels + 15) / 16)))
+        let chunks = PackedWeight.chunkCount(panels: panels, workers: threads)
         let width = (panels + chunks - 1) / chunks * nr   // the widest chunk
         let slices = min(threads, chunks, m * n * k < GEMM.splitThreshold ? 1 : chunks)
         let pa = SharedPointer(packed.base), pc = SharedPointer(c)
@@ -240,8 +242,8 @@ public struct ConstantMatrix: Sendable {
                 while true {
                     let chunk = next.take()
                     guard chunk < chunks else { return }
-                    let p0 = chunk * panels / chunks, p1 = (chunk + 1) * panels / chunks
-                    let j0 = p0 * nr, cols = min(p1 * nr, n) - j0
+                    let p = PackedWeight.chunk(chunk, of: chunks, panels: panels)
+                    let j0 = p.lowerBound * nr, cols = min(p.upperBound * nr, n) - j0
                     pack(j0, cols, 0, k, panel)
                     let status = sx_gemm_packed_panels(pa.base, m, k, panel, cols, 0, (cols + nr - 1) / nr, nil,
                                                        accumulate ? 1 : 0, pc.base + j0, ldc)

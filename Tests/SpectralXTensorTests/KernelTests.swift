@@ -92,6 +92,36 @@ struct KernelTests {
         }
     }
 
+    /// The F(tile×tile, 3×3) input transform of `x` (`channels × h × w`) and output transform of `m`
+    /// (`α² × channels × tiles`) at the generic level, after expecting every other instruction-set level
+    /// to give the same bits.
+    static func transformsAtEveryLevel(tile: Int, x: Tensor, m: Tensor, height h: Int, width w: Int) -> ([Float], [Float]) {
+        let channels = x.shape[0], tiles = ((h + tile - 1) / tile) * ((w + tile - 1) / tile), a = tile + 2
+        func transforms(_ k: VectorMath) -> ([Float], [Float]) {
+            let v = Tensor(zeros: [a * a, channels, tiles]), y = Tensor(zeros: [channels, h, w])
+            if tile == 2 {
+                let scratch = Tensor(zeros: [sx_winograd_scratch_count(h, w)])
+                k.winogradInput(x.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: v.mutablePointer,
+                                scratch: scratch.mutablePointer)
+                k.winogradOutput(m.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: y.mutablePointer)
+            } else {
+                let scratch = Tensor(zeros: [sx_winograd4_scratch_count(h, w)])
+                k.winograd4Input(x.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: v.mutablePointer,
+                                 scratch: scratch.mutablePointer)
+                k.winograd4Output(m.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: y.mutablePointer)
+            }
+            return ((0..<v.count).map { v.pointer[$0] }, (0..<y.count).map { y.pointer[$0] })
+        }
+        let levels = VectorMath.available
+        let generic = transforms(levels[0])
+        for k in levels.dropFirst() {
+            let other = transforms(k)
+            #expect(other.0 == generic.0, "\(k.name) F(\(tile)×\(tile)) input transform")
+            #expect(other.1 == generic.1, "\(k.name) F(\(tile)×\(tile)) output transform")
+        }
+        return generic
+    }
+
     @Test("Winograd tile transforms: every instruction-set level gives the generic level's bits (additions only)",
           arguments: [(1, 1), (3, 5), (7, 7), (35, 34), (56, 56)])
     func winogradTransforms(_ size: (Int, Int)) {
@@ -99,16 +129,7 @@ struct KernelTests {
         let th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw
         let x = randomTensor([channels, h, w], seed: UInt64(h * 100 + w))
         let m = randomTensor([16, channels, tiles], seed: 77)
-        func transforms(_ k: VectorMath) -> ([Float], [Float]) {
-            let v = Tensor(zeros: [16, channels, tiles]), y = Tensor(zeros: [channels, h, w])
-            let scratch = Tensor(zeros: [sx_winograd_scratch_count(h, w)])
-            k.winogradInput(x.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: v.mutablePointer,
-                            scratch: scratch.mutablePointer)
-            k.winogradOutput(m.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: y.mutablePointer)
-            return ((0..<v.count).map { v.pointer[$0] }, (0..<y.count).map { y.pointer[$0] })
-        }
-        let levels = VectorMath.available
-        let generic = transforms(levels[0])
+        let generic = Self.transformsAtEveryLevel(tile: 2, x: x, m: m, height: h, width: w)
         // The generic level against the definition: V = Bᵀ d B of the zero-padded 4×4 patch.
         for c in 0..<channels { for ti in 0..<th { for tj in 0..<tw {
             func d(_ r: Int, _ s: Int) -> Float {
@@ -122,11 +143,6 @@ struct KernelTests {
                 #expect(abs(Double(generic.0[((r * 4 + s) * channels + c) * tiles + ti * tw + tj]) - ref) < 1e-6)
             } }
         } } }
-        for k in levels.dropFirst() {
-            let other = transforms(k)
-            #expect(other.0 == generic.0, "\(k.name) input transform")
-            #expect(other.1 == generic.1, "\(k.name) output transform")
-        }
     }
 
     @Test("Winograd F(4×4) tile transforms: every level gives the generic level's bits (no FMA contraction); input transform = Bᵀ d B",
@@ -136,16 +152,7 @@ struct KernelTests {
         let th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw
         let x = randomTensor([channels, h, w], seed: UInt64(h * 100 + w + 7))
         let m = randomTensor([36, channels, tiles], seed: 78)
-        func transforms(_ k: VectorMath) -> ([Float], [Float]) {
-            let v = Tensor(zeros: [36, channels, tiles]), y = Tensor(zeros: [channels, h, w])
-            let scratch = Tensor(zeros: [sx_winograd4_scratch_count(h, w)])
-            k.winograd4Input(x.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: v.mutablePointer,
-                             scratch: scratch.mutablePointer)
-            k.winograd4Output(m.pointer, channels: channels, height: h, width: w, range: 0..<channels, into: y.mutablePointer)
-            return ((0..<v.count).map { v.pointer[$0] }, (0..<y.count).map { y.pointer[$0] })
-        }
-        let levels = VectorMath.available
-        let generic = transforms(levels[0])
+        let generic = Self.transformsAtEveryLevel(tile: 4, x: x, m: m, height: h, width: w)
         let bt: [[Double]] = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                               [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
         let at: [[Double]] = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
@@ -170,11 +177,6 @@ struct KernelTests {
                 #expect(abs(Double(generic.1[(c * h + 4 * ti + r) * w + 4 * tj + e]) - ref) < 5e-4)  // sums reach ~300
             } }
         } } }
-        for k in levels.dropFirst() {
-            let other = transforms(k)
-            #expect(other.0 == generic.0, "\(k.name) input transform")
-            #expect(other.1 == generic.1, "\(k.name) output transform")
-        }
     }
 
     @Test("bilinear resize, align_corners=False", arguments: [(14, 56), (14, 28), (14, 7), (1, 7), (2, 7), (3, 7), (6, 7), (56, 224), (7, 7)])
