@@ -82,18 +82,30 @@ static inline VF SX_FN(vgelu)(VF v) {
     return v * 0.5f * (1.0f + e);
 }
 
+/// Reductions run on 16 virtual lanes at every level (16 / SX_LANES vectors side by side), summed lane
+/// 0 to 15 at the end, so a sum has one order whatever the vector width: the AVX2 and AVX-512 kernels
+/// give the same bits.
+enum { SX_FN(vectors16) = 16 / SX_LANES };
+
 static float SX_FN(exp_shifted)(float *x, ptrdiff_t n, float shift) {
-    VF acc = {0};
+    enum { R = SX_FN(vectors16) };
+    VF acc[R];
+    for (int r = 0; r < R; r++) acc[r] = SX_FN(splat)(0.0f);
     ptrdiff_t i = 0;
-    for (; i + SX_LANES <= n; i += SX_LANES) {
-        VF e = SX_FN(vexp)(SX_FN(load)(x + i) - shift);
-        SX_FN(store)(x + i, e);
-        acc += e;
+    for (; i + 16 <= n; i += 16) {
+        for (int r = 0; r < R; r++) {
+            VF e = SX_FN(vexp)(SX_FN(load)(x + i + r * SX_LANES) - shift);
+            SX_FN(store)(x + i + r * SX_LANES, e);
+            acc[r] += e;
+        }
     }
-    float sum = SX_FN(hsum)(acc);
-    if (i < n) {
-        VF e = SX_FN(vexp)(SX_FN(load_partial)(x + i, n - i, 0.0f) - shift);
-        for (ptrdiff_t j = 0; j < n - i; j++) { x[i + j] = e[j]; sum += e[j]; }
+    float sum = 0;
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < SX_LANES; j++) sum += acc[r][j];
+    for (; i < n; i += SX_LANES) {
+        const ptrdiff_t cnt = n - i < SX_LANES ? n - i : SX_LANES;
+        VF e = SX_FN(vexp)(SX_FN(load_partial)(x + i, cnt, 0.0f) - shift);
+        for (ptrdiff_t j = 0; j < cnt; j++) { x[i + j] = e[j]; sum += e[j]; }
     }
     return sum;
 }
@@ -128,38 +140,41 @@ static void SX_FN(gelu)(float *x, ptrdiff_t n) {
 
 static void SX_FN(layernorm_rows)(const float *x, ptrdiff_t rows, ptrdiff_t dim, ptrdiff_t xs,
                                   const float *gamma, const float *beta, float eps, float *y, ptrdiff_t ys) {
-    enum { H = SX_LANES / 2 };
+    // Moments in float64 on 16 virtual lanes (R vectors of H doubles), summed lane 0 to 15: one order
+    // at every vector width.
+    enum { H = SX_LANES / 2, R = 16 / H };
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *row = x + r * xs;
         float *out = y + r * ys;
-        // Moments in float64, two accumulators to hide the add latency.
-        VD s0 = {0}, s1 = {0};
+        VD s[R];
+        for (int v = 0; v < R; v++) s[v] = (VD){0};
         ptrdiff_t i = 0;
-        for (; i + 2 * H <= dim; i += 2 * H) {
-            HF a, b;
-            __builtin_memcpy(&a, row + i, sizeof a);
-            __builtin_memcpy(&b, row + i + H, sizeof b);
-            s0 += __builtin_convertvector(a, VD);
-            s1 += __builtin_convertvector(b, VD);
+        for (; i + 16 <= dim; i += 16) {
+            for (int v = 0; v < R; v++) {
+                HF a;
+                __builtin_memcpy(&a, row + i + v * H, sizeof a);
+                s[v] += __builtin_convertvector(a, VD);
+            }
         }
-        VD s = s0 + s1;
         double sum = 0;
-        for (int j = 0; j < H; j++) sum += s[j];
+        for (int v = 0; v < R; v++)
+            for (int j = 0; j < H; j++) sum += s[v][j];
         for (; i < dim; i++) sum += (double)row[i];
         const double mean = sum / (double)dim;
-        VD q0 = {0}, q1 = {0};
+        VD q[R];
+        for (int v = 0; v < R; v++) q[v] = (VD){0};
         i = 0;
-        for (; i + 2 * H <= dim; i += 2 * H) {
-            HF a, b;
-            __builtin_memcpy(&a, row + i, sizeof a);
-            __builtin_memcpy(&b, row + i + H, sizeof b);
-            VD da = __builtin_convertvector(a, VD) - mean, db = __builtin_convertvector(b, VD) - mean;
-            q0 += da * da;
-            q1 += db * db;
+        for (; i + 16 <= dim; i += 16) {
+            for (int v = 0; v < R; v++) {
+                HF a;
+                __builtin_memcpy(&a, row + i + v * H, sizeof a);
+                VD d = __builtin_convertvector(a, VD) - mean;
+                q[v] += d * d;
+            }
         }
-        VD q = q0 + q1;
         double sq = 0;
-        for (int j = 0; j < H; j++) sq += q[j];
+        for (int v = 0; v < R; v++)
+            for (int j = 0; j < H; j++) sq += q[v][j];
         for (; i < dim; i++) { double d = (double)row[i] - mean; sq += d * d; }
         const float inv = (float)(1.0 / __builtin_sqrt(sq / (double)dim + (double)eps));
         const float m = (float)mean;

@@ -41,7 +41,9 @@ size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k) {
     return (size_t)sx_panels(n) * SX_NR * (size_t)k;
 }
 
-void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed) {
+void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed) { sx_pack_weight_ld(w, k, n, k, packed); }
+
+void sx_pack_weight_ld(const float *w, ptrdiff_t ldw, ptrdiff_t n, ptrdiff_t k, float *packed) {
     const ptrdiff_t panels = sx_panels(n);
     for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
         const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
@@ -51,7 +53,7 @@ void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed) {
             for (ptrdiff_t j = 0; j < SX_NR; j++) {
                 const ptrdiff_t col = p * SX_NR + j;
                 for (ptrdiff_t kk = 0; kk < kc; kk++)
-                    panel[kk * SX_NR + j] = col < n ? w[col * k + k0 + kk] : 0.0f;
+                    panel[kk * SX_NR + j] = col < n ? w[col * ldw + k0 + kk] : 0.0f;
             }
         }
     }
@@ -137,6 +139,75 @@ void sx_pack_conv_columns(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdi
     }
 }
 
+// Rows of x as 6-row groups g0..<g1 of every K block: apack + k0 * groups * 6 + g * 6 * kc holds the
+// kc x 6 block of group g (zero rows past m).
+void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
+    sx_pack_rows_ex(x, lda, 0, 1.0f, m, k, g0, g1, apack);
+}
+
+// sx_pack_rows of op(x) * alpha, op = transpose when `trans` (element (i, kk) at x[kk * lda + i]).
+void sx_pack_rows_ex(const float *x, ptrdiff_t lda, int trans, float alpha, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0,
+                     ptrdiff_t g1, float *apack) {
+    const ptrdiff_t groups = sx_groups(m);
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+        for (ptrdiff_t g = g0; g < g1; g++) {
+            float *d = apack + k0 * groups * SX_MR + g * SX_MR * kc;
+            const ptrdiff_t r0 = g * SX_MR;
+            const int rows = m - r0 < SX_MR ? (int)(m - r0) : SX_MR;
+            for (int r = 0; r < rows; r++) {
+                if (trans) {
+                    for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = x[(k0 + kk) * lda + r0 + r] * alpha;
+                } else if (alpha == 1.0f) {
+                    const float *src = x + (r0 + r) * lda + k0;
+                    for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = src[kk];
+                } else {
+                    const float *src = x + (r0 + r) * lda + k0;
+                    for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = src[kk] * alpha;
+                }
+            }
+            for (int r = rows; r < SX_MR; r++)
+                for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = 0.0f;
+        }
+    }
+}
+
+// The portable micro-kernel: the AVX2/AVX-512 tiles' per-element operations one element at a time (one
+// fmaf chain per K block from 0, then y + it, then + bias), so it gives their bits on any CPU; slow (a
+// libm call per multiply-add where the build has no FMA instructions). Runs where neither tile can
+// (SPECTRALX_SIMD=generic, other architectures) instead of another library's differently ordered sums.
+static void sx_gemm_panels_scalar(const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k,
+                                  const float *packed, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias,
+                                  int accumulate, float *y, ptrdiff_t ldc) {
+    const ptrdiff_t panels = sx_panels(n), groups = sx_groups(m);
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
+        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
+        const int add = k0 > 0 || accumulate, last = k0 + kc >= k;
+        const float *block = packed + (size_t)k0 * panels * SX_NR;
+        const float *ablock = apack + k0 * groups * SX_MR;
+        for (ptrdiff_t g = g0; g < g1; g++) {
+            const ptrdiff_t r0 = g * SX_MR;
+            const int rows = m - r0 < SX_MR ? (int)(m - r0) : SX_MR;
+            const float *a = ablock + g * SX_MR * kc;
+            for (ptrdiff_t p = p0; p < p1; p++) {
+                const ptrdiff_t j0 = p * SX_NR;
+                const int cols = n - j0 < SX_NR ? (int)(n - j0) : SX_NR;
+                const float *b = block + (size_t)p * kc * SX_NR;
+                for (int r = 0; r < rows; r++) {
+                    for (int j = 0; j < cols; j++) {
+                        float acc = 0.0f;
+                        for (ptrdiff_t kk = 0; kk < kc; kk++) acc = __builtin_fmaf(a[kk * SX_MR + r], b[kk * SX_NR + j], acc);
+                        float *c = y + (r0 + r) * ldc + j0 + j;
+                        float v = add ? *c + acc : acc;
+                        if (last && bias) v = v + bias[j0 + j];
+                        *c = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -151,7 +222,9 @@ SX_AVX2 static inline void sx_tile(ptrdiff_t kc, const float *a, const float *b,
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #pragma clang loop unroll_count(4)
     for (ptrdiff_t kk = 0; kk < kc; kk++) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        // Unaligned loads: per-call panels come from the Swift allocator (16-byte aligned), and an aligned
+        // 32-byte load of one faults (the SPECTRALX_SIMD=avx2 crash under HyperT's implicit im2col).
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         __m256 av;
         av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
         av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
@@ -187,26 +260,6 @@ SX_AVX2 static inline void sx_tile(ptrdiff_t kc, const float *a, const float *b,
             if (add) v = c[r * ldc + j] + v;
             if (bias) v = v + bias[j];
             c[r * ldc + j] = v;
-        }
-    }
-}
-
-// Rows of x as 6-row groups g0..<g1 of every K block: apack + k0 * groups * 6 + g * 6 * kc holds the
-// kc x 6 block of group g (zero rows past m).
-void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, float *apack) {
-    const ptrdiff_t groups = sx_groups(m);
-    for (ptrdiff_t k0 = 0; k0 < k; k0 += SX_KC) {
-        const ptrdiff_t kc = k - k0 < SX_KC ? k - k0 : SX_KC;
-        for (ptrdiff_t g = g0; g < g1; g++) {
-            float *d = apack + k0 * groups * SX_MR + g * SX_MR * kc;
-            const ptrdiff_t r0 = g * SX_MR;
-            const int rows = m - r0 < SX_MR ? (int)(m - r0) : SX_MR;
-            for (int r = 0; r < rows; r++) {
-                const float *src = x + (r0 + r) * lda + k0;
-                for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = src[kk];
-            }
-            for (int r = rows; r < SX_MR; r++)
-                for (ptrdiff_t kk = 0; kk < kc; kk++) d[kk * SX_MR + r] = 0.0f;
         }
     }
 }
@@ -373,25 +426,24 @@ ptrdiff_t sx_packed_row_groups(ptrdiff_t m) { return sx_groups(m); }
 
 int sx_packed_gemm_level(void) {
     const sx_kernels *best = sx_kernels_best();
-    if (!best || best->level < SX_SIMD_AVX2) return -1;
+    if (!best || best->level < SX_SIMD_AVX2) return SX_SIMD_GENERIC;
     return best->level >= SX_SIMD_AVX512 ? SX_SIMD_AVX512 : SX_SIMD_AVX2;
 }
 
-int sx_packed_gemm_available(void) { return sx_packed_gemm_level() >= 0; }
+int sx_packed_gemm_available(void) { return sx_packed_gemm_level() >= SX_SIMD_AVX2; }
 
 int sx_packed_gemm_requested(void) {
     const char *env = getenv("SPECTRALX_GEMM");
     if (env && strcmp(env, "packed") == 0) return 1;
-    if (env && strcmp(env, "openblas") == 0) return 0;
+    if (env && (strcmp(env, "mapped") == 0 || strcmp(env, "openblas") == 0)) return 0;  // "openblas": the old name
     return -1;
 }
 
 int sx_packed_gemm_preferred(void) {
-    // Faster than cblas_sgemm for the model's linears wherever it runs: OpenBLAS repacks the whole weight
-    // on every call, which at the ViT's 197 rows is a fifth of its time in the model (weights streamed from
-    // memory, 4 KiB pages of a file mapping; far less in a kernel benchmark whose weight stays in cache).
-    // SPECTRALX_GEMM=openblas overrides; whether a process packs at all is decided by its caller
-    // (PackedWeight.isPreferred: packed copies are private memory).
+    // Weights packed once at load are faster than packing them per call (at the ViT's 197 rows that copy is
+    // a fifth of the product's time); the bits are the same. SPECTRALX_GEMM=mapped keeps the mapped weights
+    // and packs per call; whether a process packs at all is decided by its caller (PackedWeight.isPreferred:
+    // packed copies are private memory).
     return sx_packed_gemm_requested() != 0 && sx_packed_gemm_available();
 }
 
@@ -414,8 +466,12 @@ static int sx_gemm_packed_block_at(int level, const float *apack, ptrdiff_t m, p
         return 0;
     }
 #endif
-    (void)level; (void)apack; (void)m; (void)g0; (void)g1; (void)k; (void)packed; (void)n; (void)p0; (void)p1; (void)bias;
-    (void)accumulate; (void)y; (void)ldc;
+    if (level == SX_SIMD_GENERIC) {
+        const ptrdiff_t r1 = g1 * SX_MR < m ? g1 * SX_MR : m, c1 = p1 * SX_NR < n ? p1 * SX_NR : n;
+        if (r1 > g0 * SX_MR && c1 > p0 * SX_NR) sx_flops_add(2.0 * (double)(r1 - g0 * SX_MR) * (double)(c1 - p0 * SX_NR) * (double)k);
+        sx_gemm_panels_scalar(apack, m, g0, g1, k, packed, n, p0, p1, bias, accumulate, y, ldc);
+        return 0;
+    }
     return -2;
 }
 
@@ -436,7 +492,7 @@ int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const fl
 
 int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                       ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
-    if (level < SX_SIMD_AVX2 || !sx_kernels_at(level)) return -2;
+    if (!sx_kernels_at(level)) return -2;
     float *apack = NULL;
     if (posix_memalign((void **)&apack, 64, sx_packed_rows_count(m, k) * sizeof(float)) != 0) return -1;
     sx_pack_rows(x, lda, m, k, 0, sx_groups(m), apack);
@@ -448,4 +504,23 @@ int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, con
 int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                    ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc) {
     return sx_gemm_packed_at(sx_packed_gemm_level(), x, lda, m, packed, n, k, p0, p1, bias, accumulate, y, ldc);
+}
+
+int sx_sgemm(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t lda,
+             const float *b, ptrdiff_t ldb, int accumulate, float *c, ptrdiff_t ldc) {
+    if (m <= 0 || n <= 0) return 0;
+    if (k <= 0) {
+        if (!accumulate) for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+        return 0;
+    }
+    float *apack = NULL, *bpack = NULL;
+    if (posix_memalign((void **)&apack, 64, sx_packed_rows_count(m, k) * sizeof(float)) != 0) return -1;
+    if (posix_memalign((void **)&bpack, 64, sx_packed_weight_count(n, k) * sizeof(float)) != 0) { free(apack); return -1; }
+    sx_pack_rows_ex(a, lda, transA, alpha, m, k, 0, sx_groups(m), apack);
+    if (transB) sx_pack_weight_ld(b, ldb, n, k, bpack);
+    else sx_pack_columns(b, ldb, k, n, bpack);
+    const int status = sx_gemm_packed_panels(apack, m, k, bpack, n, 0, sx_panels(n), NULL, accumulate, c, ldc);
+    free(apack);
+    free(bpack);
+    return status;
 }

@@ -13,16 +13,13 @@ public enum AttentionKernel {
         let scale = 1 / Float(e).squareRoot()
         let src = SharedPointer(qkv), dst = SharedPointer(out), sc = SharedPointer(scores)
         let oneHead: @Sendable (Int, Bool) -> Void = { h, parallelSoftmax in
+            // The 1/√e scale is applied to Q as it is packed: a power of two for e = 64 (exact).
             let q = src + h * e, k = src + dim + h * e, v = src + 2 * dim + h * e
             let s = sc + h * n * n
             GEMM.serial(transB: true, m: n, n: n, k: e, alpha: scale, a: q, lda: 3 * dim, b: k, ldb: 3 * dim, c: s, ldc: n)
             if parallelSoftmax { SoftmaxKernel.rows(s, rows: n, cols: n) } else { SoftmaxKernel.rowsSerial(s, rows: n, cols: n) }
             GEMM.serial(m: n, n: e, k: n, a: s, lda: n, b: v, ldb: 3 * dim, c: dst + h * e, ldc: dim)
         }
-        if GEMM.useOpenBLASThreads {
-            for h in 0..<heads { oneHead(h, true) }
-        } else {
-            Parallel.forRanges(heads, minChunk: 1) { range in for h in range { oneHead(h, false) } }
-        }
+        Parallel.forRanges(heads, minChunk: 1) { range in for h in range { oneHead(h, false) } }
     }
 }

@@ -73,10 +73,10 @@ public struct Convolution: Sendable {
 
     /// `weight` is `(out, in, kh, kw)` row-major, `bias` `(out,)`; both are copied into the algorithm's layout.
     /// `.automatic` takes one GEMM for 1×1 convolutions, Winograd F(2×2,3×3) for 3×3/1 pad 1 with at
-    /// least 256 input channels, shifted GEMMs for the other stride-1 k×k ones, and tiled im2col for the
-    /// rest (strided and patch convolutions). With packed weights (``ConstantMatrix``) im2col is implicit
-    /// (no column buffer, the whole reduction in one product) and takes the stride-1 k×k ones too:
-    /// HyperT's module1 (64 channels, 224²) in 12–15 ms against 21–29 on shifted GEMMs (Zen 5 VM).
+    /// least 256 input channels, and implicit im2col for the rest (no column buffer, the whole reduction in
+    /// one product): HyperT's module1 (64 channels, 224²) in 12–15 ms against 21–29 on shifted GEMMs (Zen 5
+    /// VM). The choice depends on the geometry alone, never on the batch, the CPU or how weights are
+    /// stored, so a convolution's bits do not either.
     public init(geometry g: ConvGeometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                 choice: ConvolutionChoice = .automatic) {
         precondition(choice.supports(g), "\(choice) cannot compute \(g)")
@@ -99,8 +99,6 @@ public struct Convolution: Sendable {
                 // DINOv3's logits to 1.02e-4 against upstream on that VM (bound 1e-4), so 128-channel
                 // convolutions stay on shifted GEMMs.
                 resolved = .winograd
-            } else if g.stride == (1, 1) && g.kernel.h > 1 && !PackedWeight.isPreferred {
-                resolved = .shiftedGEMM
             } else {
                 resolved = .tiledIm2Col
             }
@@ -210,16 +208,14 @@ struct ShiftedGEMMConvolution: ConvolutionAlgorithm {
     }
 }
 
-/// General convolution through im2col, tiled over output rows so the column buffer stays bounded; with a
-/// packed weight, implicit (`sx_pack_conv_columns` writes each worker's columns into the kernel's layout).
+/// General convolution as one product per image through an implicit im2col: `sx_pack_conv_columns` writes
+/// each worker's columns straight into the kernel's panel layout, so no column matrix is ever formed.
 /// For the non-overlapping patch convolutions (2×2/2, 4×4/4) the column matrix is a permutation of
 /// the input, so nothing is duplicated.
 struct TiledIm2ColConvolution: ConvolutionAlgorithm {
     let geometry: ConvGeometry
     let weight: ConstantMatrix
-    /// Upper bound on the column buffer, in floats (32 MiB).
-    static let maxColumnFloats = 8 << 20
-    var name: String { "tiled-im2col" }
+    var name: String { "implicit-im2col" }
 
     init(geometry g: ConvGeometry, weight: UnsafePointer<Float>) {
         geometry = g
@@ -229,43 +225,11 @@ struct TiledIm2ColConvolution: ConvolutionAlgorithm {
     func run(image: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
         let g = geometry
         let (ho, wo) = g.outputSize(height: height, width: width)
-        if weight.isPacked {
-            // Implicit: each worker writes its pixels' columns straight into the kernel's panel layout.
-            let src = SharedPointer(image)
-            weight.multiply(n: ho * wo, into: output, ldc: ho * wo) { j0, count, r0, r1, panel in
-                sx_pack_conv_columns(src.base, g.inChannels, height, width, Int32(g.kernel.h), Int32(g.kernel.w),
-                                     Int32(g.stride.h), Int32(g.stride.w), Int32(g.padding.h), Int32(g.padding.w),
-                                     wo, j0, count, r0, r1, panel)
-            }
-            return
-        }
-        let kdim = g.inChannels * g.kernel.h * g.kernel.w
-        let rowsPerTile = max(1, min(ho, Self.maxColumnFloats / max(1, kdim * wo)))
-        let cols = FloatStorage(uninitializedCount: kdim * rowsPerTile * wo)  // each tile writes what its GEMM reads
-        var r0 = 0
-        while r0 < ho {
-            let rows = min(rowsPerTile, ho - r0)
-            let n = rows * wo
-            let colp = SharedPointer(cols.base), src = SharedPointer(image)
-            let first = r0
-            Parallel.forRanges(kdim, minChunk: 64) { range in
-                for kr in range {
-                    let c = kr / (g.kernel.h * g.kernel.w)
-                    let ky = (kr / g.kernel.w) % g.kernel.h
-                    let kx = kr % g.kernel.w
-                    let row = colp + kr * n
-                    for r in 0..<rows {
-                        let iy = (first + r) * g.stride.h - g.padding.h + ky
-                        for x in 0..<wo {
-                            let ix = x * g.stride.w - g.padding.w + kx
-                            row[r * wo + x] = (iy >= 0 && iy < height && ix >= 0 && ix < width)
-                                ? src[(c * height + iy) * width + ix] : 0
-                        }
-                    }
-                }
-            }
-            weight.multiply(n: n, b: cols.base, ldb: n, into: output + r0 * wo, ldc: ho * wo)
-            r0 += rows
+        let src = SharedPointer(image)
+        weight.multiply(n: ho * wo, into: output, ldc: ho * wo) { j0, count, r0, r1, panel in
+            sx_pack_conv_columns(src.base, g.inChannels, height, width, Int32(g.kernel.h), Int32(g.kernel.w),
+                                 Int32(g.stride.h), Int32(g.stride.w), Int32(g.padding.h), Int32(g.padding.w),
+                                 wo, j0, count, r0, r1, panel)
         }
     }
 }

@@ -3,16 +3,18 @@ import Dispatch
 import Synchronization
 
 /// An `nn.Linear` weight `(n, k)` packed once at load for the micro-kernels of
-/// `CSpectralXKernels/packed_gemm.c` (AVX-512 or AVX2), which then compute `y = x·Wᵀ (+ b) (+ y)` without
-/// repacking the weight on every call the way `cblas_sgemm` must. Used where ``isPreferred``. The packed
-/// copy is the size of the weight, columns rounded up to 16, in huge pages.
+/// `CSpectralXKernels/packed_gemm.c` (AVX-512, AVX2, or the portable one), which then compute
+/// `y = x·Wᵀ (+ b) (+ y)` without repacking the weight on every call. Where a layer is not packed at load
+/// (``isPreferred`` false) its products pack the weight per call (``GEMM``) and give the same bits: only
+/// memory and time differ. The packed copy is the size of the weight, columns rounded up to 16, in huge pages.
 public struct PackedWeight: Sendable {
     public let n: Int, k: Int
     let storage: FloatStorage
 
-    /// true when this CPU can run the packed kernel (AVX2 + FMA, `SPECTRALX_SIMD` not `generic`).
+    /// true when a vector micro-kernel runs here (AVX2 + FMA, `SPECTRALX_SIMD` not `generic`); elsewhere
+    /// the portable one gives the same bits, slowly.
     public static let isAvailable: Bool = sx_packed_gemm_available() != 0
-    /// The CPU's verdict, or `SPECTRALX_GEMM=openblas`'s.
+    /// The CPU's verdict, or `SPECTRALX_GEMM=mapped`'s.
     static let cpuPrefersPacked: Bool = sx_packed_gemm_preferred() != 0
     private static let optedIn = Atomic<Bool>(false)
     private static let environmentAsks: Bool = sx_packed_gemm_requested() == 1
@@ -27,11 +29,12 @@ public struct PackedWeight: Sendable {
     /// each path); nil: the process's choice.
     @TaskLocal public static var override: Bool?
 
-    /// true when layers should pack: on a CPU that can run the kernel, unless `SPECTRALX_GEMM=openblas`,
-    /// when ``useWhereFaster()`` was called or `SPECTRALX_GEMM=packed` is set; ``override`` first.
+    /// true when the frozen linears should be packed at load: on a CPU with a vector kernel, unless
+    /// `SPECTRALX_GEMM=mapped`, when ``useWhereFaster()`` was called or `SPECTRALX_GEMM=packed` is set;
+    /// ``override`` first. Never changes a result's bits.
     public static var isPreferred: Bool {
-        guard cpuPrefersPacked else { return false }
         if let forced = override { return forced }
+        guard cpuPrefersPacked else { return false }
         return environmentAsks || optedIn.load(ordering: .relaxed)
     }
     /// The micro-kernel's instruction set here ("avx512", "avx2"), nil when unavailable.
@@ -39,7 +42,7 @@ public struct PackedWeight: Sendable {
         switch sx_packed_gemm_level() {
         case Int32(SX_SIMD_AVX512.rawValue): "avx512"
         case Int32(SX_SIMD_AVX2.rawValue): "avx2"
-        default: nil
+        default: "portable"
         }
     }
     /// Columns per panel, the unit work is split by.
@@ -47,9 +50,9 @@ public struct PackedWeight: Sendable {
     /// Panels of this weight.
     var panels: Int { (n + Self.panelColumns - 1) / Self.panelColumns }
 
-    /// Packs `weight` (row-major `(n, k)`), or nil when the kernel is not available here.
+    /// Packs `weight` (row-major `(n, k)`); nil when it is empty.
     public init?(weight: UnsafePointer<Float>, n: Int, k: Int) {
-        guard Self.isAvailable, n > 0, k > 0 else { return nil }
+        guard n > 0, k > 0 else { return nil }
         self.n = n
         self.k = k
         storage = FloatStorage(uninitializedCount: sx_packed_weight_count(n, k), hugePages: true)
@@ -129,46 +132,28 @@ private final class ChunkCounter: Sendable {
 /// activation: a convolution's weight against its `(in channels × pixels)` input, giving C in the
 /// `(out channels × pixels)` layout the convolutions keep.
 ///
-/// When ``PackedWeight/isPreferred`` as it is built, A is packed once as the row operand of the
-/// micro-kernels of `packed_gemm.c` (the roles of ``PackedWeight`` swapped), and each call packs B's
-/// columns, panel chunk by panel chunk, on the worker that multiplies them (one 16-float copy per row of a
-/// panel, as `cblas_sgemm` packs B itself). Otherwise it is a plain row-major matrix for `cblas_sgemm`.
-/// One copy of the weight either way. Why pack at all: on a CPU whose OpenBLAS runs narrower kernels than
-/// the CPU has (an OpenBLAS older than the CPU, or one pinned by `OPENBLAS_CORETYPE`), the convolutions
-/// were at the narrower kernel's speed while the linears were not.
+/// A is packed once as the row operand of the micro-kernels of `packed_gemm.c` (the roles of
+/// ``PackedWeight`` swapped), and each call packs B's columns, panel chunk by panel chunk, on the worker
+/// that multiplies them (one 16-float copy per row of a panel). One copy of the weight, and one operation
+/// order for every element whatever the CPU, the split or the batch.
 public struct ConstantMatrix: Sendable {
     public let rows: Int, columns: Int
-    private let plain: Tensor?
-    private let packed: FloatStorage?
+    private let packed: FloatStorage
 
-    /// Copies A (`rows × columns`, row stride `lda`); packed when `pack` (default: ``PackedWeight/isPreferred``)
-    /// and the kernel runs here.
-    public init(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int? = nil, pack: Bool = PackedWeight.isPreferred) {
+    /// Copies A (`rows × columns`, row stride `lda`) into the kernel's row layout.
+    public init(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int? = nil) {
         precondition(rows > 0 && columns > 0)
         let lda = lda ?? columns
         precondition(lda >= columns)
         self.rows = rows
         self.columns = columns
-        if pack && PackedWeight.isAvailable {
-            let s = FloatStorage(uninitializedCount: sx_packed_rows_count(rows, columns), hugePages: true)
-            sx_pack_rows(a, lda, rows, columns, 0, sx_packed_row_groups(rows), s.base)
-            packed = s
-            plain = nil
-        } else {
-            let t = Tensor(zeros: [rows, columns])
-            for r in 0..<rows { (t.mutablePointer + r * columns).update(from: a + r * lda, count: columns) }
-            plain = t
-            packed = nil
-        }
+        packed = FloatStorage(uninitializedCount: sx_packed_rows_count(rows, columns), hugePages: true)
+        sx_pack_rows(a, lda, rows, columns, 0, sx_packed_row_groups(rows), packed.base)
     }
 
     /// Panels of B the micro-kernel's loop nest keeps in L2 while a row chunk of A passes (SX_NCP in
     /// packed_gemm.c): up to this many, one pass over A computes the whole product.
     static let panelsPerPass = 16
-
-    /// true when products run on the packed micro-kernel.
-    public var isPacked: Bool { packed != nil }
-
 
     /// `C (rows × n) = A·B (+ C when accumulate)`, B `(columns × n)` with row stride `ldb`, C row stride `ldc`.
     /// Split across ``GEMM/threads`` workers when large; never call from inside a ``Parallel`` body.
@@ -176,18 +161,13 @@ public struct ConstantMatrix: Sendable {
                          into c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard n > 0 else { return }
         precondition(ldb >= n && ldc >= n)
-        guard isPacked else {
-            GEMM.multiply(m: rows, n: n, k: columns, a: plain!.pointer, lda: columns, b: b, ldb: ldb,
-                          beta: accumulate ? 1 : 0, c: c, ldc: ldc)
-            return
-        }
         let pb = SharedPointer(b)
         multiply(n: n, accumulate: accumulate, into: c, ldc: ldc) { j0, cols, r0, r1, panel in
             sx_pack_columns(pb.base + r0 * ldb + j0, ldb, r1 - r0, cols, panel)
         }
     }
 
-    /// Packed only (``isPacked``): `C = A·B (+ C)` for a B that is never formed. `pack(j0, count, r0, r1,
+    /// `C = A·B (+ C)` for a B that is never formed. `pack(j0, count, r0, r1,
     /// into)` writes rows `r0 ..< r1` of columns `j0 ..< j0 + count` of B in the layout of `sx_pack_columns`
     /// for those columns, from its K block at `r0` on (`r0` a multiple of the 256-deep block); an implicit
     /// im2col, for instance. Called on the workers: each packs the panels it then multiplies, or, when the
@@ -196,7 +176,6 @@ public struct ConstantMatrix: Sendable {
                          packing pack: @Sendable (_ j0: Int, _ count: Int, _ r0: Int, _ r1: Int,
                                                   _ into: UnsafeMutablePointer<Float>) -> Void) {
         guard n > 0 else { return }
-        guard let packed else { preconditionFailure("ConstantMatrix.multiply(packing:) on an unpacked matrix") }
         precondition(ldc >= n)
         let (m, k) = (rows, columns)
         let nr = PackedWeight.panelColumns

@@ -344,11 +344,11 @@ enum SgemmPeak {
 
         /// One untimed product, then the median GFLOP/s of `runs` timed ones.
         func measure(runs: Int) -> (median: Double, samples: [Double]) {
-            GEMM.multiply(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.mutablePointer, ldc: n)
+            GEMM.Reference.multiply(m: n, n: n, k: n, a: a.pointer, b: b.pointer, c: c.mutablePointer)
             var samples: [Double] = []
             for _ in 0..<runs {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                GEMM.multiply(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.mutablePointer, ldc: n)
+                GEMM.Reference.multiply(m: n, n: n, k: n, a: a.pointer, b: b.pointer, c: c.mutablePointer)
                 let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 samples.append(2 * Double(n) * Double(n) * Double(n) / s / 1e9)
             }

@@ -87,10 +87,10 @@ enum KernelBench {
                 for i in 0..<w.count { w.mutablePointer[i] = Float((i * 104729) % 1000) * 1e-5 - 5e-3 }
                 let flop = 2.0 * Double(m * n * k)
                 var variants: [(String, () -> Void)] = [
-                    ("slices" + (PackedWeight.isPreferred ? "" : " *"), { GEMM.multiply(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
-                    ("openblas-pool", { GEMM.withOpenBLASPool(threads: Parallel.cores) {
-                        GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) } }),
-                    ("1 thread", { GEMM.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
+                    ("sx_sgemm slices", { GEMM.multiply(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
+                    ("openblas-pool", { GEMM.Reference.withPool(threads: Parallel.cores) {
+                        GEMM.Reference.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) } }),
+                    ("openblas 1 thread", { GEMM.Reference.serial(transB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer, ldc: n) }),
                 ]
                 if let packed = PackedWeight(weight: w.pointer, n: n, k: k) {
                     let mark = PackedWeight.isPreferred ? " *" : ""

@@ -12,7 +12,8 @@ enum CLI {
         var stderr: String
     }
 
-    static func run(_ args: [String]) throws -> Result {
+    /// `environment`: variables set (or, with a nil value, removed) on top of this process's environment.
+    static func run(_ args: [String], environment: [String: String?] = [:]) throws -> Result {
         guard let exe = BuiltExecutable.spectralx else {
             Issue.record(Comment(rawValue: BuiltExecutable.missingMessage))
             return Result(status: -1, stdout: "", stderr: "")
@@ -20,6 +21,11 @@ enum CLI {
         let p = Process()
         p.executableURL = exe
         p.arguments = args
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (key, value) in environment { env[key] = value }
+            p.environment = env
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -3,8 +3,8 @@ import SpectralXRaster
 import SpectralXTestSupport
 import Testing
 
-/// `spectralx forward` on the fixture domain B, through the real executable (the CLI's GEMM path:
-/// OpenBLAS, or the packed-weight linears with `SPECTRALX_GEMM=packed` in the environment).
+/// `spectralx forward` through the real executable: parity with upstream, and the same bytes whatever the
+/// instruction set, the thread count, the OpenBLAS kernels or whether weights are packed at load.
 @Suite("spectralx forward parity (the CLI's GEMM path)")
 struct ForwardParityCLITests {
     @Test("spectralx forward on domain B within 1e-4 of logitsB.npy (the issue's bound)")
@@ -24,5 +24,49 @@ struct ForwardParityCLITests {
         let worst = zip(ours, reference).map { abs($0 - $1) }.max() ?? .infinity
         print("spectralx forward, domain B: max|Δ| \(worst) against logitsB.npy")
         #expect(worst <= 1e-4, "max|Δ| \(worst)")
+    }
+
+    /// Settings that must not change a single bit of the logits: SIMD capped at AVX2 (against AVX-512 where
+    /// the CPU has it), one thread (GEMM slices and the loop pool), another OpenBLAS kernel family (OpenBLAS
+    /// is not on the forward path), and the linears packed per call instead of at load.
+    static let settings: [(String, [String: String?])] = [
+        ("default", [:]),
+        ("SPECTRALX_SIMD=avx2", ["SPECTRALX_SIMD": "avx2"]),
+        ("one thread", ["SPECTRALX_THREADS": "1", "SPECTRALX_POOL_THREADS": "1"]),
+        ("OPENBLAS_CORETYPE=Prescott", ["OPENBLAS_CORETYPE": "Prescott"]),
+        ("SPECTRALX_GEMM=mapped", ["SPECTRALX_GEMM": "mapped"]),
+    ]
+
+    /// Runs `spectralx forward` under every setting; expects byte-identical output files.
+    func expectSameBytes(domain: String, input: String, tag: String) throws {
+        var first: (String, Data)?
+        for (name, env) in Self.settings {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("forward-\(tag)-\(getpid()).npy")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let r = try CLI.run(["forward", "--models", SharedTestStore.root.path, "--domain", domain, input, "-o", out.path],
+                                environment: env)
+            #expect(r.status == 0, "\(name): stderr: \(r.stderr)")
+            guard r.status == 0 else { return }
+            let bytes = try Data(contentsOf: out)
+            if let (firstName, firstBytes) = first {
+                #expect(bytes == firstBytes, "domain \(domain): logits under \(name) differ from \(firstName)")
+            } else {
+                first = (name, bytes)
+            }
+        }
+    }
+
+    @Test("spectralx forward gives the same bytes under every SIMD level, thread count, OpenBLAS kernel and weight packing")
+    func sameBytesEverywhere() throws {
+        let dir = try CLI.temporaryDirectory("invariance")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The synthetic domain `syn` (4 bands) is always in the test store: two images, values in [0, 1).
+        let input = dir.appendingPathComponent("syn.npy").path
+        try NpyWriter.write(TestRandom.values(count: 2 * 4 * 224 * 224, seed: 2026).map { abs($0) }, shape: [2, 4, 224, 224], to: input)
+        try expectSameBytes(domain: "syn", input: input, tag: "syn")
+        // The DINOv3 fixture domain D (its bf16 q/k and MMoE near-tie make it the sensitive one).
+        if SharedTestStore.dinov3Synthesis != nil, let fixtures = SharedTestStore.fixturesDirectory {
+            try expectSameBytes(domain: "D", input: fixtures.appendingPathComponent("inputB.npy").path, tag: "D")
+        }
     }
 }

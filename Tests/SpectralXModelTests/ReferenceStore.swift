@@ -27,7 +27,6 @@ final class ReferenceStore: Sendable {
     /// (1.3 GB), freed with the network.
     func network(_ domain: String, packed: Bool) throws -> SpectralXNetwork? {
         guard packed else { return try network(domain) }
-        guard PackedWeight.isAvailable else { return nil }
         return try PackedWeight.$override.withValue(true) {
             let config = try layout.loadDomainConfig(domain)
             let backbone = try FrozenBackbone.load(SafeTensorsFile(url: layout.backboneURL(config.backbone)))

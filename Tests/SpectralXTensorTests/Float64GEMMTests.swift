@@ -1,3 +1,5 @@
+import CSpectralXKernels
+import Foundation
 import SpectralXTensor
 import Testing
 
@@ -39,5 +41,37 @@ struct Float64GEMMTests {
         // rounded value in a large share of elements.
         #expect(worstULPs <= 1, "\(c): worst \(worstULPs) ulp")
         #expect(identical * 1000 >= 999 * c.m * c.n, "\(c): \(identical) of \(c.m * c.n) bit-identical")
+    }
+
+    /// Every element is one float64 FMA chain in k order: a row's bits never depend on the rows beside it,
+    /// on the number of workers, or on the instruction set (each level's tile against the portable one).
+    @Test("same bits alone or stacked, on 1 or 2 workers, and at every instruction-set level", arguments: [(3, 201, 100, 64), (1, 64, 40, 300)])
+    func invariant(_ c: (images: Int, rows: Int, n: Int, k: Int)) {
+        let m = c.images * c.rows
+        let a = randomTensor([m, c.k], seed: 31), b = randomTensor([c.n, c.k], seed: 32), bias = randomTensor([c.n], seed: 33)
+        let all = Tensor(zeros: [m, c.n])
+        GEMM.multiplyTransposedFloat64(m: m, n: c.n, k: c.k, a: a.pointer, lda: c.k, b: b.pointer, ldb: c.k, bias: bias.pointer,
+                                       c: all.mutablePointer, ldc: c.n)
+        let before = GEMM.threads
+        defer { GEMM.threads = before }
+        for threads in [1, 2] {
+            GEMM.threads = threads
+            for image in 0..<c.images {
+                let one = Tensor(zeros: [c.rows, c.n])
+                GEMM.multiplyTransposedFloat64(m: c.rows, n: c.n, k: c.k, a: a.pointer + image * c.rows * c.k, lda: c.k, b: b.pointer,
+                                               ldb: c.k, bias: bias.pointer, c: one.mutablePointer, ldc: c.n)
+                #expect(memcmp(one.pointer, all.pointer + image * c.rows * c.n, c.rows * c.n * 4) == 0, "image \(image), \(threads) workers")
+            }
+        }
+        let wide = (0..<(m * c.k)).map { Double(a.pointer[$0]) }
+        let panels = (c.n + Int(sx_dgemm_panel_columns()) - 1) / Int(sx_dgemm_panel_columns())
+        var outputs: [[Float]] = []
+        for level in [SX_SIMD_GENERIC, SX_SIMD_AVX2, SX_SIMD_AVX512] {
+            var out = [Float](repeating: 0, count: m * c.n)
+            guard sx_dgemm_nt_f32_at(Int32(level.rawValue), m, c.k, wide, c.k, b.pointer, c.k, c.n, 0, panels, bias.pointer, &out, c.n) == 0 else { continue }
+            outputs.append(out)
+        }
+        #expect(outputs.count >= 1)
+        for o in outputs.dropFirst() { #expect(o == outputs[0], "a level's tile differs from the portable one") }
     }
 }

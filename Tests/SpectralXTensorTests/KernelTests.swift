@@ -32,9 +32,9 @@ struct KernelTests {
         (ConvGeometry(inChannels: 5, outChannels: 7, kernel: 1), 9, "pointwise-gemm"),
         (ConvGeometry(inChannels: 6, outChannels: 4, kernel: 3, padding: 1), 11, "shifted-gemm"),
         (ConvGeometry(inChannels: 3, outChannels: 5, kernel: 3, padding: 1), 7, "shifted-gemm"),
-        (ConvGeometry(inChannels: 4, outChannels: 6, kernel: 2, stride: 2), 10, "tiled-im2col"),
-        (ConvGeometry(inChannels: 3, outChannels: 8, kernel: 4, stride: 4), 16, "tiled-im2col"),
-        (ConvGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 2, padding: 1), 9, "tiled-im2col"),
+        (ConvGeometry(inChannels: 4, outChannels: 6, kernel: 2, stride: 2), 10, "implicit-im2col"),
+        (ConvGeometry(inChannels: 3, outChannels: 8, kernel: 4, stride: 4), 16, "implicit-im2col"),
+        (ConvGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 2, padding: 1), 9, "implicit-im2col"),
         (ConvGeometry(inChannels: 256, outChannels: 6, kernel: 3, padding: 1), 9, "winograd-f2x2-3x3"),
         // Winograd at the head's sizes (56, 7) and at sizes whose tile rows leave vector tails (35: 18 tiles).
         (ConvGeometry(inChannels: 256, outChannels: 5, kernel: 3, padding: 1), 7, "winograd-f2x2-3x3"),
@@ -47,49 +47,48 @@ struct KernelTests {
         (ConvGeometry(inChannels: 300, outChannels: 20, kernel: 1), 33, "pointwise-gemm"),
         (ConvGeometry(inChannels: 64, outChannels: 40, kernel: 3, padding: 1), 37, "shifted-gemm"),
         (ConvGeometry(inChannels: 256, outChannels: 13, kernel: 3, padding: 1), 25, "winograd-f2x2-3x3"),
-        (ConvGeometry(inChannels: 32, outChannels: 19, kernel: 3, stride: 2, padding: 1), 45, "tiled-im2col"),
+        (ConvGeometry(inChannels: 32, outChannels: 19, kernel: 3, stride: 2, padding: 1), 45, "implicit-im2col"),
         // 196 output pixels (one pass of panels) and a 576-deep reduction: packed, the output channels are
         // split and the implicit im2col's three K blocks are packed by the workers (the Are-adapter's 3×3/2)
-        (ConvGeometry(inChannels: 64, outChannels: 24, kernel: 3, stride: 2, padding: 1), 28, "tiled-im2col"),
+        (ConvGeometry(inChannels: 64, outChannels: 24, kernel: 3, stride: 2, padding: 1), 28, "implicit-im2col"),
     ])
     func convolution(_ g: ConvGeometry, size: Int, algorithm: String) {
-        // Batch 1 and 3, each algorithm on OpenBLAS and, where this CPU runs it, with its weight packed
-        // for the micro-kernel (``ConstantMatrix``, what the CLI's processes use).
-        for (batch, packed) in [(1, false), (3, false), (1, true), (3, true)] where !packed || PackedWeight.isAvailable {
-            convolution(g, size: size, algorithm: algorithm, batch: batch, packed: packed)
-        }
+        // Batch 1 and 3; each image of the batch of 3 must have the bits it has alone.
+        let single = convolution(g, size: size, algorithm: algorithm, batch: 1)
+        let three = convolution(g, size: size, algorithm: algorithm, batch: 3)
+        let per = single.count
+        #expect(memcmp(single.pointer, three.pointer, per * 4) == 0, "\(g): image 0 of a batch of 3 differs from it alone")
     }
 
-    func convolution(_ g: ConvGeometry, size: Int, algorithm: String, batch: Int, packed: Bool) {
+    @discardableResult
+    func convolution(_ g: ConvGeometry, size: Int, algorithm: String, batch: Int) -> Tensor {
         let x = randomTensor([batch, g.inChannels, size, size], seed: 1)
         let w = randomTensor([g.outChannels, g.inChannels, g.kernel.h, g.kernel.w], seed: 2)
         let b = randomTensor([g.outChannels], seed: 3)
-        let conv = PackedWeight.$override.withValue(packed) { Convolution(geometry: g, weight: w.pointer, bias: b.pointer) }
-        // Packed, im2col is implicit and takes the stride-1 k×k convolutions that shifted GEMMs take unpacked.
-        #expect(conv.algorithm.name == (packed && algorithm == "shifted-gemm" ? "tiled-im2col" : algorithm))
+        let conv = Convolution(geometry: g, weight: w.pointer, bias: b.pointer)
+        // Implicit im2col takes the stride-1 k×k convolutions too (shifted GEMMs only when asked for).
+        #expect(conv.algorithm.name == (algorithm == "shifted-gemm" ? "implicit-im2col" : algorithm))
         let y = conv(x)
         let (ho, wo) = g.outputSize(height: size, width: size)
         #expect(y.shape == [batch, g.outChannels, ho, wo])
         let ref = referenceConvolution(x, weight: w, bias: b, g)
         // float32 rounding of a sum of in·k·k products grows with its magnitude: bound relative to the output
-        // scale. 2304-term sums (256 channels × 9 taps) reached 2.1e-6 of the scale on OpenBLAS's SkylakeX
-        // kernels (1.0e-4 of 47.5; their summation order differs from the SSE3/Haswell kernels'), so 4e-6
+        // scale. 2304-term sums (256 channels × 9 taps) reached 2.1e-6 of the scale (1.0e-4 of 47.5), so 4e-6
         // leaves a factor 2; a wrong tap or offset errs by O(1) of the scale.
         let tolerance = 1e-6 + 4e-6 * ref.map(abs).max()!
         let worst = (0..<y.count).map { abs(Double(y.pointer[$0]) - ref[$0]) }.max()!
-        #expect(worst < tolerance, "\(g) batch \(batch) packed \(packed): max error \(worst)")
+        #expect(worst < tolerance, "\(g) batch \(batch): max error \(worst)")
         // Every other algorithm that supports the geometry computes the same function.
         for choice in ConvolutionChoice.allCases where choice != .automatic && choice.supports(g) {
-            let other = PackedWeight.$override.withValue(packed) {
-                Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)
-            }(x)
+            let other = Convolution(geometry: g, weight: w.pointer, bias: b.pointer, choice: choice)(x)
             let e = (0..<other.count).map { abs(Double(other.pointer[$0]) - ref[$0]) }.max()!
             // F(4×4, 3×3)'s transforms (entries up to 8, the kernel's 1/24) round more: 2.3e-4 … 6.0e-4 here
             // against 1.8e-4 … 2.3e-4 for 4e-6 of the scale, i.e. up to 1.2e-5 of the scale; 2.5e-5 of it
             // still leaves a wrong tap or offset (O(1) of the scale) far outside.
             let bound = choice == .winograd4 ? 1e-6 + 2.5e-5 * ref.map(abs).max()! : tolerance
-            #expect(e < bound, "\(g) via \(choice), batch \(batch) packed \(packed): max error \(e)")
+            #expect(e < bound, "\(g) via \(choice), batch \(batch): max error \(e)")
         }
+        return y
     }
 
     /// The F(tile×tile, 3×3) input transform of `x` (`channels × h × w`) and output transform of `m`
@@ -249,6 +248,36 @@ struct KernelTests {
         SoftmaxKernel.rows(s.mutablePointer, rows: rows, cols: cols, stride: stride)
         VectorMath.best.softmaxRows(t.mutablePointer, rows: rows, cols: cols, stride: stride)
         #expect((0..<s.count).allSatisfy { s.pointer[$0] == t.pointer[$0] })
+    }
+
+    /// Softmax sums and LayerNorm moments run on 16 virtual lanes at every level, so the vector width does
+    /// not change a sum's order: the AVX-512 kernels give the AVX2 kernels' bits (both contract a·b+c to FMA;
+    /// the generic level has no FMA and is not expected to match).
+    @Test("softmax, exp-sum, LayerNorm and GELU: AVX-512 gives the AVX2 level's bits", arguments: [1, 7, 16, 17, 33, 197, 1024, 1031])
+    func levelsAgree(_ cols: Int) {
+        let fma = VectorMath.available.filter { $0.name != "generic" }
+        guard fma.count >= 2 else { print("SKIP: one FMA level on this CPU (\(fma.map(\.name)))"); return }
+        let rows = 3
+        let x = randomTensor([rows, cols], seed: UInt64(40 + cols))
+        for i in 0..<x.count { x.mutablePointer[i] *= 9 }
+        let gamma = randomTensor([cols], seed: 41), beta = randomTensor([cols], seed: 42)
+        func run(_ k: VectorMath) -> [[UInt32]] {
+            let s = x.copy(), e = x.copy(), g = x.copy(), ln = Tensor(zeros: [rows, cols])
+            k.softmaxRows(s.mutablePointer, rows: rows, cols: cols, stride: cols)
+            let sum = k.expShifted(e.mutablePointer, count: x.count, shift: 0.5)
+            k.gelu(g.mutablePointer, count: x.count)
+            k.layerNormRows(x.pointer, rows: rows, dim: cols, rowStride: cols, gamma: gamma.pointer, beta: beta.pointer, eps: 1e-6,
+                            into: ln.mutablePointer, outStride: cols)
+            return [s.toArray().map(\.bitPattern), e.toArray().map(\.bitPattern) + [sum.bitPattern], g.toArray().map(\.bitPattern),
+                    ln.toArray().map(\.bitPattern)]
+        }
+        let reference = run(fma[0])
+        for k in fma.dropFirst() {
+            let r = run(k)
+            for (name, i) in [("softmax", 0), ("exp-sum", 1), ("GELU", 2), ("LayerNorm", 3)] {
+                #expect(r[i] == reference[i], "\(k.name) \(name) differs from \(fma[0].name) at \(cols) columns")
+            }
+        }
     }
 
     @Test("GELU against float64 erf, every instruction-set level, lengths that leave vector tails",

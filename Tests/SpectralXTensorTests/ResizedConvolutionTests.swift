@@ -47,17 +47,10 @@ struct ResizedConvolutionTests {
         (3, 2, 3, 3, 4, 7, 9),
     ])
     func matchesDefinition(_ b: Int, _ c: Int, _ oc: Int, _ h: Int, _ w: Int, _ oh: Int, _ ow: Int) {
-        // On OpenBLAS and, where this CPU runs it, with the taps packed for the micro-kernel (the CLI's path).
-        for packed in [false, true] where !packed || PackedWeight.isAvailable {
-            matchesDefinition(b, c, oc, h, w, oh, ow, packed: packed)
-        }
-    }
 
-    func matchesDefinition(_ b: Int, _ c: Int, _ oc: Int, _ h: Int, _ w: Int, _ oh: Int, _ ow: Int, packed: Bool) {
         let x = randomTensor([b, c, h, w], seed: 21)
         let wt = randomTensor([oc, c, 3, 3], seed: 22)
-        let conv = PackedWeight.$override.withValue(packed) { ResizedConvolution(outChannels: oc, inChannels: c, weight: wt.pointer) }
-        #expect(conv.taps.isPacked == packed)
+        let conv = ResizedConvolution(outChannels: oc, inChannels: c, weight: wt.pointer)
         let y = randomTensor([b, oc, oh, ow], seed: 23)          // accumulates onto existing values
         let before = y.toArray()
         conv.accumulate(x, into: y)
@@ -71,7 +64,7 @@ struct ResizedConvolutionTests {
             worst = max(worst, e)
             if yy == 0 || xx == 0 || yy == oh - 1 || xx == ow - 1 { borderWorst = max(borderWorst, e) }
         } } } }
-        #expect(worst < 1e-6 + 2e-6 * scale, "packed \(packed): max error \(worst) (border rows/columns \(borderWorst)), scale \(scale)")
+        #expect(worst < 1e-6 + 2e-6 * scale, "max error \(worst) (border rows/columns \(borderWorst)), scale \(scale)")
     }
 
     /// A 1×1 linear map with bias in front of the resize, composed into the taps: the constant of each

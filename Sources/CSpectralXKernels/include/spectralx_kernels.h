@@ -75,6 +75,8 @@ ptrdiff_t sx_packed_panel_columns(void);
 size_t sx_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
 /// Packs an nn.Linear weight (n x k, row-major) for sx_gemm_packed.
 void sx_pack_weight(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
+/// sx_pack_weight for a weight whose rows are ldw floats apart.
+void sx_pack_weight_ld(const float *w, ptrdiff_t ldw, ptrdiff_t n, ptrdiff_t k, float *packed);
 /// Packs the k x n matrix b (row stride ldb) as sx_pack_weight packs its transpose (n x k): the right
 /// operand of C = A * B for a constant A packed by sx_pack_rows (sx_packed_weight_count(n, k) floats).
 void sx_pack_columns(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
@@ -89,14 +91,16 @@ void sx_pack_conv_columns(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdi
 
 /// Rows of B per K block of the packed layouts (SX_KC).
 ptrdiff_t sx_packed_block_depth(void);
-/// 1 when sx_gemm_packed runs on this CPU (AVX2 + FMA, not capped by SPECTRALX_SIMD=generic).
+/// 1 when sx_gemm_packed runs a vector micro-kernel on this CPU (AVX2 + FMA, not capped by
+/// SPECTRALX_SIMD=generic); elsewhere the portable one runs (same bits, slow).
 int sx_packed_gemm_available(void);
-/// 1 when it is available and SPECTRALX_GEMM is not `openblas` (see packed_gemm.c); callers decide
+/// 1 when it is available and SPECTRALX_GEMM is not `mapped` (see packed_gemm.c); callers decide
 /// whether a process packs at all.
 int sx_packed_gemm_preferred(void);
-/// The level sx_gemm_packed_panels runs at (SX_SIMD_AVX512 or SX_SIMD_AVX2), -1 when unavailable.
+/// The level sx_gemm_packed_panels runs at (SX_SIMD_AVX512, SX_SIMD_AVX2, or SX_SIMD_GENERIC: the portable
+/// micro-kernel).
 int sx_packed_gemm_level(void);
-/// SPECTRALX_GEMM, read in this one place: 1 `packed`, 0 `openblas`, -1 unset (or anything else).
+/// SPECTRALX_GEMM, read in this one place: 1 `packed`, 0 `mapped` (or the old `openblas`), -1 unset (or anything else).
 int sx_packed_gemm_requested(void);
 /// Floats of the packed activation rows of an (m x k) input (m rounded up to 6-row groups).
 size_t sx_packed_rows_count(ptrdiff_t m, ptrdiff_t k);
@@ -109,6 +113,16 @@ void sx_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdi
 /// panel ranges share one apack. 0 on success, -2 not available.
 int sx_gemm_packed_panels(const float *apack, ptrdiff_t m, ptrdiff_t k, const float *packed, ptrdiff_t n, ptrdiff_t p0,
                           ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+/// sx_pack_rows of alpha * op(x), op(x) = x^T when `trans` (element (i, kk) read at x[kk * lda + i]).
+void sx_pack_rows_ex(const float *x, ptrdiff_t lda, int trans, float alpha, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0,
+                     ptrdiff_t g1, float *apack);
+/// C (m x n) = (alpha * op(A)) * op(B) (+ C when accumulate) on the calling thread, through the packed
+/// micro-kernel (both operands packed per call): the one float32 product of the forward pass, so every
+/// element is the same operation sequence on every CPU (one FMA chain per 256-deep K block, blocks added in
+/// order). op = transpose when the flag is set; alpha scales A as it is packed (exact for powers of two).
+/// 0 on success, -1 out of memory.
+int sx_sgemm(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t lda,
+             const float *b, ptrdiff_t ldb, int accumulate, float *c, ptrdiff_t ldc);
 /// sx_gemm_packed_panels for the rows of the 6-row groups g0..<g1 only (rows 6*g0 ..< min(m, 6*g1)), for
 /// products too narrow to split by panels; concurrent calls on disjoint group ranges. Same bits.
 int sx_gemm_packed_groups(const float *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k, const float *packed,
@@ -124,6 +138,24 @@ int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *pack
 /// sx_gemm_packed on the micro-kernel of `level` (tests compare the two); -2 when this CPU lacks it.
 int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                       ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+
+// MARK: Float64 products in one operation order (float64_gemm.c)
+
+/// Columns per panel of the float64 products (the unit they are split by).
+ptrdiff_t sx_dgemm_panel_columns(void);
+/// c[i, j] = float32(sum_kk a[i, kk] * w[j, kk] (+ bias[j])) for the columns of panels p0..<p1: A (m x k)
+/// float64, row stride lda; W an nn.Linear weight (n x k float32, row stride ldw) widened exactly. Each sum
+/// is one fma chain over kk in order from 0, in float64 (same bits on every CPU); then + bias in float64,
+/// rounded once. Disjoint panel ranges may run concurrently. 0 on success, -1 out of memory.
+int sx_dgemm_nt_f32(ptrdiff_t m, ptrdiff_t k, const double *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, ptrdiff_t n,
+                    ptrdiff_t p0, ptrdiff_t p1, const float *bias, float *c, ptrdiff_t ldc);
+/// sx_dgemm_nt_f32 on the tile of `level` (tests compare them: same bits); -2 when this CPU lacks it.
+int sx_dgemm_nt_f32_at(int level, ptrdiff_t m, ptrdiff_t k, const double *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw,
+                       ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias, float *c, ptrdiff_t ldc);
+/// C = A * B in float64 (A m x k, B k x n, row-major with strides) for the columns of panels p0..<p1, each
+/// element one fma chain over k in order. 0 on success, -1 out of memory.
+int sx_dgemm_nn(ptrdiff_t m, ptrdiff_t k, const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb, ptrdiff_t n,
+                ptrdiff_t p0, ptrdiff_t p1, double *c, ptrdiff_t ldc);
 
 // MARK: The worker pool for parallel loops (thread_pool.c)
 
