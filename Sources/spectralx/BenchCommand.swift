@@ -30,7 +30,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs per batch size (after one warm-up).")
     var runs: Int = 3
 
-    @Option(help: "Threads for OpenBLAS (default: all cores).")
+    @Option(help: "Cores a matrix product is split over (default: all cores; never changes the bits).")
     var threads: Int?
 
     @Flag(help: "Time every convolution geometry of the model with every algorithm instead of the whole model.")
@@ -48,9 +48,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("raster"), help: "Instead of the model: GeoTIFF decode throughput (MB/s of decoded pixels) for this file; repeatable.")
     var rasters: [String] = []
 
-    /// The frozen linears' GEMM path in this process: the packed kernel and its instruction set, or OpenBLAS.
+    /// The frozen linears' path in this process: packed at load or per call, and the kernel's instruction set.
     static var linearsPath: String {
-        PackedWeight.isPreferred ? "packed-" + (PackedWeight.kernelName ?? "?") : "openblas"
+        (PackedWeight.isPreferred ? "packed-" : "mapped-") + (PackedWeight.kernelName ?? "?")
     }
 
     func run() throws {
