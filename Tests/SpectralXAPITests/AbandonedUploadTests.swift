@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXHTTP
 import SpectralXTestSupport
 import Synchronization

@@ -2,6 +2,7 @@ import Foundation
 import SpectralXAPI
 import SpectralXCheckpoint
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXRaster
 import Testing
 

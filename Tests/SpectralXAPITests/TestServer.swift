@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXHTTP
 import SpectralXTestSupport
 

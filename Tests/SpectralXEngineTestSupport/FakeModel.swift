@@ -6,15 +6,17 @@ import SpectralXEngine
 /// jobs, admission, the HTTP contract) is tested without loading the 1.2 GB model. Each output pixel
 /// depends on that pixel of the (normalised) first input band only: class `k` gets the logit
 /// `-(v·K − k − ½)²`, so the label is ⌊v·K⌋ and the softmax scores are proper probabilities.
-struct FakeRunner: BatchRunner {
-    typealias Model = LoadedDomain
-    typealias Input = [Float]
-    typealias Output = [Float]
+public struct FakeRunner: BatchRunner {
+    public typealias Model = LoadedDomain
+    public typealias Input = [Float]
+    public typealias Output = [Float]
 
     /// Wall time of every batch: keeps jobs running long enough to be stopped or dismissed mid-way.
-    var delay: Duration = .zero
+    public var delay: Duration
 
-    func run(model: LoadedDomain, inputs: [[Float]]) throws -> [[Float]] {
+    public init(delay: Duration = .zero) { self.delay = delay }
+
+    public func run(model: LoadedDomain, inputs: [[Float]]) throws -> [[Float]] {
         if delay > .zero { Thread.sleep(forTimeInterval: InferenceEngine.seconds(delay)) }
         let n = WindowPlan.size * WindowPlan.size, k = model.classes
         return try inputs.map { x in
@@ -32,13 +34,13 @@ struct FakeRunner: BatchRunner {
 }
 
 /// Model stores of domain.json files only (`ModelStore.Binding.describeOnly`): what `FakeRunner` needs.
-enum FakeStore {
+public enum FakeStore {
     /// `syn` as in the shared store: 4 bands, 3 classes.
-    static let syn = DomainConfig(name: "syn", backbone: ModelStoreSynthesizer.defaultBackboneName, bands: 4, classes: 3,
+    public static let syn = DomainConfig(name: "syn", backbone: ModelStoreSynthesizer.defaultBackboneName, bands: 4, classes: 3,
                                   description: "fake: domain.json only")
 
     /// A new store directory holding `domains` (the caller removes it).
-    static func make(_ domains: [DomainConfig] = [syn]) throws -> URL {
+    public static func make(_ domains: [DomainConfig] = [syn]) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-fake-store-\(UUID().uuidString)")
         let layout = ModelStoreLayout(root: dir)
         for d in domains {
@@ -49,10 +51,10 @@ enum FakeStore {
     }
 
     /// One store shared by the suites that never change it.
-    static let shared: URL = try! make()
+    public static let shared: URL = try! make()
 
     /// An engine over a describe-only store, running `FakeRunner`.
-    static func engine(root: URL = shared, delay: Duration = .zero,
+    public static func engine(root: URL = shared, delay: Duration = .zero,
                        scheduler: SchedulerConfiguration = SchedulerConfiguration()) -> InferenceEngine {
         InferenceEngine(store: ModelStore(root: root, binding: .describeOnly), runner: FakeRunner(delay: delay), scheduler: scheduler)
     }
