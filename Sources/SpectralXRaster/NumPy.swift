@@ -373,11 +373,6 @@ public enum NumPy {
         let a = try NpyArray.read(path: path)
         return (a.shape, a.toFloat32())
     }
-    /// Reads any numeric `.npy` as (shape, Double values in C order).
-    public static func readFloat64(path: String) throws -> (shape: [Int], values: [Double]) {
-        let a = try NpyArray.read(path: path)
-        return (a.shape, a.toFloat64())
-    }
     /// Reads any numeric `.npy` as (shape, Int64 values in C order), e.g. index fixtures (`<i8`).
     public static func readInt64(path: String) throws -> (shape: [Int], values: [Int64]) {
         let a = try NpyArray.read(path: path)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import SpectralXRaster
 
 /// The knobs of the jobs layer (`serve --jobs-dir --job-ttl --max-jobs --max-jobs-bytes --max-running-jobs`).
 public struct JobConfiguration: Sendable {
@@ -475,7 +476,7 @@ public final class JobManager: @unchecked Sendable {
             r.message = "failed: \(message)"
             try? FileManager.default.removeItem(at: store.inputURL(id, format: r.inputFormat))
             try? FileManager.default.removeItem(at: store.partialResultURL(id))
-            try? FileManager.default.removeItem(atPath: store.partialResultURL(id).path + ".cog-spool")
+            try? FileManager.default.removeItem(atPath: COGWriter.spoolDirectory(for: store.partialResultURL(id).path))
             logger.error("job failed", metadata: ["job": "\(id)", "error": "\(message)"])
         }
         records[id] = r
