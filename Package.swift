@@ -73,6 +73,9 @@ let package = Package(
 
         // Shared by the test targets: one synthesized model store per test process, fixture lookup.
         .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint"], path: "Tests/SpectralXTestSupport"),
+        // The engine and API tests' fake runner and describe-only stores (no weights).
+        .target(name: "SpectralXEngineTestSupport", dependencies: ["SpectralXEngine", "SpectralXCheckpoint"],
+                path: "Tests/SpectralXEngineTestSupport"),
         .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor", "CSpectralXKernels", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
         .testTarget(
@@ -86,10 +89,11 @@ let package = Package(
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",
-            dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport"]),
+            dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport",
+                           "SpectralXEngineTestSupport"]),
         .testTarget(
             name: "SpectralXAPITests",
             dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster",
-                           "SpectralXTestSupport"]),
+                           "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
     ]
 )

@@ -10,8 +10,6 @@ public struct APIConfiguration: Sendable {
     public var apiKeys: [String]
     /// Decoding bounds for uploaded rasters (checked before allocating).
     public var rasterLimits: RasterLimits
-    /// Largest accepted body; the HTTP server enforces it, the API repeats it in error messages.
-    public var maxBodyBytes: Int64
     /// Seconds suggested in `Retry-After` while the service is not ready.
     public var notReadyRetryAfter: Int
 
@@ -19,12 +17,10 @@ public struct APIConfiguration: Sendable {
     public static let defaultMaxBodyBytes: Int64 = 256 << 20
 
     public init(adminToken: String? = nil, apiKeys: [String] = [],
-                rasterLimits: RasterLimits = APIConfiguration.defaultRasterLimits,
-                maxBodyBytes: Int64 = APIConfiguration.defaultMaxBodyBytes, notReadyRetryAfter: Int = 5) {
+                rasterLimits: RasterLimits = APIConfiguration.defaultRasterLimits, notReadyRetryAfter: Int = 5) {
         self.adminToken = adminToken?.isEmpty == true ? nil : adminToken
         self.apiKeys = apiKeys.filter { !$0.isEmpty }
         self.rasterLimits = rasterLimits
-        self.maxBodyBytes = maxBodyBytes
         self.notReadyRetryAfter = notReadyRetryAfter
     }
 

@@ -125,11 +125,13 @@ enum ErrorMapping {
 
     static func map(_ e: RasterError) -> APIError {
         switch e {
-        case .unsupported(let s):
-            // The raster layer names the format first ("npy dtype '<f2'", "npy format version 9.0").
-            let l = s.lowercased()
-            let code: APIErrorCode = l.hasPrefix("npy") ? (l.contains("dtype") ? .unsupportedNpyDtype : .unsupportedNpyFeature)
-                : l.contains("compression") ? .unsupportedCompression : .unsupportedTiffFeature
+        case .unsupported(_, let kind):
+            let code: APIErrorCode = switch kind {
+            case .npyDtype: .unsupportedNpyDtype
+            case .npyFeature: .unsupportedNpyFeature
+            case .tiffCompression: .unsupportedCompression
+            case .tiffFeature: .unsupportedTiffFeature
+            }
             return APIError(.unsupportedMediaType, code, e.description)
         case .npyObjectArray: return APIError(.unsupportedMediaType, .unsupportedNpyDtype, e.description)
         case .limitExceeded: return APIError(.unprocessableContent, .rasterLimitExceeded, e.description)

@@ -266,6 +266,8 @@ struct JobRoutes {
         case .storageFull: return APIError(HTTPStatus(code: 507), "insufficient_storage", e.description)
         case .shuttingDown: return APIError(.serviceUnavailable, "shutting_down", e.description, retryAfter: 1)
         case .storage: return APIError(.internalServerError, "storage_error", e.description)
+        // Never answered to a request: a job whose model changed fails with it (its status says why).
+        case .modelChanged: return APIError(.internalServerError, .internalError, e.description)
         }
     }
 }

@@ -65,25 +65,31 @@ struct SegmentRoute {
         let cancel = CancellationToken()
         clientGone?.onGone { cancel.cancel() }
 
+        // Answers are built in memory (no spool file, no fsync); only a GeoTIFF too large for that
+        // streams through a temporary COG spool and is sent from the mapped file.
+        let segmenter = service.engine.segmenter
         var response: HTTPResponse
-        let report: SegmentationReport
+        let result: SegmentationResult
         let t1: ContinuousClock.Instant
         if output == .json {
-            let r = try service.engine.segment(lease.domain, source: source, options: options, cancel: cancel)
-            report = SegmentationReport(width: r.width, height: r.height, classes: r.classes, windows: r.windows,
-                                        windowsComputed: r.windows, batchSizes: r.batchSizes, histogram: r.histogram,
-                                        invalidPixels: 0, statistics: BandStatistics(minimum: [], maximum: [], validPixels: 0),
-                                        timings: r.timings)
+            result = try segmenter.segment(lease.domain, source: source, options: options, output: .memory(), cancel: cancel)
             t1 = clock.now
-            response = summary(r, options: options)
+            response = summary(result, options: options)
         } else {
-            // The answer is written to a file (a COG is streamed row band by row band), then sent mapped.
-            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-answer-\(UUID().uuidString)").path
-            defer { try? FileManager.default.removeItem(atPath: tmp) }
-            report = try service.engine.segment(lease.domain, source: source, options: options, format: output, to: tmp,
-                                                scoresEncoding: scoresEncoding, cancel: cancel)
+            let body: Data
+            if output == .geotiff && Self.answerBytes(source, classes: lease.domain.classes, options: options,
+                                                      scoresEncoding: scoresEncoding) > Self.maxMemoryAnswerBytes {
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-answer-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                result = try segmenter.segment(lease.domain, source: source, options: options,
+                                               output: .file(path: tmp, format: .geotiff, scoresEncoding: scoresEncoding), cancel: cancel)
+                body = try Data(contentsOf: URL(fileURLWithPath: tmp), options: .alwaysMapped)
+            } else {
+                result = try segmenter.segment(lease.domain, source: source, options: options,
+                                               output: .memory(format: output, scoresEncoding: scoresEncoding), cancel: cancel)
+                body = result.encoded ?? Data()
+            }
             t1 = clock.now
-            let body = try Data(contentsOf: URL(fileURLWithPath: tmp), options: .alwaysMapped)
             let type = switch output {
             case .geotiff: "image/tiff; application=geotiff; profile=cloud-optimized"
             case .npy: "application/x-npy"
@@ -93,18 +99,18 @@ struct SegmentRoute {
         }
         let encodeSeconds = InferenceEngine.seconds(t1.duration(to: clock.now))
 
-        var timing = [("decode", decodeSeconds)] + report.timings + [("encode", encodeSeconds)]
+        var timing = [("decode", decodeSeconds)] + result.timings + [("encode", encodeSeconds)]
         timing.append(("total", InferenceEngine.seconds(t0.duration(to: clock.now))))
         response.headers.replaceOrAdd(name: "Server-Timing",
                                       value: timing.map { String(format: "%@;dur=%.1f", $0.0, $0.1 * 1000) }.joined(separator: ", "))
-        response.headers.replaceOrAdd(name: "X-SpectralX-Batch-Size", value: String(report.batchSizes.max() ?? 1))
-        response.headers.replaceOrAdd(name: "X-SpectralX-Windows", value: String(report.windows))
+        response.headers.replaceOrAdd(name: "X-SpectralX-Batch-Size", value: String(result.batchSizes.max() ?? 1))
+        response.headers.replaceOrAdd(name: "X-SpectralX-Windows", value: String(result.windows))
         response.headers.replaceOrAdd(name: "X-SpectralX-Domain", value: domain)
         response.headers.replaceOrAdd(name: "X-SpectralX-Mode", value: options.mode.rawValue)
         logger.info("segmented", metadata: [
             "domain": "\(domain)", "width": "\(source.width)", "height": "\(source.height)", "mode": "\(options.mode.rawValue)",
-            "output": "\(output.rawValue)", "batch": "\(report.batchSizes.max() ?? 1)", "windows": "\(report.windows)",
-            "windows_computed": "\(report.windowsComputed)",
+            "output": "\(output.rawValue)", "batch": "\(result.batchSizes.max() ?? 1)", "windows": "\(result.windows)",
+            "windows_computed": "\(result.windowsComputed)",
         ])
         return response
     }
@@ -225,9 +231,19 @@ struct SegmentRoute {
 
     // MARK: - output
 
+    /// Uncompressed size of a GeoTIFF answer: above `maxMemoryAnswerBytes` it is spooled to a file.
+    static func answerBytes(_ source: any RasterSource, classes: Int, options: SegmentationOptions,
+                            scoresEncoding: ScoresEncoding) -> Int {
+        let perPixel = options.scores ? classes * (scoresEncoding == .float32 ? 4 : 1) : 1
+        return source.width * source.height * perPixel
+    }
+
+    /// 256 MiB of samples: what one answer may hold in memory (compressed, it is usually far less).
+    static let maxMemoryAnswerBytes = 256 << 20
+
     private func summary(_ r: SegmentationResult, options: SegmentationOptions) -> HTTPResponse {
         let names = service.engine.store.domain(domain)?.config.classNames ?? []
-        let hist = r.classHistogram()
+        let hist = r.histogram
         let total = max(1, r.width * r.height)
         let summary = SegmentSummary(
             domain: domain, width: r.width, height: r.height, mode: options.mode.rawValue,

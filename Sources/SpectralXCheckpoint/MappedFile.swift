@@ -51,11 +51,4 @@ public final class MappedFile: @unchecked Sendable {
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: baseAddress, count: baseAddress == nil ? 0 : size)
     }
-
-    /// Hints the kernel to read the range ahead (e.g. before a forward pass touches every weight).
-    public func adviseWillNeed() {
-        if let baseAddress {
-            _ = madvise(UnsafeMutableRawPointer(mutating: baseAddress), size, MADV_WILLNEED)
-        }
-    }
 }

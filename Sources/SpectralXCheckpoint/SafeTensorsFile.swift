@@ -109,7 +109,4 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let raw = rawBytes(of: e)
         return (0..<e.elementCount).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
     }
-
-    /// Asks the kernel to start reading the whole file (useful right before a first forward pass).
-    public func prefetch() { mapping.adviseWillNeed() }
 }

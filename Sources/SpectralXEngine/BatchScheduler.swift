@@ -316,3 +316,24 @@ public enum BatchPriority: Int, Sendable, Comparable {
 
     public static func < (a: BatchPriority, b: BatchPriority) -> Bool { a.rawValue < b.rawValue }
 }
+
+/// What the engine needs of a batch scheduler: the seam that lets tests run the whole service on a
+/// fake `BatchRunner` (see `InferenceEngine.init(store:runner:…)`) instead of the 1.2 GB network.
+public protocol BatchScheduling: Sendable {
+    var configuration: SchedulerConfiguration { get }
+    /// Images waiting to run (all models).
+    var queueDepth: Int { get }
+    /// Images waiting plus images in the running batch.
+    var inFlight: Int { get }
+    /// The error a new single-image submission would get right now, or nil.
+    func admissionError() -> EngineError?
+    /// See `BatchScheduler.setBatchObserver`.
+    func setBatchObserver(_ observer: (@Sendable (Int) -> Void)?)
+    /// Runs `inputs` of one domain; see `BatchScheduler.submit(model:inputs:…)`.
+    func submit(model: LoadedDomain, inputs: [[Float]], timeout: Duration?, waitForRoom: Bool, cancel: CancellationToken?,
+                priority: BatchPriority) throws -> [BatchedOutput<[Float]>]
+    /// Stops taking work; see `BatchScheduler.shutdown`.
+    func shutdown()
+}
+
+extension BatchScheduler: BatchScheduling where Runner.Model == LoadedDomain, Runner.Input == [Float], Runner.Output == [Float] {}

@@ -9,23 +9,35 @@ import SpectralXRaster
 /// of both inference modes. Knows nothing of HTTP: the API and `spectralx predict` both call it.
 public final class InferenceEngine: Sendable {
     public let store: ModelStore
-    public let scheduler: BatchScheduler<NetworkBatchRunner>
+    public let scheduler: any BatchScheduling
     public let limits: InferenceLimits
 
-    public init(store: ModelStore, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-                limits: InferenceLimits = InferenceLimits()) {
+    /// An engine on the SpectralX network (`NetworkBatchRunner`).
+    public convenience init(store: ModelStore, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
+                            limits: InferenceLimits = InferenceLimits()) {
+        self.init(store: store, runner: NetworkBatchRunner(), scheduler: scheduler, limits: limits)
+    }
+
+    /// An engine whose batches run on `runner`: tests pass a fake that needs no weights (with a
+    /// `ModelStore(binding: .describeOnly)`), so the API is tested without loading the network.
+    public init<Runner: BatchRunner>(store: ModelStore, runner: Runner, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
+                                     limits: InferenceLimits = InferenceLimits())
+    where Runner.Model == LoadedDomain, Runner.Input == [Float], Runner.Output == [Float] {
         self.store = store
-        self.scheduler = BatchScheduler(runner: NetworkBatchRunner(), configuration: scheduler)
+        self.scheduler = BatchScheduler(runner: runner, configuration: scheduler)
         self.limits = limits
     }
 
-    /// Segments one decoded tile with a loaded domain.
+    /// The one segmentation use-case (statistics → pipeline → sink → answer) on this engine.
+    public var segmenter: Segmenter { Segmenter(engine: self) }
+
+    /// Segments one decoded tile with a loaded domain into memory (leases the domain for the call).
     public func segment(domain name: String, raster: Raster, options: SegmentationOptions = SegmentationOptions()) throws
         -> SegmentationResult
     {
         let lease = try store.lease(name)
         defer { lease.release() }
-        return try segment(lease.domain, raster: raster, options: options)
+        return try segmenter.segment(lease.domain, source: raster, options: options)
     }
 
     /// Checks a tile against a domain and the size limits without running anything.
@@ -79,25 +91,6 @@ public final class InferenceEngine: Sendable {
                 throw EngineError.incompatibleInput("scores for \(domain.classes) classes × \(pixels) pixels exceed the limit of \(limits.maxScoreValues) values")
             }
         }
-    }
-
-    /// Segments a decoded tile into memory: the `SegmentationPipeline` over the raster with a `MemorySink`.
-    public func segment(_ domain: LoadedDomain, raster: Raster, options: SegmentationOptions,
-                        cancel: CancellationToken? = nil) throws -> SegmentationResult {
-        try segment(domain, source: raster, options: options, cancel: cancel)
-    }
-
-    /// Segments any raster source into memory (bounded by `InferenceLimits`).
-    public func segment(_ domain: LoadedDomain, source: any RasterSource, options: SegmentationOptions,
-                        cancel: CancellationToken? = nil) throws -> SegmentationResult {
-        let pipeline = try SegmentationPipeline(engine: self, domain: domain, source: source, options: options)
-        try validateInMemoryOutput(width: source.width, height: source.height, for: domain, scores: options.scores)
-        let sink = MemorySink(width: source.width, height: source.height, classes: domain.classes, scores: options.scores)
-        let report = try pipeline.run(into: sink, cancel: cancel)
-        return SegmentationResult(width: source.width, height: source.height, classes: domain.classes,
-                                  labels: options.scores ? nil : sink.labels, scores: sink.scores, batchSizes: report.batchSizes,
-                                  windows: report.windows, timings: report.timings, labelPlane: sink.labels,
-                                  histogram: report.histogram, nodata: options.outputNodata)
     }
 
     public static func seconds(_ d: Duration) -> Double {

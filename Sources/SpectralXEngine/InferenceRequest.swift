@@ -67,34 +67,3 @@ public struct InferenceLimits: Sendable, Equatable {
         self.maxRowBandBytes = maxRowBandBytes
     }
 }
-
-/// The answer for one tile: labels (height × width) or scores (classes × height × width).
-public struct SegmentationResult: Sendable {
-    public var width: Int
-    public var height: Int
-    public var classes: Int
-    public var labels: [UInt8]?
-    public var scores: [Float]?
-    /// Size of every batch the request's images ran in (one entry per image/window).
-    public var batchSizes: [Int]
-    /// Number of 224×224 model inputs the request needed.
-    public var windows: Int
-    /// Wall times of the request's phases: preprocess, queue, inference, postprocess.
-    public var timings: [(name: String, seconds: Double)]
-    /// Labels also when scores were asked for (previews and summaries use them).
-    public var labelPlane: [UInt8]
-    /// Pixels per class (invalid pixels not counted).
-    public var histogram: [Int]
-    /// The label of invalid pixels.
-    public var nodata: UInt8
-
-    public init(width: Int, height: Int, classes: Int, labels: [UInt8]?, scores: [Float]?, batchSizes: [Int], windows: Int,
-                timings: [(name: String, seconds: Double)], labelPlane: [UInt8], histogram: [Int], nodata: UInt8) {
-        self.width = width; self.height = height; self.classes = classes; self.labels = labels; self.scores = scores
-        self.batchSizes = batchSizes; self.windows = windows; self.timings = timings; self.labelPlane = labelPlane
-        self.histogram = histogram; self.nodata = nodata
-    }
-
-    /// Label histogram (pixels per class).
-    public func classHistogram() -> [Int] { histogram }
-}

@@ -9,7 +9,9 @@ import Synchronization
 public final class LoadedDomain: Sendable, Hashable {
     public let name: String
     public let config: DomainConfig
-    public let network: SpectralXNetwork
+    /// The bound weights; nil for a domain described by its domain.json only
+    /// (`ModelStore.Binding.describeOnly`), which only a runner that needs no weights can run.
+    public let network: SpectralXNetwork?
     /// The backbone file this domain runs on (`models/backbones/<name>.safetensors`).
     public let backboneName: String
     public let loadedAt: Date
@@ -20,10 +22,17 @@ public final class LoadedDomain: Sendable, Hashable {
     public let adapterBytes: Int
     /// Seconds validation and binding took.
     public let loadSeconds: Double
+    public let bands: Int
+    public let classes: Int
+    /// `vit-l` or `dinov3`.
+    public let backboneKind: BackboneKind
+    /// What the weights are: SHA-256 over the backbone and adapter file digests (see `ModelDigest`).
+    /// A job records it at submission and runs or resumes only on a domain with the same digest.
+    public let modelDigest: String
     private let leases = Mutex(0)
 
-    init(name: String, config: DomainConfig, network: SpectralXNetwork, backboneName: String, adapterParameters: Int,
-         backboneParameters: Int, adapterBytes: Int, loadSeconds: Double) {
+    init(name: String, config: DomainConfig, network: SpectralXNetwork?, backboneName: String, backboneKind: BackboneKind,
+         modelDigest: String, adapterParameters: Int, backboneParameters: Int, adapterBytes: Int, loadSeconds: Double) {
         self.name = name
         self.config = config
         self.network = network
@@ -33,17 +42,15 @@ public final class LoadedDomain: Sendable, Hashable {
         self.backboneParameters = backboneParameters
         self.adapterBytes = adapterBytes
         self.loadSeconds = loadSeconds
+        self.bands = network?.domain.bands ?? config.bands
+        self.classes = network?.domain.classes ?? config.classes
+        self.backboneKind = backboneKind
+        self.modelDigest = modelDigest
     }
-
-    /// `vit-l` or `dinov3`.
-    public var backboneKind: BackboneKind { network.backbone.configuration.kind }
 
     /// What cross-domain batching must key on: domains share the frozen backbone's GEMMs only when
     /// this is equal (same backbone file, hence same kind and token layout). Never batch across it.
     public var backboneIdentity: BackboneIdentity { BackboneIdentity(name: backboneName, kind: backboneKind) }
-
-    public var bands: Int { network.domain.bands }
-    public var classes: Int { network.domain.classes }
 
     /// Requests currently using this domain.
     public var activeRequests: Int { leases.withLock { $0 } }

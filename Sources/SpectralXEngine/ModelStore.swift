@@ -21,9 +21,20 @@ public final class ModelStore: Sendable {
         public var at: Date
     }
 
+    /// How loading turns a domain's files into something the batch runner can run.
+    public enum Binding: Sendable {
+        /// Validate every file (digests, framing, shapes) and bind the weights: what serving needs.
+        case network
+        /// Read and check domain.json only; no weight file is opened. For runners that need no
+        /// weights (the tests' fake runners), so a store of a few domain.json files serves the API.
+        case describeOnly
+    }
+
     private struct Backbone {
         let network: FrozenBackbone
         let parameters: Int
+        /// SHA-256 of the file (domain.json's, verified, or computed once when it has none).
+        let digest: String
     }
 
     private struct State {
@@ -33,15 +44,17 @@ public final class ModelStore: Sendable {
     }
 
     public let layout: ModelStoreLayout
+    public let binding: Binding
     private let state = Mutex(State())
     /// Serialises loads and unloads (each may take seconds); lookups never wait for it.
     private let adminLock = Mutex(())
     private let logger: Logger
     private let loadedGauge = Gauge(label: "spectralx_domains_loaded")
 
-    public init(root: URL, logger: Logger = Logger(label: "spectralx.store")) {
+    public init(root: URL, logger: Logger = Logger(label: "spectralx.store"), binding: Binding = .network) {
         self.layout = ModelStoreLayout(root: root)
         self.logger = logger
+        self.binding = binding
     }
 
     /// Names with a domain.json in the store directory (loaded or not).
@@ -54,8 +67,8 @@ public final class ModelStore: Sendable {
 
     public func domain(_ name: String) -> LoadedDomain? { state.withLock { $0.domains[name] } }
 
-    /// Ready to serve: a backbone and at least one domain are loaded.
-    public var isReady: Bool { state.withLock { !$0.backbones.isEmpty && !$0.domains.isEmpty } }
+    /// Ready to serve: a backbone and at least one domain are loaded (a domain loads only with its backbone).
+    public var isReady: Bool { state.withLock { !$0.domains.isEmpty } }
 
     public var backboneNames: [String] { state.withLock { $0.backbones.keys.sorted() } }
 
@@ -165,6 +178,15 @@ public final class ModelStore: Sendable {
         let config: DomainConfig
         do { config = try layout.loadDomainConfig(name) } catch { throw fail("\(error)") }
         guard config.name == name else { throw fail("domain.json names '\(config.name)', directory is '\(name)'") }
+        if binding == .describeOnly {
+            let text = (try? Data(contentsOf: layout.domainConfigURL(name))) ?? Data()
+            let digest = ModelDigest.combine(backbone: config.backboneSHA256 ?? "described \(config.backbone)",
+                                             adapter: config.adapterSHA256 ?? SHA256.hash(text).hex)
+            return LoadedDomain(name: name, config: config, network: nil, backboneName: config.backbone,
+                                backboneKind: config.backboneVariant?.kind ?? .vitL, modelDigest: digest, adapterParameters: 0,
+                                backboneParameters: 0, adapterBytes: 0,
+                                loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
         // The wavelength list need not have one entry per band: upstream's DFC2020 configs pass the 32
         // WHU-OHS values for 13-band data (spec Q9), and the fixture domains B and D do the same.
         let adapterURL = layout.adapterURL(name)
@@ -173,11 +195,9 @@ public final class ModelStore: Sendable {
         let adapter: SafeTensorsFile
         do { adapter = try SafeTensorsFile(url: adapterURL) } catch { throw fail("adapter.safetensors: \(error)") }
         let expectedLayout = try Self.checkHeader(adapter.header, file: .domain, config: config, fail: fail)
-        if let expected = config.adapterSHA256 {
-            let actual = try FileDigest.sha256Hex(of: adapterURL)
-            guard actual == expected.lowercased() else {
-                throw fail("adapter.safetensors sha256 \(actual) does not match domain.json's \(expected)")
-            }
+        let adapterDigest = try FileDigest.sha256Hex(of: adapterURL)
+        if let expected = config.adapterSHA256, adapterDigest != expected.lowercased() {
+            throw fail("adapter.safetensors sha256 \(adapterDigest) does not match domain.json's \(expected)")
         }
         let backbone = try backbone(named: config.backbone, expectedSHA256: config.backboneSHA256, domain: name,
                                     layout: expectedLayout)
@@ -199,7 +219,8 @@ public final class ModelStore: Sendable {
         }
         let params = adapter.entries.reduce(0) { $0 + $1.elementCount }
         return LoadedDomain(name: name, config: config, network: SpectralXNetwork(backbone: backbone.network, domain: bound),
-                            backboneName: config.backbone,
+                            backboneName: config.backbone, backboneKind: backbone.network.configuration.kind,
+                            modelDigest: ModelDigest.combine(backbone: backbone.digest, adapter: adapterDigest),
                             adapterParameters: params, backboneParameters: backbone.parameters,
                             adapterBytes: adapter.fileSize,
                             loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
@@ -249,15 +270,15 @@ public final class ModelStore: Sendable {
             throw EngineError.domainLoadFailed(domain: domain,
                 reason: "backbone \(bname).safetensors does not fit the model: " + problems.joined(separator: "; "))
         }
-        if let expectedSHA256 {
-            let actual = try FileDigest.sha256Hex(of: url)
-            guard actual == expectedSHA256.lowercased() else {
-                throw EngineError.domainLoadFailed(domain: domain,
-                    reason: "backbone \(bname).safetensors sha256 \(actual) does not match domain.json's \(expectedSHA256)")
-            }
+        // Hashed even without a recorded digest: it is part of every domain's model digest (once per backbone).
+        let digest = try FileDigest.sha256Hex(of: url)
+        if let expectedSHA256, digest != expectedSHA256.lowercased() {
+            throw EngineError.domainLoadFailed(domain: domain,
+                reason: "backbone \(bname).safetensors sha256 \(digest) does not match domain.json's \(expectedSHA256)")
         }
         do {
-            let b = Backbone(network: try FrozenBackbone.load(file), parameters: file.entries.reduce(0) { $0 + $1.elementCount })
+            let b = Backbone(network: try FrozenBackbone.load(file), parameters: file.entries.reduce(0) { $0 + $1.elementCount },
+                             digest: digest)
             state.withLock { $0.backbones[bname] = b }
             logger.info("backbone loaded", metadata: ["backbone": "\(bname)", "parameters": "\(b.parameters)",
                                                       "kind": "\(b.network.configuration.kind.rawValue)"])
@@ -265,5 +286,14 @@ public final class ModelStore: Sendable {
         } catch {
             throw EngineError.domainLoadFailed(domain: domain, reason: "backbone \(bname): \(error)")
         }
+    }
+}
+
+/// The identity of a domain's weights: one SHA-256 over its backbone and adapter file digests. What a
+/// job and a resumable output record, so a reload between submission and run (or before a resume)
+/// is refused instead of silently changing the model mid-job.
+public enum ModelDigest {
+    public static func combine(backbone: String, adapter: String) -> String {
+        SHA256.hash(Array("backbone \(backbone)\nadapter \(adapter)\n".utf8)).hex
     }
 }

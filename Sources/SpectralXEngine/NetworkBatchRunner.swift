@@ -22,7 +22,7 @@ public struct NetworkBatchRunner: BatchRunner {
 
     /// Domains bound to the same backbone instance mix; a different backbone (another file, another
     /// architecture, a reload) never does.
-    public func mixKey(for model: LoadedDomain) -> ObjectIdentifier? { model.network.backbone.identity }
+    public func mixKey(for model: LoadedDomain) -> ObjectIdentifier? { model.network?.backbone.identity }
 
     /// One forward pass over several domains' images (`SpectralXNetwork.mixed`).
     public func run(groups: [BatchGroup<LoadedDomain, [Float]>]) throws -> [[[Float]]] {
@@ -37,7 +37,10 @@ public struct NetworkBatchRunner: BatchRunner {
                 }
                 input.withUnsafeBufferPointer { (x.mutablePointer + i * per).update(from: $0.baseAddress!, count: per) }
             }
-            parts.append((g.model.network, x))
+            guard let network = g.model.network else {
+                throw EngineError.inferenceFailed("domain '\(g.model.name)' is described only, not bound to weights")
+            }
+            parts.append((network, x))
         }
         let trace = ForwardTrace()
         let logits = SpectralXNetwork.mixed(parts, trace: trace)

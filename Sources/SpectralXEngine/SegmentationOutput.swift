@@ -49,7 +49,7 @@ public final class COGSink: SegmentationSink {
     private let width: Int
 
     public init(path: String, domain: LoadedDomain, width: Int, height: Int, geo: GeoReference, options: SegmentationOptions,
-                scoresEncoding: ScoresEncoding = .float32, resume: Bool = false) throws {
+                scoresEncoding: ScoresEncoding = .float32, spool: COGWriter.Spool = .resumable, resume: Bool = false) throws {
         self.path = path
         classes = domain.classes
         self.width = width
@@ -79,7 +79,8 @@ public final class COGSink: SegmentationSink {
         if resume, let w = try? COGWriter(resuming: path, width: width, height: height, bands: bands, sampleType: type, geo: g, options: o) {
             writer = w
         } else {
-            writer = try COGWriter(path: path, width: width, height: height, bands: bands, sampleType: type, geo: g, options: o)
+            writer = try COGWriter(path: path, width: width, height: height, bands: bands, sampleType: type, geo: g, options: o,
+                                   spool: spool)
         }
     }
 
@@ -113,6 +114,9 @@ public final class COGSink: SegmentationSink {
 
     /// Writes the COG (overviews, IFDs, data) to `path`.
     public func finish() throws { try writer.finish() }
+
+    /// The COG's bytes (an in-memory sink's answer).
+    public func finishData() throws -> Data { try writer.finishData() }
 
     /// Drops the partial output.
     public func abort() { writer.abort() }
@@ -157,10 +161,10 @@ public enum GDALMetadataXML {
     }
 }
 
-/// The resume state of an interrupted `spectralx predict --mode tile` (or any `segment` call with a
-/// `resumeKey`): `<out>.cog-spool/resume.json`, next to the COG's durable tile spool, holding the run's
-/// identity (the caller's key — input files, store, domain — plus the options, format and scene
-/// size) and the scene's normalisation statistics. A later call with the same identity reopens the
+/// The resume state of an interrupted resumable output (`SegmentationOutput.resumableFile`: scene jobs
+/// and `spectralx predict --mode tile`): `<out>.cog-spool/resume.json`, next to the COG's durable tile
+/// spool, holding the run's identity (`ResumeIdentity.key`: input, model digest, options, scene) and
+/// the scene's normalisation statistics. A later call with the same identity reopens the
 /// spool through `COGSink(resume: true)` — the mechanism scene jobs use — and continues at its first
 /// tile row not yet durable; a different identity starts afresh. The whole spool directory, this
 /// file included, is removed when the output is complete (`COGWriter.finish`) or the run fails.
@@ -190,84 +194,6 @@ public struct SceneCheckpoint: Codable, Sendable, Equatable {
         e.outputFormatting = [.sortedKeys]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try writeAtomically(try e.encode(self), to: Self.path(forOutput: output))
-    }
-}
-
-extension InferenceEngine {
-    /// The one place where a segmentation becomes a file: runs the pipeline over `source` and writes
-    /// `format` to `path` atomically (geotiff streams a COG through `COGSink`; npy and png are built
-    /// in memory within `InferenceLimits` and written through a temporary file). Used by the API
-    /// (into a spool file) and by `spectralx predict`.
-    ///
-    /// `resumeKey` (geotiff in tile mode): makes the run resumable after it is killed or cancelled —
-    /// see `SceneCheckpoint`. It names what the engine cannot see (the input files and their
-    /// versions, the model store); the options, format, domain and scene size are added here. A
-    /// cancelled resumable run keeps its spool; any other failure removes it.
-    public func segment(_ domain: LoadedDomain, source: any RasterSource, options: SegmentationOptions, format: OutputFormat,
-                        to path: String, scoresEncoding: ScoresEncoding = .float32, resumeKey: String? = nil,
-                        cancel: CancellationToken? = nil, progress: ((SceneProgress) -> Void)? = nil) throws -> SegmentationReport {
-        let pipeline = try SegmentationPipeline(engine: self, domain: domain, source: source, options: options)
-        switch format {
-        case .geotiff:
-            let identity = resumeKey.flatMap { key in
-                options.mode == .tile ? Self.checkpointIdentity(key: key, domain: domain, source: source, options: options,
-                                                                scoresEncoding: scoresEncoding) : nil
-            }
-            let saved = identity.flatMap { SceneCheckpoint.load(forOutput: path, identity: $0) }
-            let sink = try COGSink(path: path, domain: domain, width: source.width, height: source.height, geo: source.geo,
-                                   options: options, scoresEncoding: scoresEncoding, resume: saved != nil)
-            do {
-                var statistics: BandStatistics? = nil
-                var resumeRow = 0
-                if let identity {
-                    let stats = try saved?.statistics ?? pipeline.statistics(cancel: cancel)
-                    // (Re)written after the sink made its spool (a spool it could not reopen was replaced).
-                    try SceneCheckpoint(identity: identity, statistics: stats).save(forOutput: path)
-                    statistics = stats
-                    resumeRow = saved != nil ? sink.resumeRow : 0
-                }
-                let report = try pipeline.run(into: sink, statistics: statistics, resumeFromRow: resumeRow, cancel: cancel,
-                                              progress: progress)
-                try sink.finish()
-                return report
-            } catch {
-                let cancelled = (error as? EngineError) == .cancelled || cancel?.isCancelled == true
-                if !(identity != nil && cancelled) { sink.abort() }
-                throw error
-            }
-        case .npy, .png, .json:
-            guard format != .json else { throw EngineError.invalidArgument("json summaries are made by the API") }
-            try validateInMemoryOutput(width: source.width, height: source.height, for: domain, scores: options.scores && format == .npy)
-            var o = options
-            if format == .png { o.scores = false }
-            let sink = MemorySink(width: source.width, height: source.height, classes: domain.classes, scores: o.scores)
-            let report = try SegmentationPipeline(engine: self, domain: domain, source: source, options: o)
-                .run(into: sink, cancel: cancel, progress: progress)
-            let bytes: Data
-            if format == .npy {
-                bytes = Data(try sink.scores.map { try NpyWriter.encode($0, shape: [domain.classes, source.height, source.width]) }
-                             ?? NpyWriter.encode(sink.labels, shape: [source.height, source.width]))
-            } else {
-                var pal = classColors(of: domain)
-                pal += [(UInt8, UInt8, UInt8)](repeating: (0, 0, 0), count: max(0, Int(options.outputNodata) + 1 - pal.count))
-                bytes = PNGEncoder.encodeIndexed(sink.labels, width: source.width, height: source.height, palette: pal)
-            }
-            try writeAtomically(bytes, to: path)
-            _ = pipeline
-            return report
-        }
-    }
-}
-
-extension InferenceEngine {
-    /// What a resumable run must agree on with the run it continues.
-    static func checkpointIdentity(key: String, domain: LoadedDomain, source: any RasterSource, options: SegmentationOptions,
-                                   scoresEncoding: ScoresEncoding) -> String {
-        let o = options
-        return [key, "domain=\(domain.name)", "classes=\(domain.classes)", "scene=\(source.width)x\(source.height)x\(source.bands)",
-                "sample=\(source.sampleType)", "mode=\(o.mode.rawValue)", "overlap=\(o.overlap)", "scores=\(o.scores)",
-                "scoresEncoding=\(scoresEncoding.rawValue)", "maskNodata=\(o.maskNodata)", "nodataRule=\(o.nodataRule.rawValue)",
-                "outputNodata=\(o.outputNodata)", "blend=mmseg-slide-mean"].joined(separator: "\n")
     }
 }
 

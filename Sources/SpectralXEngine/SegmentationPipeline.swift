@@ -105,11 +105,15 @@ public final class MemorySink: SegmentationSink {
     }
 }
 
-/// What a finished (or resumed) run did.
-public struct SegmentationReport: Sendable {
+/// What a segmentation did and, for an answer kept in memory, the answer: the one result of the
+/// pipeline and of `Segmenter` (the API, scene jobs and `spectralx predict` all read it).
+public struct SegmentationResult: Sendable {
     public var width: Int, height: Int, classes: Int
+    /// 224² model inputs the scene needs (1 in resize mode).
     public var windows: Int
+    /// Windows this run sent through the model (not those a resume skipped, nor all-invalid ones).
     public var windowsComputed: Int
+    /// Size of the batch each computed window ran in.
     public var batchSizes: [Int]
     /// Pixels per class (invalid pixels not counted).
     public var histogram: [Int]
@@ -119,6 +123,12 @@ public struct SegmentationReport: Sendable {
     public var timings: [(name: String, seconds: Double)]
     /// The first row this run produced (`resumeFromRow`): 0 unless it continued an interrupted run.
     public var resumedFromRow: Int = 0
+    /// `SegmentationOutput.memory`: the label plane (height × width, the output nodata value on invalid pixels)…
+    public var labels: [UInt8]?
+    /// …the class probabilities (classes × height × width) when the options ask for scores…
+    public var scores: [Float]?
+    /// …and the encoded file when a format was asked for.
+    public var encoded: Data?
 
     public init(width: Int, height: Int, classes: Int, windows: Int, windowsComputed: Int, batchSizes: [Int], histogram: [Int],
                 invalidPixels: Int, statistics: BandStatistics, timings: [(name: String, seconds: Double)]) {
@@ -304,7 +314,7 @@ public final class SegmentationPipeline: Sendable {
 
     /// Runs the segmentation into `sink`. See the type's documentation for resuming and cancelling.
     public func run(into sink: any SegmentationSink, statistics given: BandStatistics? = nil, resumeFromRow: Int = 0,
-                    cancel: CancellationToken? = nil, progress: ((SceneProgress) -> Void)? = nil) throws -> SegmentationReport {
+                    cancel: CancellationToken? = nil, progress: ((SceneProgress) -> Void)? = nil) throws -> SegmentationResult {
         switch options.mode {
         case .resize: return try runResized(into: sink, statistics: given, cancel: cancel, progress: progress)
         case .tile: return try runTiled(into: sink, statistics: given, resumeFromRow: resumeFromRow, cancel: cancel, progress: progress)
@@ -336,7 +346,7 @@ public final class SegmentationPipeline: Sendable {
     }
 
     private func runResized(into sink: any SegmentationSink, statistics given: BandStatistics?, cancel: CancellationToken?,
-                            progress: ((SceneProgress) -> Void)?) throws -> SegmentationReport {
+                            progress: ((SceneProgress) -> Void)?) throws -> SegmentationResult {
         let clock = ContinuousClock()
         let t0 = clock.now
         let W = source.width, H = source.height, K = domain.classes, S = WindowPlan.size
@@ -348,7 +358,7 @@ public final class SegmentationPipeline: Sendable {
         var stats = emptyStatistics()
         if let given { stats = given } else { accumulateStatistics(raster, scratch: &scratch, into: &stats) }
         var histogram = [Int](repeating: 0, count: K), invalid = 0
-        var report = SegmentationReport(width: W, height: H, classes: K, windows: 1, windowsComputed: 0, batchSizes: [],
+        var report = SegmentationResult(width: W, height: H, classes: K, windows: 1, windowsComputed: 0, batchSizes: [],
                                         histogram: histogram, invalidPixels: 0, statistics: stats, timings: [])
         if stats.validPixels == 0 {
             try sink.consume(rows: 0..<H, labels: [UInt8](repeating: nodataLabel, count: W * H),
@@ -367,8 +377,8 @@ public final class SegmentationPipeline: Sendable {
         }
         let t1 = clock.now
         try cancel?.check()
-        let out = try engine.scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, cancel: cancel,
-                                              priority: options.priority)[0]
+        let out = try engine.scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, waitForRoom: false,
+                                              cancel: cancel, priority: options.priority)[0]
         let t2 = clock.now
         var plane = (H == S && W == S) ? out.value
             : try Preprocessing.resizeBilinear(out.value, channels: K, inHeight: S, inWidth: S, outHeight: H, outWidth: W)
@@ -387,7 +397,7 @@ public final class SegmentationPipeline: Sendable {
     }
 
     private func runTiled(into sink: any SegmentationSink, statistics given: BandStatistics?, resumeFromRow: Int,
-                          cancel: CancellationToken?, progress: ((SceneProgress) -> Void)?) throws -> SegmentationReport {
+                          cancel: CancellationToken?, progress: ((SceneProgress) -> Void)?) throws -> SegmentationResult {
         let clock = ContinuousClock()
         let t0 = clock.now
         let W = source.width, H = source.height, C = source.bands, K = domain.classes, S = WindowPlan.size
@@ -489,7 +499,7 @@ public final class SegmentationPipeline: Sendable {
         try emit(blend.top..<H)
         state.rowsDone = H
         progress?(state)
-        var report = SegmentationReport(width: W, height: H, classes: K, windows: plan.total, windowsComputed: computed,
+        var report = SegmentationResult(width: W, height: H, classes: K, windows: plan.total, windowsComputed: computed,
                                         batchSizes: batchSizes, histogram: histogram, invalidPixels: invalid, statistics: stats,
                                         timings: [("statistics", statSeconds), ("preprocess", preprocess), ("queue", queueSeconds),
                                                   ("inference", runSeconds), ("postprocess", postprocess)])

@@ -65,10 +65,22 @@ public struct COGOptions: Sendable, Equatable {
 /// Memory: one tile row of the full-resolution image (tileSize × width × bands samples) plus one
 /// tile row per overview level; never the whole image.
 ///
-/// Resuming: after each tile row the spool's state (rows done, tile byte counts) is saved;
-/// `COGWriter(resuming:…)` reopens it after a crash and `rowsWritten` says where to continue
-/// (a multiple of the tile size). `abort()` removes the spool.
+/// Resuming (`Spool.resumable`, the default): after each tile row the spool is synced and its state
+/// (rows done, tile byte counts) saved; `COGWriter(resuming:…)` reopens it after a crash and
+/// `rowsWritten` says where to continue (a multiple of the tile size). `abort()` removes the spool.
+/// `Spool.temporary` skips that per-row durability; `Spool.memory` keeps the tiles in memory and
+/// `finishData()` returns the file: no file is touched at all.
 public final class COGWriter {
+    /// Where the compressed tiles wait for `finish`, and how durably.
+    public enum Spool: Sendable {
+        /// Files in the spool directory, synced with their state after every tile row.
+        case resumable
+        /// Files in the spool directory, nothing synced or recorded per row (redone if interrupted).
+        case temporary
+        /// In memory; the writer never touches a file (`finishData()`).
+        case memory
+    }
+
     public let path: String
     public let width: Int, height: Int, bands: Int
     public let sampleType: SampleType
@@ -84,7 +96,8 @@ public final class COGWriter {
     /// state; removed by `finish()` and `abort()`. Callers may keep their own resume state in it.
     public var spoolDirectory: String { spoolDir }
     public static func spoolDirectory(for path: String) -> String { path + ".cog-spool" }
-    private var spool: FileHandle
+    public let spoolKind: Spool
+    private var spool: TileSpool
     private var byteCounts: [UInt64]
     private var buffer: [UInt8]
     private var bufferedRows = 0
@@ -94,20 +107,25 @@ public final class COGWriter {
     var bps: Int { sampleType.bytes }
     var predictor: Int { options.predictor ?? (sampleType.format == .float ? 3 : 2) }
 
-    /// Starts a new file (an old spool for the same path is discarded).
+    /// Starts a new file (an old spool for the same path is discarded). With `.memory` the path only
+    /// names the output in messages.
     public init(path: String, width: Int, height: Int, bands: Int, sampleType: SampleType, geo: GeoReference,
-                options: COGOptions = COGOptions()) throws {
+                options: COGOptions = COGOptions(), spool kind: Spool = .resumable) throws {
         try Self.check(width: width, height: height, bands: bands, sampleType: sampleType, options: options)
         self.path = path; self.width = width; self.height = height; self.bands = bands
         self.sampleType = sampleType; self.geo = geo; self.options = options
         spoolDir = Self.spoolDirectory(for: path)
-        let fm = FileManager.default
-        try? fm.removeItem(atPath: spoolDir)
-        do {
-            try fm.createDirectory(atPath: spoolDir, withIntermediateDirectories: true)
-            _ = fm.createFile(atPath: spoolDir + "/level0.tiles", contents: nil)
-            spool = try FileHandle(forWritingTo: URL(fileURLWithPath: spoolDir + "/level0.tiles"))
-        } catch { throw RasterError.io("cannot create the output spool \(spoolDir): \(error.localizedDescription)") }
+        spoolKind = kind
+        if kind == .memory {
+            spool = TileSpool()
+        } else {
+            let fm = FileManager.default
+            try? fm.removeItem(atPath: spoolDir)
+            do {
+                try fm.createDirectory(atPath: spoolDir, withIntermediateDirectories: true)
+                spool = try TileSpool(path: spoolDir + "/level0.tiles")
+            } catch { throw RasterError.io("cannot create the output spool \(spoolDir): \(error.localizedDescription)") }
+        }
         rowsWritten = 0; rowsAppended = 0; byteCounts = []
         buffer = []
         try saveState()
@@ -121,15 +139,14 @@ public final class COGWriter {
         self.path = path; self.width = width; self.height = height; self.bands = bands
         self.sampleType = sampleType; self.geo = geo; self.options = options
         spoolDir = Self.spoolDirectory(for: path)
+        spoolKind = .resumable
         let stateURL = URL(fileURLWithPath: spoolDir + "/state.json")
         guard let data = try? Data(contentsOf: stateURL), let st = try? JSONDecoder().decode(SpoolState.self, from: data),
               st.width == width, st.height == height, st.bands == bands, st.sampleType == sampleType.description, st.tile == options.tileSize
         else { throw RasterError.io("no resumable output spool at \(spoolDir)") }
         let total = st.byteCounts.reduce(0, +)
         do {
-            spool = try FileHandle(forWritingTo: URL(fileURLWithPath: spoolDir + "/level0.tiles"))
-            try spool.truncate(atOffset: total)
-            try spool.seekToEnd()
+            spool = try TileSpool(resuming: spoolDir + "/level0.tiles", length: total)
         } catch { throw RasterError.io("cannot reopen the output spool \(spoolDir): \(error.localizedDescription)") }
         rowsWritten = st.rowsWritten; rowsAppended = st.rowsWritten; byteCounts = st.byteCounts
         buffer = []
@@ -152,6 +169,7 @@ public final class COGWriter {
     }
 
     private func saveState() throws {
+        guard spoolKind == .resumable else { return }
         let st = SpoolState(width: width, height: height, bands: bands, sampleType: sampleType.description, tile: tile,
                             rowsWritten: rowsWritten, byteCounts: byteCounts)
         do {
@@ -191,7 +209,7 @@ public final class COGWriter {
         let tiles = try TileCoder.encodeRow(buffer, rows: bufferedRows, width: width, bands: bands, bps: bps, tile: tile,
                                             predictor: predictor, level: options.deflateLevel)
         do {
-            for t in tiles { try spool.write(contentsOf: t); byteCounts.append(UInt64(t.count)) }
+            for t in tiles { try spool.write(t); byteCounts.append(UInt64(t.count)) }
         } catch { throw RasterError.io("cannot write the output spool: \(error.localizedDescription)") }
         rowsWritten += bufferedRows
         bufferedRows = 0
@@ -202,16 +220,50 @@ public final class COGWriter {
     /// Removes the spool (and any partial output).
     public func abort() {
         try? spool.close()
-        try? FileManager.default.removeItem(atPath: spoolDir)
+        if spoolKind != .memory { try? FileManager.default.removeItem(atPath: spoolDir) }
     }
 
-    /// Builds the overviews and writes the COG to `path` (atomically); removes the spool.
+    /// Builds the overviews and writes the COG to `path`: written beside it, synced, and renamed over
+    /// it in one `rename` (a reader sees the old file or the new one); removes the spool.
     public func finish() throws {
+        guard spoolKind != .memory else { throw RasterError.invalidArgument("an in-memory COG is finished with finishData()") }
+        try checkComplete()
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
+        let tmp = path + ".partial-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
+        var ok = false
+        defer { if !ok { try? FileManager.default.removeItem(atPath: tmp) } }
+        do {
+            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
+            defer { try? out.close() }
+            try assemble { try out.write(contentsOf: $0) }
+            try out.synchronize()
+            try out.close()
+            guard rename(tmp, path) == 0 else { throw RasterError.io("cannot rename \(tmp) to \(path): errno \(errno)") }
+            ok = true
+        } catch let e as RasterError { throw e } catch {
+            throw RasterError.io("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Builds the overviews and returns the COG's bytes (any spool kind; for `.memory`, no file is touched).
+    public func finishData() throws -> Data {
+        try checkComplete()
+        defer { if spoolKind != .memory { try? FileManager.default.removeItem(atPath: spoolDir) } }
+        var out = Data()
+        try assemble { out.append($0) }
+        return out
+    }
+
+    /// Closes the spool, builds the overviews and hands the file's bytes to `emit` in order.
+    private func checkComplete() throws {
         guard rowsAppended == height, !finished else {
             throw RasterError.invalidArgument("finish after \(rowsAppended) of \(height) rows")
         }
+    }
+
+    private func assemble(_ emit: (Data) throws -> Void) throws {
         finished = true
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
         do { try spool.close() } catch { throw RasterError.io("cannot close the output spool: \(error.localizedDescription)") }
         buffer = []
 
@@ -221,13 +273,12 @@ public final class COGWriter {
         if options.overviewsBelow > 0 {
             while w >= options.overviewsBelow || h >= options.overviewsBelow {
                 (w, h) = ((w + 1) / 2, (h + 1) / 2)
-                levels.append(try OverviewLevel(width: w, height: h, writer: self, index: levels.count + 1, spoolDir: spoolDir))
+                levels.append(try OverviewLevel(width: w, height: h, writer: self, index: levels.count + 1))
                 if w == 1 && h == 1 { break }
             }
         }
         if let first = levels.first {
-            let reader = try FileHandle(forReadingFrom: URL(fileURLWithPath: spoolDir + "/level0.tiles"))
-            defer { try? reader.close() }
+            let reader = try spool.reader()
             let across = (width + tile - 1) / tile
             var k = 0
             var y = 0
@@ -315,23 +366,9 @@ public final class COGWriter {
             throw RasterError.invalidArgument("COG exceeds 4 GiB: use BigTIFF")
         }
 
-        let tmp = path + ".partial-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
-        do {
-            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-            var ok = false
-            defer { try? out.close(); if !ok { try? FileManager.default.removeItem(atPath: tmp) } }
-            try out.write(contentsOf: region)
-            for l in levels.reversed() { try Self.copy(l.spoolPath, to: out) }
-            try Self.copy(spoolDir + "/level0.tiles", to: out)
-            try out.synchronize()
-            try out.close()
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: tmp, toPath: path)
-            ok = true
-        } catch let e as RasterError { throw e } catch {
-            throw RasterError.io("cannot write \(path): \(error.localizedDescription)")
-        }
+        try emit(Data(region))
+        for l in levels.reversed() { try l.spool.copy(to: emit) }
+        try spool.copy(to: emit)
     }
 
     static func nodataText(_ v: Double) -> String {
@@ -346,30 +383,22 @@ public final class COGWriter {
         return Array((head + body).utf8)
     }
 
-    static func copy(_ src: String, to out: FileHandle) throws {
-        let h = try FileHandle(forReadingFrom: URL(fileURLWithPath: src))
-        defer { try? h.close() }
-        while let chunk = try h.read(upToCount: 4 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
-    }
 
     /// One overview level being built: a tile-row buffer, its spool file, and a pending odd row
     /// for the reduction into the next level.
     final class OverviewLevel {
         let width: Int, height: Int
-        let spoolPath: String
+        let spool: TileSpool
         unowned let writer: COGWriter
         var byteCounts: [UInt64] = []
         private var buffer: [UInt8]
         private var bufferedRows = 0
         private var rowsDone = 0
         private var pending: [UInt8]?
-        private let out: FileHandle
 
-        init(width: Int, height: Int, writer: COGWriter, index: Int, spoolDir: String) throws {
+        init(width: Int, height: Int, writer: COGWriter, index: Int) throws {
             self.width = width; self.height = height; self.writer = writer
-            spoolPath = spoolDir + "/level\(index).tiles"
-            _ = FileManager.default.createFile(atPath: spoolPath, contents: nil)
-            out = try FileHandle(forWritingTo: URL(fileURLWithPath: spoolPath))
+            spool = writer.spoolKind == .memory ? TileSpool() : try TileSpool(path: writer.spoolDir + "/level\(index).tiles")
             buffer = [UInt8](repeating: 0, count: writer.bands * writer.tile * width * writer.bps)
         }
 
@@ -402,7 +431,7 @@ public final class COGWriter {
                 pending = nil
             }
             if bufferedRows > 0 { try flush(levels: levels, depth: depth) }
-            try out.close()
+            try spool.close()
         }
 
         /// One reduced row (all bands) into the tile-row buffer.
@@ -423,7 +452,7 @@ public final class COGWriter {
         private func flush(levels: [OverviewLevel], depth: Int) throws {
             let tiles = try TileCoder.encodeRow(buffer, rows: bufferedRows, width: width, bands: writer.bands, bps: writer.bps,
                                                 tile: writer.tile, predictor: writer.predictor, level: writer.options.deflateLevel)
-            for t in tiles { try out.write(contentsOf: t); byteCounts.append(UInt64(t.count)) }
+            for t in tiles { try spool.write(t); byteCounts.append(UInt64(t.count)) }
             // The tile row (compacted to bufferedRows rows) feeds the next level.
             if depth + 1 < levels.count {
                 let rb = width * writer.bps
@@ -506,7 +535,7 @@ enum TileCoder {
     }
 
     /// Reads and decodes one row of tiles back into band-sequential rows (bands × rows × width).
-    static func decodeRow(_ h: FileHandle, counts: [Int], rows: Int, width: Int, bands: Int, bps: Int, tile: Int,
+    static func decodeRow(_ h: TileSpool.Reader, counts: [Int], rows: Int, width: Int, bands: Int, bps: Int, tile: Int,
                           predictor: Int) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: bands * rows * width * bps)
         var blk = [UInt8](repeating: 0, count: tile * tile * bands * bps)
@@ -535,5 +564,68 @@ enum TileCoder {
             }
         }
         return out
+    }
+}
+
+/// Compressed tiles waiting for `COGWriter`'s `finish`: appended in order, read back once in order,
+/// then copied into the output. A file of the spool directory, or memory.
+final class TileSpool {
+    private let handle: FileHandle?
+    private let path: String?
+    private var data = Data()
+
+    /// In memory.
+    init() { handle = nil; path = nil }
+
+    /// A new (empty) file.
+    init(path: String) throws {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        self.path = path
+    }
+
+    /// An existing file cut to the `length` bytes its saved state vouches for.
+    init(resuming path: String, length: UInt64) throws {
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.truncate(atOffset: length)
+        try h.seekToEnd()
+        handle = h
+        self.path = path
+    }
+
+    func write<D: DataProtocol>(_ bytes: D) throws {
+        if let handle { try handle.write(contentsOf: bytes) } else { data.append(contentsOf: bytes) }
+    }
+
+    func synchronize() throws { try handle?.synchronize() }
+
+    func close() throws { try handle?.close() }
+
+    /// Sequential reads from the start.
+    final class Reader {
+        private let handle: FileHandle?
+        private let data: Data
+        private var offset = 0
+        init(handle: FileHandle?, data: Data) { self.handle = handle; self.data = data }
+        deinit { try? handle?.close() }
+
+        func read(upToCount n: Int) throws -> Data? {
+            if let handle { return try handle.read(upToCount: n) }
+            let end = min(data.count, offset + n)
+            defer { offset = end }
+            return offset < end ? data.subdata(in: (data.startIndex + offset)..<(data.startIndex + end)) : nil
+        }
+    }
+
+    func reader() throws -> Reader {
+        if let path { return Reader(handle: try FileHandle(forReadingFrom: URL(fileURLWithPath: path)), data: Data()) }
+        return Reader(handle: nil, data: data)
+    }
+
+    /// Hands the whole spool to `emit` in 4 MiB chunks (memory: at once).
+    func copy(to emit: (Data) throws -> Void) throws {
+        guard path != nil else { if !data.isEmpty { try emit(data) }; return }
+        let r = try reader()
+        while let chunk = try r.read(upToCount: 4 << 20), !chunk.isEmpty { try emit(chunk) }
     }
 }

@@ -40,15 +40,15 @@ public struct NpyDType: Sendable, Equatable, CustomStringConvertible {
         guard i < chars.count else { throw RasterError.malformed("npy descr '\(descr)'") }
         let k = chars[i]
         if k == "O" { throw RasterError.npyObjectArray("descr '\(descr)'") }
-        guard let kind = Kind(rawValue: k) else { throw RasterError.unsupported("npy dtype '\(descr)'") }
-        guard let size = Int(String(chars[(i + 1)...])) else { throw RasterError.unsupported("npy dtype '\(descr)'") }
+        guard let kind = Kind(rawValue: k) else { throw RasterError.unsupported("npy dtype '\(descr)'", kind: .npyDtype) }
+        guard let size = Int(String(chars[(i + 1)...])) else { throw RasterError.unsupported("npy dtype '\(descr)'", kind: .npyDtype) }
         let ok: Bool
         switch kind {
         case .bool: ok = size == 1
         case .int, .uint: ok = [1, 2, 4, 8].contains(size)
         case .float: ok = size == 4 || size == 8
         }
-        guard ok else { throw RasterError.unsupported("npy dtype '\(descr)'") }
+        guard ok else { throw RasterError.unsupported("npy dtype '\(descr)'", kind: .npyDtype) }
         return NpyDType(kind: kind, size: size, littleEndian: little || size == 1)
     }
 }
@@ -207,7 +207,7 @@ struct NpyHeader {
             guard b.count >= 12 else { throw RasterError.truncated("npy v\(major) preamble") }
             headerLen = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24; start = 12
         default:
-            throw RasterError.unsupported("npy format version \(major).\(b[7])")
+            throw RasterError.unsupported("npy format version \(major).\(b[7])", kind: .npyFeature)
         }
         try limits.check("npy header bytes", headerLen, limits.maxNpyHeaderBytes)
         guard b.count - start >= headerLen else { throw RasterError.truncated("npy header: need \(headerLen) bytes, have \(b.count - start)") }
@@ -216,7 +216,7 @@ struct NpyHeader {
         var p = NpyDictParser(Array(text.unicodeScalars))
         let dict = try p.parseDict()
         guard case .string(let descr)? = dict["descr"] else {
-            if case .list? = dict["descr"] { throw RasterError.unsupported("npy structured dtype") }
+            if case .list? = dict["descr"] { throw RasterError.unsupported("npy structured dtype", kind: .npyDtype) }
             throw RasterError.malformed("npy header lacks 'descr'")
         }
         guard case .bool(let fortran)? = dict["fortran_order"] else { throw RasterError.malformed("npy header lacks 'fortran_order'") }
@@ -372,11 +372,6 @@ public enum NumPy {
     public static func readFloat32(path: String) throws -> (shape: [Int], values: [Float]) {
         let a = try NpyArray.read(path: path)
         return (a.shape, a.toFloat32())
-    }
-    /// Reads any numeric `.npy` as (shape, Double values in C order).
-    public static func readFloat64(path: String) throws -> (shape: [Int], values: [Double]) {
-        let a = try NpyArray.read(path: path)
-        return (a.shape, a.toFloat64())
     }
     /// Reads any numeric `.npy` as (shape, Int64 values in C order), e.g. index fixtures (`<i8`).
     public static func readInt64(path: String) throws -> (shape: [Int], values: [Int64]) {

@@ -14,8 +14,9 @@ public enum RasterError: Error, CustomStringConvertible, Sendable, Equatable {
     case ifdLoop(offset: UInt64)
     /// A configured `RasterLimits` bound would be exceeded; checked before allocating.
     case limitExceeded(what: String, value: UInt64, limit: UInt64)
-    /// A valid but unsupported feature (JPEG, palette images, 1-bit, …), named.
-    case unsupported(String)
+    /// A valid but unsupported feature (JPEG, palette images, 1-bit, …), named, and of which kind
+    /// (the API answers each kind with its own error code).
+    case unsupported(String, kind: UnsupportedKind = .tiffFeature)
     /// Structurally invalid input (wrong counts, zero sizes, unknown codes, …).
     case malformed(String)
     /// A required tag is missing.
@@ -36,7 +37,7 @@ public enum RasterError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(what) at offset \(offset) with length \(length) lies outside the file (\(fileSize) bytes)"
         case .ifdLoop(let o): return "IFD chain loops back to offset \(o)"
         case let .limitExceeded(what, value, limit): return "limit exceeded: \(what) = \(value), limit \(limit)"
-        case .unsupported(let s): return "unsupported feature: \(s)"
+        case .unsupported(let s, _): return "unsupported feature: \(s)"
         case .malformed(let s): return "malformed input: \(s)"
         case .missingTag(let s): return "missing required TIFF tag \(s)"
         case let .decompressionFailed(codec, reason): return "\(codec) decompression failed: \(reason)"
@@ -44,4 +45,9 @@ public enum RasterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .invalidArgument(let s): return "invalid argument: \(s)"
         }
     }
+}
+
+/// The kinds of `RasterError.unsupported`.
+public enum UnsupportedKind: String, Sendable, Equatable {
+    case tiffFeature, tiffCompression, npyDtype, npyFeature
 }

@@ -40,10 +40,4 @@ extension GeoTIFFWriter {
                                     options: TIFFWriteOptions = .labels) throws -> [UInt8] {
         try encode(try Raster(width: width, height: height, bands: 1, values: labels, geo: geo), options: options)
     }
-
-    /// Float32 score GeoTIFF as bytes (band-sequential values).
-    public static func encodeScores(_ scores: [Float], bands: Int, width: Int, height: Int, geo: GeoReference,
-                                    options: TIFFWriteOptions = .scores) throws -> [UInt8] {
-        try encode(try Raster(width: width, height: height, bands: bands, values: scores, geo: geo), options: options)
-    }
 }

@@ -157,7 +157,7 @@ public struct TIFFReader: Sendable {
 
         let compression = try d.int(TIFFTag.compression, "Compression") ?? 1
         guard compression <= 0xFFFF, let comp = TIFFCompression(rawValue: UInt16(compression)) else {
-            throw RasterError.unsupported(TIFFCompression.unsupportedName(UInt64(compression)))
+            throw RasterError.unsupported(TIFFCompression.unsupportedName(UInt64(compression)), kind: .tiffCompression)
         }
         let photometric = try d.int(TIFFTag.photometric, "PhotometricInterpretation") ?? 1
         switch photometric {

@@ -218,7 +218,7 @@ struct TIFFMaskIFD: Sendable {
             guard (try d.int(TIFFTag.samplesPerPixel, "SamplesPerPixel") ?? 1) == 1 else { throw RasterError.unsupported("multi-sample mask") }
             let code = try d.int(TIFFTag.compression, "Compression") ?? 1
             guard code <= 0xFFFF, let comp = TIFFCompression(rawValue: UInt16(code)) else {
-                throw RasterError.unsupported("mask with " + TIFFCompression.unsupportedName(UInt64(code)))
+                throw RasterError.unsupported("mask with " + TIFFCompression.unsupportedName(UInt64(code)), kind: .tiffCompression)
             }
             let tiled = d.fields[TIFFTag.tileWidth] != nil
             let bw: Int, bh: Int, o: [UInt64]?, c: [UInt64]?

@@ -106,7 +106,6 @@ struct PredictCommand: ParsableCommand {
             }
 
             let (root, _) = try store.root()
-            let storeRoot = root
             let modelStore = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
             try modelStore.load(domain)
             let engine = InferenceEngine(store: modelStore, scheduler: SchedulerConfiguration(
@@ -129,13 +128,13 @@ struct PredictCommand: ParsableCommand {
                 }
                 do {
                     let source = try open(job)
-                    _ = try SegmentationPipeline(engine: engine, domain: lease.domain, source: source, options: options)
+                    try engine.segmenter.check(lease.domain, source: source, options: options)
                     todo.append((job, source, target))
                 } catch {
                     failures.append("\(job.name): \(error)")
                 }
             }
-            let total = todo.reduce(0) { $0 + (mode == .tile ? WindowPlan(width: $1.1.width, height: $1.1.height, overlap: overlap).total : 1) }
+            let total = todo.reduce(0) { $0 + Segmenter.windowCount(width: $1.1.width, height: $1.1.height, options: options) }
             let progress = Progress(total: total, unit: "windows", files: todo.count)
             let failed = Mutex(failures)
             let next = Mutex(0)
@@ -153,10 +152,12 @@ struct PredictCommand: ParsableCommand {
                         var last = 0
                         do {
                             let f = format ?? (job.name.lowercased().hasSuffix(".npy") ? .npy : .geotiff)
-                            let key = overwrite ? nil : resumeKey(job, store: storeRoot)
-                            let report = try engine.segment(lease.domain, source: source, options: options, format: f, to: target.path,
-                                                            scoresEncoding: scoresDtype, resumeKey: key) { p in
-                                progress.advance(by: p.windowsDone - last); last = p.windowsDone
+                            // GeoTIFFs resume (unless --overwrite) under the one rule: same input files, same model digest.
+                            let output: SegmentationOutput = f == .geotiff && !overwrite
+                                ? .resumableFile(path: target.path, scoresEncoding: scoresDtype, identity: resumeIdentity(job))
+                                : .file(path: target.path, format: f, scoresEncoding: scoresDtype)
+                            let report = try engine.segmenter.segment(lease.domain, source: source, options: options, output: output) { e in
+                                if case .progress(let p) = e { progress.advance(by: p.windowsDone - last); last = p.windowsDone }
                             }
                             if report.resumedFromRow > 0 {
                                 FileHandle.standardError.write(Data("spectralx: \(target.path): resumed at row \(report.resumedFromRow) of \(report.height) (rows above from the interrupted run)\n".utf8))
@@ -167,7 +168,7 @@ struct PredictCommand: ParsableCommand {
                             }
                             progress.fileDone()
                         } catch {
-                            progress.advance(by: (mode == .tile ? WindowPlan(width: source.width, height: source.height, overlap: overlap).total : 1) - last)
+                            progress.advance(by: Segmenter.windowCount(width: source.width, height: source.height, options: options) - last)
                             failed.withLock { $0.append("\(job.name): \(error)") }
                         }
                     }
@@ -188,21 +189,16 @@ struct PredictCommand: ParsableCommand {
         return try StackedRasterSource(try job.paths.map(one), names: job.paths)
     }
 
-    /// What a resumed scene must share with the interrupted run beyond the options (the engine adds
-    /// those): the input files and the domain's model files, each by path, size and modification time.
-    private func resumeKey(_ job: Job, store root: URL) -> String {
+    /// The input side of a resumed scene's identity: the input files, each by path, size and
+    /// modification time (the segmenter adds the model digest, the options and the scene size).
+    private func resumeIdentity(_ job: Job) -> ResumeIdentity {
         func stamp(_ p: String) -> String {
             let a = try? FileManager.default.attributesOfItem(atPath: p)
             let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
             let mtime = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             return "\(URL(fileURLWithPath: p).standardizedFileURL.path) \(size) \(mtime)"
         }
-        let dir = root.appendingPathComponent("domains").appendingPathComponent(domain)
-        let model = (try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()) ?? []
-        let backbones = root.appendingPathComponent("backbones")
-        let bb = (try? FileManager.default.contentsOfDirectory(atPath: backbones.path).sorted()) ?? []
-        return (job.paths.map { "input " + stamp($0) } + model.map { "model " + stamp(dir.appendingPathComponent($0).path) }
-                + bb.map { "backbone " + stamp(backbones.appendingPathComponent($0).path) }).joined(separator: "\n")
+        return ResumeIdentity(input: job.paths.map(stamp).joined(separator: "\n"))
     }
 
     private func isDirectory(_ p: String) -> Bool {

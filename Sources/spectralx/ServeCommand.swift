@@ -93,7 +93,7 @@ struct ServeCommand: ParsableCommand {
             let bodyLimit = try (maxBody ?? env["MAX_BODY"]).map(ByteSize.parse) ?? APIConfiguration.defaultMaxBodyBytes
             let admin = adminToken ?? env["ADMIN_TOKEN"]
             let keys = (apiKeys ?? env["API_KEYS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let api = APIConfiguration(adminToken: admin, apiKeys: keys, maxBodyBytes: bodyLimit)
+            let api = APIConfiguration(adminToken: admin, apiKeys: keys)
             if api.adminToken == nil {
                 if api.apiKeys.isEmpty {
                     logger.warning("no credentials configured (local demo mode): PUT/DELETE /v1/domains/{name} are open to every client")

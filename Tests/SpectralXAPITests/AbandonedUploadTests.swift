@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXHTTP
 import SpectralXTestSupport
 import Synchronization
@@ -15,7 +16,8 @@ import Glibc
 @Suite("Abandoned uploads")
 struct AbandonedUploadTests {
     @Test func uploadsWhoseClientsCloseRightAfterSendingAreCountedAndNotComputed() async throws {
-        let root = SharedTestStore.root.path
+        let root = try FakeStore.make().path
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) { [root = root as String] in
             do {
                 try AbandonedUploadDrill.run(root: URL(fileURLWithPath: root))
@@ -41,7 +43,7 @@ enum AbandonedUploadDrill {
             say("abandoned-upload drill: watchdog: still running after 300 s")
             exit(3)
         }
-        let s = try TestServer(root: root, domains: ["syn"])
+        let s = try TestServer(root: root, domains: ["syn"], fake: .zero)
         defer { s.stop() }
         let tile = try npyTile(bands: 4)
         let segment = "/v1/domains/syn/segment?output=json"

@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXTestSupport
 import Synchronization
 import Testing
@@ -8,9 +9,9 @@ import Testing
 @Suite("Admin routes, API keys, queue limits", .serialized)
 struct AdminAndLimitsTests {
     @Test func adminRoutesNeedTheBearerTokenAndLoadUnloadReload() throws {
-        let dir = try SharedTestStore.scratchStore(domains: ["syn"])
+        let dir = try FakeStore.make()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let s = try TestServer(root: dir, domains: [], api: APIConfiguration(adminToken: "t0ken"))
+        let s = try TestServer(root: dir, domains: [], api: APIConfiguration(adminToken: "t0ken"), fake: .zero)
         defer { s.stop() }
         #expect(try s.request("PUT", "/v1/domains/syn").errorCode! == (401, "unauthorized"))
         #expect(try s.request("PUT", "/v1/domains/syn", headers: [("Authorization", "Bearer t0kem")]).errorCode! == (401, "unauthorized"))
@@ -40,7 +41,7 @@ struct AdminAndLimitsTests {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-empty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: empty) }
-        let s = try TestServer(root: empty, domains: [], api: APIConfiguration(apiKeys: ["k1", "k2"]))
+        let s = try TestServer(root: empty, domains: [], api: APIConfiguration(apiKeys: ["k1", "k2"]), fake: .zero)
         defer { s.stop() }
         #expect(try s.request("GET", "/v1/domains").errorCode! == (401, "unauthorized"))
         #expect(try s.request("GET", "/v1/domains", headers: [("X-API-Key", "k2")]).status == 200)
@@ -51,8 +52,10 @@ struct AdminAndLimitsTests {
     }
 
     @Test func aFullQueueAnswers503WithRetryAfter() throws {
-        let s = try TestServer(root: SharedTestStore.root, domains: ["syn"],
-                               scheduling: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .zero, maxQueueLength: 1))
+        // Each batch takes 2 s: the first request runs, the second waits in the queue, the third finds it full.
+        let s = try TestServer(root: FakeStore.shared, domains: ["syn"],
+                               scheduling: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .zero, maxQueueLength: 1),
+                               fake: .seconds(2))
         defer { s.stop() }
         let tile = try npyTile(bands: 4)
         let statuses = Mutex<[Int]>([])

@@ -63,7 +63,7 @@ func tiffWithShortBitsPerSample(width: Int = 8, height: Int = 8, spp: Int = 4, b
 
 @Suite("Stable error codes", .serialized)
 struct ErrorCodeTests {
-    var s: TestServer { SharedServer.instance }
+    var s: TestServer { SharedServer.fake }
 
     /// openapi.yaml's `Error.error.code` enum is exactly the codes of `APIErrorCode` and of the HTTP
     /// layer's `HTTPErrorCode`, and every code a source file spells out is one of them.

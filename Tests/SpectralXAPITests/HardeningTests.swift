@@ -2,6 +2,7 @@ import Foundation
 import SpectralXAPI
 import SpectralXCheckpoint
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXTestSupport
 import Testing
 
@@ -9,9 +10,9 @@ import Testing
 @Suite("Hardening: credentials and defective domains", .serialized)
 struct HardeningTests {
     @Test func apiKeysWithoutAnAdminTokenDisableTheAdminRoutes() throws {
-        let dir = try SharedTestStore.scratchStore(domains: ["syn"])
+        let dir = try FakeStore.make()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let s = try TestServer(root: dir, domains: ["syn"], api: APIConfiguration(apiKeys: ["k1"]))
+        let s = try TestServer(root: dir, domains: ["syn"], api: APIConfiguration(apiKeys: ["k1"]), fake: .zero)
         defer { s.stop() }
         for method in ["PUT", "DELETE"] {
             for headers in [[], [("X-API-Key", "k1")], [("Authorization", "Bearer k1")]] {
@@ -26,9 +27,9 @@ struct HardeningTests {
     }
 
     @Test func anAdminTokenWithAPIKeysStillOpensTheAdminRoutesToItsHolder() throws {
-        let dir = try SharedTestStore.scratchStore(domains: ["syn"])
+        let dir = try FakeStore.make()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let s = try TestServer(root: dir, domains: ["syn"], api: APIConfiguration(adminToken: "adm", apiKeys: ["k1"]))
+        let s = try TestServer(root: dir, domains: ["syn"], api: APIConfiguration(adminToken: "adm", apiKeys: ["k1"]), fake: .zero)
         defer { s.stop() }
         #expect(try s.request("DELETE", "/v1/domains/syn", headers: [("Authorization", "Bearer k1")]).errorCode! == (401, "unauthorized"))
         #expect(try s.request("PUT", "/v1/domains/syn", headers: [("Authorization", "Bearer adm")]).status == 200)

@@ -116,7 +116,7 @@ extension JobTests {
     @Test(.enabled(if: BuiltExecutable.spectralx != nil, Comment(rawValue: BuiltExecutable.missingMessage)))
     func realProcessSurvivesSIGTERMAndSIGKILL() throws {
         guard let exe = BuiltExecutable.spectralx else { return }
-        let reference = JobScenes.tallReference
+        let reference = JobScenes.realTallReference
         // A store of `syn` alone (hard links): the shared store may also hold fixture domains. Its
         // domain.json (a copy) without the recorded digests, so the four starts do not each hash the
         // 1.2 GB backbone (digest checks are tested with the model store).

@@ -1,6 +1,8 @@
 import Foundation
 import SpectralXAPI
+import SpectralXCheckpoint
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXHTTP
 import SpectralXRaster
 import SpectralXTestSupport
@@ -103,14 +105,17 @@ enum JobScenes {
         return plan.total - plan.firstWindowRow(producing: 512) * plan.xs.count
     }()
 
-    /// The engine every job test server uses.
-    static let engine: InferenceEngine = {
+    /// The engine every job test server uses: `syn` on the fake runner, half a second a window so
+    /// that a job can be stopped or dismissed mid-way.
+    static let engine: InferenceEngine = fakeEngine(root: FakeStore.shared)
+
+    static func fakeEngine(root: URL) -> InferenceEngine {
         ServiceMetrics.bootstrap()
-        let e = InferenceEngine(store: ModelStore(root: SharedTestStore.root),
-                                scheduler: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .milliseconds(5)))
+        let e = FakeStore.engine(root: root, delay: .milliseconds(500),
+                                 scheduler: SchedulerConfiguration(maxBatchSize: 1, maxQueueDelay: .milliseconds(5)))
         try! e.store.load("syn")
         return e
-    }()
+    }
 
     /// Labels of `twoWindows` through the synchronous engine path (what `/segment` and `predict` compute).
     static let reference: [UInt8] = {
@@ -122,6 +127,14 @@ enum JobScenes {
     static let tallReference: [UInt8] = {
         let raster = try! TIFFReader(data: tall).read()
         return try! engine.segment(domain: "syn", raster: raster, options: SegmentationOptions(mode: .tile)).labels!
+    }()
+
+    /// Labels of `tall` on the real network (the shared store's `syn`): what a real `spectralx serve` computes.
+    static let realTallReference: [UInt8] = {
+        let e = InferenceEngine(store: ModelStore(root: SharedTestStore.root), scheduler: SchedulerConfiguration(maxBatchSize: 1))
+        defer { e.scheduler.shutdown() }
+        try! e.store.load("syn")
+        return try! e.segment(domain: "syn", raster: try! TIFFReader(data: tall).read(), options: SegmentationOptions(mode: .tile)).labels!
     }()
 
     static func labels(_ tiff: Data) throws -> [UInt8] {
@@ -265,9 +278,8 @@ struct JobTests {
     /// (computing only the windows that reach it: `spectralx_job_windows_total` grows by exactly
     /// those), and one left `running` with a garbage partial result as after `kill -9` restarts from
     /// row 0; both complete after a restart on the same directory with the uninterrupted labels.
-    /// Windows (ViT-L/16, batch 1): 6 for the reference (shared with the real-process test), ~5 before
-    /// the stop, 4 resumed, 2 + 2 for the crashed job and its reference: 57 s measured on the loaded
-    /// 2-core VM (load average ~4), ~20–35 s at the 1–2 s a window of an idle one.
+    /// On the fake runner (0.5 s a window): 6 windows for the reference, ~5 before the stop, 4
+    /// resumed, 2 + 2 for the crashed job and its reference.
     @Test func jobsSurviveRestarts() throws {
         let dir = JobScenes.jobsDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -419,5 +431,40 @@ extension JobTests {
         #expect(accepted.status == 201, "\(accepted.text)")
         let id = try #require(accepted.json["jobID"] as? String)
         #expect(try s.request("DELETE", "/v1/jobs/\(id)").status == 200)
+    }
+}
+
+extension JobTests {
+    /// A reload with other weights between submission and run: the queued job is not run on the new
+    /// model but fails, saying why; the job already running finishes on the model it started with.
+    @Test func aJobDoesNotRunOnAReloadedModel() throws {
+        let root = try FakeStore.make()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = JobScenes.jobsDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let engine = JobScenes.fakeEngine(root: root)
+        defer { engine.scheduler.shutdown() }
+        let s = try JobTestServer(directory: dir, engine: engine)
+        defer { s.stop() }
+        let tiff = [("Content-Type", "image/tiff")]
+        let running = try s.request("POST", "/v1/domains/syn/jobs", headers: tiff, body: JobScenes.threeWindows)
+        let queued = try s.request("POST", "/v1/domains/syn/jobs", headers: tiff, body: JobScenes.twoWindows)
+        let first = try #require(running.json["jobID"] as? String), second = try #require(queued.json["jobID"] as? String)
+        try s.waitWindows(first, atLeast: 1)
+
+        // Other weights under the same name (for a describe-only store: another domain.json).
+        let before = try #require(engine.store.domain("syn")).modelDigest
+        var changed = FakeStore.syn
+        changed.description = "fake: reloaded with other weights"
+        try changed.write(to: ModelStoreLayout(root: root).domainConfigURL("syn"))
+        #expect(try engine.store.load("syn").modelDigest != before)
+
+        let done = try #require(try s.waitFinal(first).last)
+        #expect(done["status"] as? String == "successful", "\(done)")
+        let failed = try #require(try s.waitFinal(second).last)
+        #expect(failed["status"] as? String == "failed", "\(failed)")
+        let message = failed["message"] as? String ?? ""
+        #expect(message.contains("model of domain 'syn' changed since the job was submitted"), "\(message)")
+        #expect(try s.request("GET", "/v1/jobs/\(second)/results").errorCode?.0 == 409)
     }
 }

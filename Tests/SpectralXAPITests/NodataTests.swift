@@ -16,7 +16,7 @@ struct NodataTests {
         let geo = GeoReference(pixelScale: [20, 20, 0], tiepoints: [0, 0, 0, 300000, 5_000_000, 0],
                                geoKeyDirectory: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32632], nodata: "255")
         let tiff = try GeoTIFFWriter.encode(try Raster(width: w, height: h, bands: 4, values: v, geo: geo))
-        let r = try SharedServer.instance.request("POST", "/v1/domains/syn/segment", headers: [("Content-Type", "image/tiff")],
+        let r = try SharedServer.fake.request("POST", "/v1/domains/syn/segment", headers: [("Content-Type", "image/tiff")],
                                                   body: Data(tiff))
         #expect(r.status == 200, "\(r.text)")
         let out = try TIFFReader(data: r.body).read()

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXHTTP
 import SpectralXTestSupport
 
@@ -11,11 +12,14 @@ struct TestServer {
     let engine: InferenceEngine
     var port: Int { server.port }
 
+    /// `fake`: the store is read as domain.json files only and batches run on `FakeRunner` (with
+    /// that delay); nil: the real network.
     init(root: URL, domains: [String], api: APIConfiguration = APIConfiguration(),
          scheduling: SchedulerConfiguration = SchedulerConfiguration(maxBatchSize: 4, maxQueueDelay: .milliseconds(20)),
-         maxBody: Int64 = 64 << 20) throws {
+         maxBody: Int64 = 64 << 20, fake: Duration? = nil) throws {
         ServiceMetrics.bootstrap()
-        engine = InferenceEngine(store: ModelStore(root: root), scheduler: scheduling)
+        engine = fake.map { FakeStore.engine(root: root, delay: $0, scheduler: scheduling) }
+            ?? InferenceEngine(store: ModelStore(root: root), scheduler: scheduling)
         for d in domains { try engine.store.load(d) }
         var config = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         config.limits.maxBodySize = maxBody
@@ -35,8 +39,13 @@ struct TestServer {
     }
 }
 
-/// The server most suites share: the shared store's domains, an admin token, no API keys.
+/// The servers suites share: an admin token, no API keys.
 enum SharedServer {
+    /// `syn` on the fake runner: for tests of the API's behaviour.
+    static let fake: TestServer = try! TestServer(root: FakeStore.shared, domains: ["syn"], api: APIConfiguration(adminToken: "s3cret"),
+                                                  fake: .zero)
+
+    /// The shared store's domains on the real network: for tests that check numbers end to end.
     static let instance: TestServer = {
         var domains = ["syn"]
         if SharedTestStore.fixturesDirectory != nil { domains.append("A") }

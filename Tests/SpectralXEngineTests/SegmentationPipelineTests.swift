@@ -94,14 +94,16 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let whole = dir.appendingPathComponent("whole.tif").path, resumed = dir.appendingPathComponent("resumed.tif").path
-        _ = try Self.engine.segment(domain, source: r, options: options, format: .geotiff, to: whole)
+        let segmenter = Self.engine.segmenter
+        _ = try segmenter.segment(domain, source: r, options: options, output: .file(path: whole, format: .geotiff))
+        let identity = ResumeIdentity(input: "scene v1")
 
         // Interrupted: cancelled once three window rows are done; the fourth row's emit first makes
         // rows 0..<512 durable, then the cancellation stops it.
         let token = CancellationToken()
         #expect(throws: EngineError.cancelled) {
-            try Self.engine.segment(domain, source: r, options: options, format: .geotiff, to: resumed, resumeKey: "scene v1",
-                                    cancel: token) { p in if p.windowsDone >= 3 { token.cancel() } }
+            try segmenter.segment(domain, source: r, options: options, output: .resumableFile(path: resumed, identity: identity),
+                                  cancel: token) { e in if case .progress(let p) = e, p.windowsDone >= 3 { token.cancel() } }
         }
         #expect(!FileManager.default.fileExists(atPath: resumed))
         #expect(FileManager.default.fileExists(atPath: SceneCheckpoint.path(forOutput: resumed)))
@@ -109,17 +111,18 @@ import Testing
         try FileManager.default.createDirectory(atPath: COGWriter.spoolDirectory(for: resumedCopy), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: SceneCheckpoint.path(forOutput: resumed), toPath: SceneCheckpoint.path(forOutput: resumedCopy))
 
-        let report = try Self.engine.segment(domain, source: r, options: options, format: .geotiff, to: resumed, resumeKey: "scene v1")
+        let report = try segmenter.segment(domain, source: r, options: options, output: .resumableFile(path: resumed, identity: identity))
         #expect(report.resumedFromRow == 512)
         #expect(report.windowsComputed == 2)   // the windows at 384 and 576 reach row 512
         #expect(try Data(contentsOf: URL(fileURLWithPath: resumed)) == Data(contentsOf: URL(fileURLWithPath: whole)))
         #expect(!FileManager.default.fileExists(atPath: COGWriter.spoolDirectory(for: resumed)))
 
-        // The checkpoint names the run: the caller's key plus the options the engine adds; a
-        // different identity (another input, store or option) does not match it.
+        // The checkpoint names the run: the caller's input plus the model digest and options the
+        // segmenter adds; a different identity (another input, model or option) does not match it.
         let data = try Data(contentsOf: URL(fileURLWithPath: SceneCheckpoint.path(forOutput: resumedCopy)))
         let saved = try JSONDecoder().decode(SceneCheckpoint.self, from: data)
-        #expect(saved.identity.hasPrefix("scene v1\n") && saved.identity.contains("overlap=32"))
+        #expect(saved.identity.hasPrefix("input scene v1\n") && saved.identity.contains("overlap=32")
+                && saved.identity.contains("model=\(domain.modelDigest)"))
         #expect(SceneCheckpoint.load(forOutput: resumedCopy, identity: saved.identity) == saved)
         #expect(SceneCheckpoint.load(forOutput: resumedCopy, identity: saved.identity.replacingOccurrences(of: "scene v1", with: "scene v2")) == nil)
     }
@@ -130,8 +133,8 @@ import Testing
     @Test func tiledVersusWholeTileAgreement() throws {
         let domain = try Self.engine.store.lease("syn").domain
         let r = try Self.scene(width: 448, height: 448)
-        let tiled = try Self.engine.segment(domain, raster: r, options: SegmentationOptions(mode: .tile, overlap: 32))
-        let whole = try Self.engine.segment(domain, raster: r, options: SegmentationOptions(mode: .resize))
+        let tiled = try Self.engine.segmenter.segment(domain, source: r, options: SegmentationOptions(mode: .tile, overlap: 32))
+        let whole = try Self.engine.segmenter.segment(domain, source: r, options: SegmentationOptions(mode: .resize))
         let a = try #require(tiled.labels), b = try #require(whole.labels)
         let same = zip(a, b).filter { $0 == $1 }.count
         let pct = 100 * Double(same) / Double(a.count)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import SpectralXRaster
 
 /// The knobs of the jobs layer (`serve --jobs-dir --job-ttl --max-jobs --max-jobs-bytes --max-running-jobs`).
 public struct JobConfiguration: Sendable {
@@ -185,8 +186,9 @@ public final class JobManager: @unchecked Sendable {
         }
         defer { condition.withLock { reservedBytes -= bytes; reservedJobs -= 1 } }
         let id = JobRecord.newID()
-        let draft = JobRecord(jobID: id, domain: domain.name, options: options, inputFormat: format, inputBytes: bytes,
+        var draft = JobRecord(jobID: id, domain: domain.name, options: options, inputFormat: format, inputBytes: bytes,
                               width: 0, height: 0, bands: 0, windowsTotal: 0, ownerKeyHash: ownerKeyHash)
+        draft.modelDigest = domain.modelDigest
         let record = try store.create(draft, place: { url in
             switch upload {
             case .data(let d):
@@ -347,12 +349,16 @@ public final class JobManager: @unchecked Sendable {
         do {
             let lease = try engine.store.lease(r.domain)
             defer { lease.release() }
+            if let submitted = r.modelDigest, submitted != lease.domain.modelDigest {
+                throw JobError.modelChanged(domain: r.domain, submitted: submitted, now: lease.domain.modelDigest)
+            }
+            if r.modelDigest == nil { adoptDigest(id, lease.domain.modelDigest) }
             let clock = ContinuousClock()
             let started = clock.now
             let last = LastWrite()
             let first = RunProgress()
-            let run = SceneJobRun(input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat, domain: lease.domain,
-                                  options: r.options, output: partial, resume: r.attempts > 1, statistics: r.statistics)
+            let run = SceneJobRun(jobID: id, input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat,
+                                  domain: lease.domain, options: r.options, output: partial)
             try executor.run(run, cancel: token) { [self] event in
                 switch event {
                 case .statistics(let stats): recordStatistics(id, stats)
@@ -374,7 +380,17 @@ public final class JobManager: @unchecked Sendable {
         }
     }
 
-    /// The statistics pass finished: persist them so a resumed run skips it.
+    /// A record from before model digests: the model of its first run on this version is the job's.
+    private func adoptDigest(_ id: String, _ digest: String) {
+        condition.withLock {
+            guard var r = records[id] else { return }
+            r.modelDigest = digest
+            records[id] = r
+            try? store.write(r)
+        }
+    }
+
+    /// The statistics pass finished: record them (status and diagnosis; the resume reads its own copy beside the spool).
     private func recordStatistics(_ id: String, _ stats: BandStatistics) {
         condition.withLock {
             guard var r = records[id] else { return }
@@ -460,7 +476,7 @@ public final class JobManager: @unchecked Sendable {
             r.message = "failed: \(message)"
             try? FileManager.default.removeItem(at: store.inputURL(id, format: r.inputFormat))
             try? FileManager.default.removeItem(at: store.partialResultURL(id))
-            try? FileManager.default.removeItem(atPath: store.partialResultURL(id).path + ".cog-spool")
+            try? FileManager.default.removeItem(atPath: COGWriter.spoolDirectory(for: store.partialResultURL(id).path))
             logger.error("job failed", metadata: ["job": "\(id)", "error": "\(message)"])
         }
         records[id] = r
@@ -492,9 +508,6 @@ public final class JobManager: @unchecked Sendable {
         for (id, r) in tombstones where now.timeIntervalSince(r.finished ?? r.updated) >= ttl { tombstones[id] = nil }
         updateGaugesLocked()
     }
-
-    /// Runs the expiry check now (tests, and after `--job-ttl` changes).
-    public func sweep(now: Date = Date()) { condition.withLock { sweepLocked(now: now) } }
 
     private func updateGaugesLocked() {
         var counts = [JobStatus: Int]()

@@ -106,6 +106,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var statistics: BandStatistics?
     /// Scene rows already durable in the partial result (a resumed run continues there).
     public var rowsDone: Int?
+    /// The domain's `LoadedDomain.modelDigest` at submission: the job runs and resumes only on that
+    /// model (nil in records written before digests were recorded: the model at the first run is adopted).
+    public var modelDigest: String?
 
     enum CodingKeys: String, CodingKey {
         case jobID, status, progress, created, started, finished, updated, message
@@ -113,6 +116,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         case domain, options, inputFormat = "input_format", inputBytes = "input_bytes"
         case width, height, bands, ownerKeyHash = "owner_key_hash"
         case resultBytes = "result_bytes", resultETag = "result_etag", attempts, statistics, rowsDone = "rows_done"
+        case modelDigest = "model_digest"
     }
 
     public init(jobID: String, domain: String, options: JobOptions, inputFormat: JobInputFormat, inputBytes: Int64,

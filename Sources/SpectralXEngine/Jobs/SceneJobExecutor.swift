@@ -19,6 +19,9 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
     case shuttingDown
     /// The jobs directory could not be written.
     case storage(String)
+    /// The domain was reloaded with other weights since the job was submitted: it is not run (or
+    /// resumed) on a model it was not submitted for.
+    case modelChanged(domain: String, submitted: String, now: String)
 
     public var description: String {
         switch self {
@@ -31,6 +34,9 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the upload needs \(needed) bytes but only \(max(0, available)) of the \(limit)-byte jobs budget (--max-jobs-bytes) are free"
         case .shuttingDown: return "the server is shutting down and takes no new jobs"
         case .storage(let s): return "jobs directory: \(s)"
+        case let .modelChanged(domain, submitted, now):
+            return "the model of domain '\(domain)' changed since the job was submitted (model digest \(submitted.prefix(12))… then, "
+                + "\(now.prefix(12))… now); the job is not run on other weights: submit it again"
         }
     }
 }
@@ -50,26 +56,16 @@ public struct SceneHeader: Sendable, Equatable {
     public var bands: Int
 }
 
-/// One job run: what to read, with which domain and options, where to write, where to resume.
+/// One job run: what to read, with which domain and options, where to write.
 public struct SceneJobRun: Sendable {
+    public var jobID: String
     public var input: URL
     public var format: JobInputFormat
     public var domain: LoadedDomain
     public var options: JobOptions
-    /// Where the result is written; the manager renames it into place once `run` returns.
+    /// Where the result is written; the manager renames it into place once `run` returns. A spool
+    /// left there by an interrupted run of the same job on the same model is continued.
     public var output: URL
-    /// A previous run of this job was interrupted: continue from what it left (when the executor resumes).
-    public var resume: Bool
-    /// The statistics the previous run recorded, if any.
-    public var statistics: BandStatistics?
-}
-
-/// What a run reports while it goes.
-public enum SceneJobEvent: Sendable {
-    /// The normalisation statistics (recorded so that a resumed run skips the first pass).
-    case statistics(BandStatistics)
-    /// Windows done (computed or skipped as all-nodata) of the total, scene rows durable in the output.
-    case progress(SceneProgress)
 }
 
 /// How a job's scene is segmented: the seam between the jobs layer and the segmentation pipeline.
@@ -80,15 +76,14 @@ public protocol SceneJobExecutor: Sendable {
     func windowCount(_ header: SceneHeader, options: JobOptions) -> Int
     /// Segments the scene and writes the result to `run.output`; throws `EngineError.cancelled` once
     /// `cancel` is set (the partial output stays for a resume unless the job is dismissed).
-    func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SceneJobEvent) -> Void) throws
+    func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SegmentationEvent) -> Void) throws
 }
 
-/// The executor on the engine's streaming pipeline: the spooled scene is read window row by window
-/// row (`RasterFile`), normalised with the scene statistics, its windows run through the shared
-/// scheduler at background priority, and the labels stream into a Cloud-Optimized GeoTIFF
-/// (`COGSink`), whose spool is durable after every row of output tiles. A resumed run reuses the
-/// recorded statistics and continues at the first row that is not durable, so at most one tile row
-/// of windows is computed again, and the output equals an uninterrupted run's.
+/// The executor on the `Segmenter`: the spooled scene is read window row by window row
+/// (`RasterFile`) into a resumable COG (`SegmentationOutput.resumableFile`, identity: the job), at
+/// background priority. A resumed run continues at the first tile row that is durable, with the
+/// statistics recorded beside the spool, so at most one tile row of windows is computed again and
+/// the output equals an uninterrupted run's.
 public struct PipelineSceneJobExecutor: SceneJobExecutor {
     public let engine: InferenceEngine
     public let limits: RasterLimits
@@ -100,36 +95,21 @@ public struct PipelineSceneJobExecutor: SceneJobExecutor {
 
     public func inspect(_ input: URL, format: JobInputFormat, domain: LoadedDomain, options: JobOptions) throws -> SceneHeader {
         let source = try RasterFile.open(path: input.path, limits: limits)
-        // The pipeline's own checks (band count, size limits, nodata value), nothing decoded yet.
-        _ = try SegmentationPipeline(engine: engine, domain: domain, source: source, options: options.segmentation)
+        // The segmenter's own checks (band count, size limits, nodata value), nothing decoded yet.
+        try engine.segmenter.check(domain, source: source, options: options.segmentation)
         return SceneHeader(width: source.width, height: source.height, bands: source.bands)
     }
 
     public func windowCount(_ header: SceneHeader, options: JobOptions) -> Int {
-        options.mode == .tile ? WindowPlan(width: header.width, height: header.height, overlap: options.overlap).total : 1
+        Segmenter.windowCount(width: header.width, height: header.height, options: options.segmentation)
     }
 
-    public func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SceneJobEvent) -> Void) throws {
+    public func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SegmentationEvent) -> Void) throws {
         try cancel.check()
         let source = try RasterFile.open(path: run.input.path, limits: limits)
-        let options = run.options.segmentation
-        let pipeline = try SegmentationPipeline(engine: engine, domain: run.domain, source: source, options: options)
-        let stats: BandStatistics
-        if let s = run.statistics, run.resume { stats = s } else {
-            stats = try pipeline.statistics(cancel: cancel)
-            events(.statistics(stats))
-        }
-        let sink = try COGSink(path: run.output.path, domain: run.domain, width: source.width, height: source.height,
-                               geo: source.geo, options: options, scoresEncoding: run.options.scoresEncoding, resume: run.resume)
-        do {
-            _ = try pipeline.run(into: sink, statistics: stats, resumeFromRow: run.resume ? sink.resumeRow : 0, cancel: cancel,
-                                 progress: { p in events(.progress(p)) })
-            try cancel.check()
-            try sink.finish()
-        } catch {
-            // An interrupted run keeps its spool for the next start; a failed one removes it.
-            if !cancel.isCancelled { sink.abort() }
-            throw error
-        }
+        _ = try engine.segmenter.segment(run.domain, source: source, options: run.options.segmentation,
+                                         output: .resumableFile(path: run.output.path, scoresEncoding: run.options.scoresEncoding,
+                                                                identity: ResumeIdentity(input: "job \(run.jobID)")),
+                                         cancel: cancel, events: events)
     }
 }
