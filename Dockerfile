@@ -7,7 +7,7 @@ ARG SWIFT_IMAGE=swift:6.1-bookworm
 
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas-dev libssl-dev zlib1g-dev \
+ && apt-get install -y --no-install-recommends libopenblas-dev libssl-dev zlib1g-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not re-fetch them.
@@ -19,9 +19,10 @@ RUN swift build -c release --product spectralx --static-swift-stdlib \
  && install -D "$(swift build -c release --show-bin-path)/spectralx" /out/spectralx
 
 FROM debian:bookworm-slim
-# libopenblas0: the GEMM kernels; libssl3: TLS and SHA-256; zlib1g: Deflate GeoTIFFs.
+# libopenblas0: the benchmark's reference GEMM; libssl3: TLS and SHA-256; zlib1g: Deflate GeoTIFFs;
+# libpq5: the fleet's job database (--jobs-db).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0 libssl3 zlib1g ca-certificates \
+ && apt-get install -y --no-install-recommends libopenblas0 libssl3 zlib1g libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/spectralx spectralx
 COPY --from=build /out/spectralx /usr/local/bin/spectralx

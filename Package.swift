@@ -4,7 +4,8 @@
 //   SpectralXCheckpoint (safetensors, weight generator, store layout) → SpectralXModel
 //   SpectralXCheckpoint → SpectralXCheckpointImport (upstream .ckpt: zip + safe unpickler) → spectralx
 //   CZlib → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
-//   SpectralXModel + SpectralXRaster → SpectralXEngine (model store, batching, tiling)
+//   CLibPQ → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
+//   SpectralXModel + SpectralXRaster + SpectralXPostgres → SpectralXEngine (model store, batching, tiling, jobs)
 //   COpenSSL → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
 //   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
 import PackageDescription
@@ -30,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
 
         // Element-wise kernels in C, compiled per instruction set (generic/AVX2/AVX-512) and chosen at run time.
         .target(name: "CSpectralXKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -39,10 +41,12 @@ let package = Package(
         .target(name: "SpectralXCheckpointImport", dependencies: ["SpectralXCheckpoint"], swiftSettings: strict),
         .target(name: "SpectralXModel", dependencies: ["SpectralXLayers", "SpectralXTensor", "SpectralXCheckpoint"], swiftSettings: strict),
         .target(name: "SpectralXRaster", dependencies: ["CZlib", "CSpectralXKernels"], swiftSettings: strict),
+        // PostgreSQL through libpq: the pool, migrations and the fleet's job table (knows nothing of models).
+        .target(name: "SpectralXPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(
             name: "SpectralXEngine",
             dependencies: [
-                "SpectralXModel", "SpectralXRaster", "COpenSSL", "CMalloc",
+                "SpectralXModel", "SpectralXRaster", "SpectralXPostgres", "COpenSSL", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -65,14 +69,14 @@ let package = Package(
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
                 "SpectralXCheckpointImport",
-                "SpectralXLayers", "SpectralXHTTP", "COpenSSL",
+                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
         // Shared by the test targets: one synthesized model store per test process, fixture lookup.
-        .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint"], path: "Tests/SpectralXTestSupport"),
+        .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint", "SpectralXPostgres"], path: "Tests/SpectralXTestSupport"),
         // The engine and API tests' fake runner and describe-only stores (no weights).
         .target(name: "SpectralXEngineTestSupport", dependencies: ["SpectralXEngine", "SpectralXCheckpoint"],
                 path: "Tests/SpectralXEngineTestSupport"),
@@ -85,12 +89,13 @@ let package = Package(
             name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport"],
             exclude: ["Data"]),  // small upstream arrays, read from the source tree by #filePath
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
+        .testTarget(name: "SpectralXPostgresTests", dependencies: ["SpectralXPostgres", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",
-            dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport",
-                           "SpectralXEngineTestSupport"]),
+            dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXPostgres",
+                           "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
         .testTarget(
             name: "SpectralXAPITests",
             dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what spectralx needs on a Debian/Ubuntu machine: the three system libraries it links
-# (OpenBLAS, OpenSSL, zlib) and, with --test, the Python packages some tests use as independent
+# Installs what spectralx needs on a Debian/Ubuntu machine: the system libraries it links (OpenBLAS,
+# OpenSSL, zlib; libpq for the shared job state of a fleet) and, with --test, PostgreSQL (a throwaway
+# cluster for the job-table tests, scripts/postgres/start.sh) and the Python packages some tests use as independent
 # reference implementations (tifffile/rasterio read and write GeoTIFFs, rio-cogeo validates the
 # Cloud-Optimized outputs, numpy, an OpenAPI validator, schemathesis for the contract check against
 # a live server).
@@ -11,7 +12,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for pkg in libopenblas-dev libssl-dev zlib1g-dev; do
+pkgs=(libopenblas-dev libssl-dev zlib1g-dev libpq-dev)
+if [ "${1:-}" = "--test" ]; then pkgs+=(postgresql); fi
+for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

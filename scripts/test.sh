@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
+# A throwaway PostgreSQL on 127.0.0.1 for the job-table tests (they skip, saying why, without it).
+if [ -z "${SPECTRALX_TEST_POSTGRES_URL:-}" ]; then
+  PGDIR="$(mktemp -d /tmp/spectralx-test-pg.XXXXXX)"
+  trap './scripts/postgres/stop.sh "$PGDIR"' EXIT
+  if url="$(./scripts/postgres/start.sh "$PGDIR" "${SPECTRALX_TEST_POSTGRES_PORT:-54329}" | tail -1)"; then
+    export SPECTRALX_TEST_POSTGRES_URL="$url"
+  else
+    echo "test: PostgreSQL did not start; the job-table tests will skip" >&2
+  fi
+fi
 swift build -c release
 swift test -c release "$@"
 # The external contract check (schemathesis against a live server, ~2 min); not when filtering tests.

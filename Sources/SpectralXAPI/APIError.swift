@@ -87,6 +87,7 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case tooManyJobs = "too_many_jobs"
     case insufficientStorage = "insufficient_storage"
     case storageError = "storage_error"
+    case jobDatabaseUnavailable = "job_database_unavailable"
     case internalError = "internal_error"
 }
 

@@ -127,7 +127,7 @@ extension SpectralXService {
 /// One request to a job route.
 struct JobRoutes {
     let service: SpectralXService
-    let jobs: JobManager
+    let jobs: any JobService
     let request: HTTPRequest
     let caller: JobCaller
     let logger: Logger
@@ -216,7 +216,7 @@ struct JobRoutes {
                 statuses!.insert(s)
             }
         }
-        let docs = jobs.list(statuses: statuses).filter(caller.canAccess).map(JobStatusDocument.init)
+        let docs = try jobs.jobs(statuses: statuses).filter(caller.canAccess).map(JobStatusDocument.init)
         return .json(JSON.encode(JobList(jobs: docs, links: [JobLink(href: "/v1/jobs", rel: "self", type: "application/json", title: "this list")])))
     }
 
@@ -225,7 +225,7 @@ struct JobRoutes {
     private func results(_ id: String) throws -> HTTPResponse {
         let r = try visible(id)
         guard r.status == .successful, let etag = r.resultETag else { throw JobError.notFinished(id: id, status: r.status) }
-        let url = jobs.store.resultURL(id)
+        let url = jobs.resultURL(r)
         guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.int64Value else {
             throw JobError.noSuchJob(id)  // removed (expired or dismissed) since the record was read
         }
@@ -268,6 +268,7 @@ struct JobRoutes {
         case .storage: return APIError(.internalServerError, "storage_error", e.description)
         // Never answered to a request: a job whose model changed fails with it (its status says why).
         case .modelChanged: return APIError(.internalServerError, .internalError, e.description)
+        case .databaseUnavailable(_, let s): return APIError(.serviceUnavailable, "job_database_unavailable", e.description, retryAfter: s)
         }
     }
 }

@@ -53,6 +53,11 @@ enum OpenAPIDocument {
                       domains:
                         type: array
                         items: {type: string}
+                      jobs:
+                        type: string
+                        description: >-
+                          Fleet mode (--jobs-db): "ok", or why the job routes answer 503 (the job database is
+                          unreachable). Tile requests are served either way, so the replica stays ready.
             "503":
               $ref: "#/components/responses/Unavailable"
       /v1/domains:
@@ -607,6 +612,7 @@ enum OpenAPIDocument {
                     - invalid_multipart
                     - invalid_parameter
                     - invalid_transfer_encoding
+                    - job_database_unavailable
                     - job_dismissed
                     - jobs_disabled
                     - length_required

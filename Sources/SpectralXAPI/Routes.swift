@@ -62,11 +62,11 @@ public final class SpectralXService: HTTPHandler {
     public let engine: InferenceEngine
     public let configuration: APIConfiguration
     /// Scene jobs (`…/jobs`, `/v1/jobs`); nil answers those routes 404 `jobs_disabled`.
-    public let jobs: JobManager?
+    public let jobs: (any JobService)?
     let logger: Logger
 
     public init(engine: InferenceEngine, configuration: APIConfiguration = APIConfiguration(),
-                jobs: JobManager? = nil, logger: Logger = Logger(label: "spectralx.api")) {
+                jobs: (any JobService)? = nil, logger: Logger = Logger(label: "spectralx.api")) {
         ServiceMetrics.bootstrap()
         self.engine = engine
         self.jobs = jobs
@@ -195,7 +195,9 @@ public final class SpectralXService: HTTPHandler {
             return .json(Data(#"{"status":"ok"}"#.utf8))
         case .readyz:
             if engine.store.isReady {
-                return .json(JSON.encode(Readiness(status: "ready", domains: engine.store.domains.map(\.name))))
+                // A fleet replica whose job database is away still serves tiles: ready, with the reason.
+                let jobsState = jobs.map { $0.unavailableReason() ?? "ok" }
+                return .json(JSON.encode(Readiness(status: "ready", domains: engine.store.domains.map(\.name), jobs: jobsState)))
             }
             throw APIError(.serviceUnavailable, .notReady, "the backbone and at least one domain must be loaded",
                            retryAfter: configuration.notReadyRetryAfter)
@@ -236,4 +238,6 @@ public final class SpectralXService: HTTPHandler {
 struct Readiness: Codable {
     var status: String
     var domains: [String]
+    /// "ok", or why the job routes cannot answer (fleet mode); absent without jobs.
+    var jobs: String?
 }

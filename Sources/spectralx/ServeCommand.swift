@@ -123,8 +123,8 @@ struct ServeCommand: ParsableCommand {
                 http.tls = HTTPTLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
             }
             let jobConfig = try jobOptions.configuration(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"]))
-            let jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
-                                      configuration: jobConfig, logger: Logger(label: "spectralx.jobs"))
+            let jobs = try jobOptions.service(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+                                              configuration: jobConfig)
             let server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api, jobs: jobs),
                                         logger: Logger(label: "spectralx.http"))
             try server.start()

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXPostgres
 import SpectralXRaster
 
 /// The jobs flags of `spectralx serve` (each also read from `SPECTRALX_<NAME>`).
@@ -19,6 +20,14 @@ struct ServeJobOptions: ParsableArguments {
     var maxRunningJobs: Int?
     @Option(help: "Largest job upload (POST /v1/domains/{name}/jobs) in bytes, suffixes k/m/g, instead of --max-body; larger gets 413 before anything is spooled (SPECTRALX_MAX_JOB_BODY; default 8g).")
     var maxJobBody: String?
+    @Option(help: "Fleet mode: shared job state in PostgreSQL (postgres://user:password@host:port/db; SPECTRALX_JOBS_DB). --jobs-dir must then be a volume every replica mounts. Default: the jobs directory alone (one replica).")
+    var jobsDb: String?
+    @Option(help: "Fleet mode: this replica's name in job leases and logs (SPECTRALX_REPLICA_ID; default <hostname>-<pid>).")
+    var replicaId: String?
+    @Option(help: "Fleet mode: how long a job's lease lasts without a heartbeat before another replica takes the job over (SPECTRALX_JOB_LEASE; default 30s).")
+    var jobLease: String?
+    @Option(help: "Fleet mode: how often a running job's lease is renewed (SPECTRALX_JOB_HEARTBEAT; default 5s).")
+    var jobHeartbeat: String?
 
     /// The upload limit of `POST /v1/domains/{name}/jobs` (`--max-body` stays the limit of every other route).
     func jobBodyLimit() throws -> HTTPRouteBodyLimit {
@@ -41,6 +50,30 @@ struct ServeJobOptions: ParsableArguments {
         guard config.maxJobs >= 1 else { throw CLIError("--max-jobs must be at least 1") }
         guard config.maxRunning >= 1 else { throw CLIError("--max-running-jobs must be at least 1") }
         return config
+    }
+
+    /// The job service: a `FleetJobManager` on the job database when `--jobs-db` is given, else a `JobManager`.
+    func service(engine: InferenceEngine, executor: any SceneJobExecutor, configuration: JobConfiguration) throws -> any JobService {
+        let env = Env()
+        guard let url = jobsDb ?? env["JOBS_DB"] else {
+            return try JobManager(engine: engine, executor: executor, configuration: configuration, logger: Logger(label: "spectralx.jobs"))
+        }
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+            throw CLIError("--jobs-db must be a postgres:// URL, got '\(redactedDatabaseURL(url))'")
+        }
+        let lease = try Self.duration(jobLease ?? env["JOB_LEASE"] ?? "30s")
+        let heartbeat = try Self.duration(jobHeartbeat ?? env["JOB_HEARTBEAT"] ?? "5s")
+        guard heartbeat * 2 <= lease else { throw CLIError("--job-heartbeat must be at most half of --job-lease") }
+        let replica = replicaId ?? env["REPLICA_ID"] ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        let pool = PostgresPool(.init(url: url, size: configuration.maxRunning + 3))
+        do {
+            return try FleetJobManager(engine: engine, executor: executor, table: PostgresJobTable(pool: pool),
+                                       configuration: FleetConfiguration(jobs: configuration, replicaID: replica, lease: lease,
+                                                                         heartbeat: heartbeat),
+                                       logger: Logger(label: "spectralx.fleet"))
+        } catch let e as JobError {
+            throw CLIError("cannot start the fleet job manager on \(redactedDatabaseURL(url)): \(e)")
+        }
     }
 
     /// `90`, `90s`, `30m`, `24h`, `7d`.

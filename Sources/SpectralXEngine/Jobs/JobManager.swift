@@ -33,6 +33,22 @@ public enum JobUpload: Sendable {
     case file(URL)
     case data(Data)
 
+    /// Puts the upload at `url` (the spool file is moved, or copied across file systems).
+    func place(at url: URL) throws {
+        switch self {
+        case .data(let d):
+            guard FileManager.default.createFile(atPath: url.path, contents: d, attributes: [.posixPermissions: 0o600]) else {
+                throw JobError.storage("cannot write \(url.path)")
+            }
+        case .file(let src):
+            do { try FileManager.default.moveItem(at: src, to: url) } catch {
+                do { try FileManager.default.copyItem(at: src, to: url) } catch {
+                    throw JobError.storage("cannot spool the upload: \(error.localizedDescription)")
+                }
+            }
+        }
+    }
+
     var count: Int64 {
         switch self {
         case .file(let url): (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.int64Value ?? 0
@@ -189,20 +205,7 @@ public final class JobManager: @unchecked Sendable {
         var draft = JobRecord(jobID: id, domain: domain.name, options: options, inputFormat: format, inputBytes: bytes,
                               width: 0, height: 0, bands: 0, windowsTotal: 0, ownerKeyHash: ownerKeyHash)
         draft.modelDigest = domain.modelDigest
-        let record = try store.create(draft, place: { url in
-            switch upload {
-            case .data(let d):
-                guard FileManager.default.createFile(atPath: url.path, contents: d, attributes: [.posixPermissions: 0o600]) else {
-                    throw JobError.storage("cannot write \(url.path)")
-                }
-            case .file(let src):
-                do { try FileManager.default.moveItem(at: src, to: url) } catch {
-                    do { try FileManager.default.copyItem(at: src, to: url) } catch {
-                        throw JobError.storage("cannot spool the upload: \(error.localizedDescription)")
-                    }
-                }
-            }
-        }, check: { url in
+        let record = try store.create(draft, place: { url in try upload.place(at: url) }, check: { url in
             let header = try executor.inspect(url, format: format, domain: domain, options: options)
             var r = draft
             (r.width, r.height, r.bands) = (header.width, header.height, header.bands)
@@ -411,18 +414,8 @@ public final class JobManager: @unchecked Sendable {
             let added = p.windowsComputed - (first.reported ?? 0)
             if added > 0 { windowCounter.increment(by: added) }
             first.reported = max(first.reported ?? 0, p.windowsComputed)
-            let total = p.windowsTotal, done = p.windowsDone
-            r.windowsDone = done
-            r.windowsTotal = total
-            r.rowsDone = p.rowsDone
-            r.progress = total > 0 ? min(99, max(r.progress, done * 100 / total)) : 0
-            let thisRun = p.windowsComputed
-            let rate = elapsed > 0 && thisRun > 0 ? Double(thisRun) / elapsed : nil
-            rates[id] = rate
-            r.etaSeconds = rate.map { (Double(total - done) / $0 * 10).rounded() / 10 }
-            r.updated = Date()
-            r.message = r.attempts > 1 ? "running (attempt \(r.attempts), resumed): \(done)/\(total) windows"
-                : "running: \(done)/\(total) windows"
+            rates[id] = r.apply(p, elapsed: elapsed)
+            let (done, total) = (r.windowsDone, r.windowsTotal)
             records[id] = r
             rateGauge.record(rates.values.reduce(0, +))
             // Persist at most every second (and always the first and last call).
@@ -529,4 +522,23 @@ private final class RunProgress: @unchecked Sendable {
 // @unchecked: mutated only inside `JobManager.condition`.
 private final class LastWrite: @unchecked Sendable {
     var instant: ContinuousClock.Instant?
+}
+
+extension JobRecord {
+    /// Takes a progress report of the running job into the record (windows, rows, progress, ETA from this
+    /// run's window rate, message); returns that rate (windows per second), nil before the first window.
+    @discardableResult
+    mutating func apply(_ p: SceneProgress, elapsed: Double) -> Double? {
+        let total = p.windowsTotal, done = p.windowsDone
+        windowsDone = done
+        windowsTotal = total
+        rowsDone = p.rowsDone
+        progress = total > 0 ? min(99, max(progress, done * 100 / total)) : 0
+        let thisRun = p.windowsComputed
+        let rate = elapsed > 0 && thisRun > 0 ? Double(thisRun) / elapsed : nil
+        etaSeconds = rate.map { (Double(total - done) / $0 * 10).rounded() / 10 }
+        updated = Date()
+        message = attempts > 1 ? "running (attempt \(attempts), resumed): \(done)/\(total) windows" : "running: \(done)/\(total) windows"
+        return rate
+    }
 }

@@ -109,6 +109,15 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// The domain's `LoadedDomain.modelDigest` at submission: the job runs and resumes only on that
     /// model (nil in records written before digests were recorded: the model at the first run is adopted).
     public var modelDigest: String?
+    /// Fleet mode: the result's file name in the job directory (`result-g<generation>.tif`: each lease
+    /// generation writes its own, so a replica that lost its lease can never replace the finished one);
+    /// nil: `result.tif`.
+    public var resultFile: String?
+    /// Fleet mode: the lease generation whose spool holds the committed row bands (a replica taking the
+    /// job over continues from a copy of it).
+    public var spoolGeneration: Int64?
+    /// Fleet mode: the replica running the job (status documents name it; nil on a single replica).
+    public var replica: String?
 
     enum CodingKeys: String, CodingKey {
         case jobID, status, progress, created, started, finished, updated, message
@@ -116,7 +125,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         case domain, options, inputFormat = "input_format", inputBytes = "input_bytes"
         case width, height, bands, ownerKeyHash = "owner_key_hash"
         case resultBytes = "result_bytes", resultETag = "result_etag", attempts, statistics, rowsDone = "rows_done"
-        case modelDigest = "model_digest"
+        case modelDigest = "model_digest", resultFile = "result_file", spoolGeneration = "spool_generation", replica
     }
 
     public init(jobID: String, domain: String, options: JobOptions, inputFormat: JobInputFormat, inputBytes: Int64,

@@ -35,6 +35,10 @@ public struct JobStore: Sendable {
     public func inputURL(_ id: String, format: JobInputFormat) -> URL { jobDirectory(id).appendingPathComponent(format.fileName) }
     public func partialResultURL(_ id: String) -> URL { jobDirectory(id).appendingPathComponent("result.partial.tif") }
     public func resultURL(_ id: String) -> URL { jobDirectory(id).appendingPathComponent("result.tif") }
+    /// The result of a finished job as its record names it (fleet jobs name theirs by lease generation).
+    public func resultURL(_ record: JobRecord) -> URL {
+        jobDirectory(record.jobID).appendingPathComponent(record.resultFile ?? "result.tif")
+    }
 
     /// Writes `job.json` atomically.
     public func write(_ record: JobRecord) throws {

@@ -22,6 +22,9 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The domain was reloaded with other weights since the job was submitted: it is not run (or
     /// resumed) on a model it was not submitted for.
     case modelChanged(domain: String, submitted: String, now: String)
+    /// Fleet mode: the shared job database cannot be reached (job routes answer 503 with Retry-After;
+    /// tile requests are unaffected).
+    case databaseUnavailable(String, retryAfterSeconds: Int)
 
     public var description: String {
         switch self {
@@ -37,6 +40,7 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .modelChanged(domain, submitted, now):
             return "the model of domain '\(domain)' changed since the job was submitted (model digest \(submitted.prefix(12))… then, "
                 + "\(now.prefix(12))… now); the job is not run on other weights: submit it again"
+        case let .databaseUnavailable(why, _): return "the job database is unavailable (\(why)); retry later"
         }
     }
 }

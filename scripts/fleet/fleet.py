@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""A local spectralx fleet on loopback: PostgreSQL (scripts/postgres/start.sh), N `spectralx serve`
+replicas sharing one jobs directory and the job database, and nginx round-robin in front.
+
+    scripts/fleet/fleet.py up    [--replicas 3] [--models STORE]      # start it, print the URLs, Ctrl-C stops it
+    scripts/fleet/fleet.py drill [--replicas 3] [--jobs 6] [--models STORE]
+
+`drill` (what CI runs, every loop bounded): submits the jobs through the front; polls every job's status
+through the front (counting any 404); `kill -9`s the replica running a job once it has committed a row
+band and `SIGTERM`s another running one; then checks that every job finished exactly once (the job
+table's finished_count), that every result equals an uninterrupted run of the same scene, and reports
+submit-to-done per job and the takeover delays. Exit status 0 when all holds.
+
+Without --models a synthetic store (4 bands, 3 classes) is written once into $SPECTRALX_CACHE or
+~/.cache/spectralx/fleet-store. Loopback only; nothing is downloaded.
+"""
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, ".build", "release", "spectralx")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def http(port, method, path, body=None, headers=None, timeout=120):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-tAc", sql], capture_output=True, text=True, check=True).stdout
+    return [line.split("|") for line in out.strip().splitlines() if line]
+
+
+def wait_until(what, timeout, fn, interval=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    raise SystemExit(f"timed out after {timeout} s waiting for {what}")
+
+
+def scene_npy(height, width=224, bands=4):
+    """A deterministic (bands, height, width) float32 .npy scene."""
+    import struct
+    n = bands * height * width
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }" % (bands, height, width)
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    raw = struct.pack("<%df" % n, *[((i * 7919) % 1000) / 1000.0 for i in range(n)])
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + raw
+
+
+class Fleet:
+    def __init__(self, replicas, models, base_port, lease, heartbeat):
+        self.n, self.models, self.base = replicas, models, base_port
+        self.lease, self.heartbeat = lease, heartbeat
+        self.work = tempfile.mkdtemp(prefix="spectralx-fleet-")
+        self.jobs_dir = os.path.join(self.work, "jobs")
+        self.procs = {}
+        self.pg_dir = os.path.join(self.work, "pg")
+        self.nginx = None
+        self.front = base_port
+
+    def start(self):
+        os.makedirs(self.jobs_dir)
+        self.db = subprocess.run([os.path.join(ROOT, "scripts/postgres/start.sh"), self.pg_dir, str(self.base + 100)],
+                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        log(f"PostgreSQL at {self.db}")
+        for i in range(self.n):
+            self.start_replica(i)
+        for i in range(self.n):
+            wait_until(f"replica {i} ready", 600, lambda i=i: self.ready(self.base + 1 + i))
+        self.start_nginx()
+        log(f"front (nginx round-robin over {self.n} replicas): http://127.0.0.1:{self.front}")
+
+    def start_replica(self, i):
+        port = self.base + 1 + i
+        env = dict(os.environ, SPECTRALX_JOBS_DB=self.db, SPECTRALX_REPLICA_ID=f"replica{i}", SPECTRALX_JOBS_DIR=self.jobs_dir,
+                   SPECTRALX_JOB_LEASE=self.lease, SPECTRALX_JOB_HEARTBEAT=self.heartbeat, SPECTRALX_LOG_LEVEL="info")
+        out = open(os.path.join(self.work, f"replica{i}.log"), "ab")
+        self.procs[i] = subprocess.Popen([BIN, "serve", "--models", self.models, "--host", "127.0.0.1", "--port", str(port),
+                                          "--drain-timeout", "20"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    @staticmethod
+    def ready(port):
+        try:
+            return http(port, "GET", "/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def start_nginx(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.path.exists(nginx):
+            subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, stdout=subprocess.DEVNULL,
+                           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        conf = os.path.join(self.work, "nginx.conf")
+        servers = "\n".join(f"        server 127.0.0.1:{self.base + 1 + i} max_fails=0;" for i in range(self.n))
+        with open(conf, "w") as f:
+            f.write(f"""daemon off;
+worker_processes 1;
+error_log {self.work}/nginx-error.log;
+pid {self.work}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.work}/nginx-body;
+    proxy_temp_path {self.work}/nginx-proxy;
+    client_max_body_size 0;
+    proxy_request_buffering off;
+    proxy_next_upstream error timeout non_idempotent;
+    upstream spectralx {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{self.front};
+        location / {{ proxy_pass http://spectralx; proxy_read_timeout 600s; }}
+    }}
+}}
+""")
+        self.nginx = subprocess.Popen([nginx, "-c", conf, "-p", self.work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("nginx", 20, lambda: self.ready(self.front))
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if self.nginx:
+            self.nginx.terminate()
+            self.nginx.wait()
+        subprocess.run([os.path.join(ROOT, "scripts/postgres/stop.sh"), self.pg_dir, "--keep"], check=False)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def default_store():
+    cache = os.environ.get("SPECTRALX_CACHE") or os.path.expanduser("~/.cache/spectralx")
+    store = os.path.join(cache, "fleet-store")
+    if not os.path.exists(os.path.join(store, "domains", "fleet", "domain.json")):
+        log(f"writing a synthetic store into {store} (once)")
+        subprocess.run([BIN, "synth", "-o", store, "--domain", "fleet", "--bands", "4", "--classes", "3"], check=True,
+                       stdout=subprocess.DEVNULL)
+    return store
+
+
+def submit(port, body):
+    status, headers, data = http(port, "POST", "/v1/domains/fleet/jobs?overlap=0", body=body,
+                                 headers={"Content-Type": "application/x-npy"})
+    if status != 201:
+        raise SystemExit(f"submit: HTTP {status}: {data[:300]!r}")
+    return json.loads(data)["jobID"]
+
+
+def drill(a):
+    models = a.models or default_store()
+    fleet = Fleet(a.replicas, models, a.port, a.lease, a.heartbeat)
+    failures = []
+    try:
+        fleet.start()
+        body = scene_npy(a.height)
+        # The reference: one job alone, uninterrupted.
+        t0 = time.time()
+        ref = submit(fleet.front, body)
+        wait_until("the reference job", 900, lambda: json.loads(http(fleet.front, "GET", f"/v1/jobs/{ref}")[2])["status"] == "successful")
+        expected = hashlib.sha256(http(fleet.front, "GET", f"/v1/jobs/{ref}/results")[2]).hexdigest()
+        log(f"reference job {ref}: {time.time() - t0:.1f} s, result sha256 {expected[:16]}")
+
+        submitted = {}
+        for _ in range(a.jobs):
+            submitted[submit(fleet.front, body)] = time.time()
+        log(f"{a.jobs} jobs submitted through the front")
+        polls = {"200": 0, "404": 0, "other": 0}
+        done_at, killed, termed, takeovers = {}, None, None, []
+
+        def poll():
+            for job in submitted:
+                if job in done_at:
+                    continue
+                status, _, data = http(fleet.front, "GET", f"/v1/jobs/{job}")
+                key = str(status) if status in (200, 404) else "other"
+                polls[key] += 1
+                if status == 200 and json.loads(data)["status"] in ("successful", "failed"):
+                    done_at[job] = time.time()
+
+        deadline = time.time() + 1800
+        while len(done_at) < len(submitted) and time.time() < deadline:
+            poll()
+            running = psql(fleet.db, "SELECT job_id, lease_owner, progress_rows, lease_generation FROM spectralx_jobs "
+                                     "WHERE status = 'running' ORDER BY job_id")
+            if killed is None:
+                for job, owner, rows, gen in running:
+                    if int(rows) > 0 and job in submitted:
+                        i = int(owner.replace("replica", ""))
+                        fleet.procs[i].send_signal(signal.SIGKILL)
+                        killed = (job, i, time.time(), int(gen))
+                        log(f"kill -9 replica{i} while it runs {job} at row {rows}")
+                        break
+            elif termed is None:
+                for job, owner, rows, gen in running:
+                    i = int(owner.replace("replica", ""))
+                    if job in submitted and i != killed[1] and job != killed[0]:
+                        fleet.procs[i].send_signal(signal.SIGTERM)
+                        termed = (job, i, time.time(), int(gen))
+                        log(f"SIGTERM replica{i} while it runs {job} at row {rows}")
+                        break
+            for which in (killed, termed):
+                if which and not any(t[0] == which[0] for t in takeovers):
+                    row = psql(fleet.db, f"SELECT lease_generation, lease_owner FROM spectralx_jobs WHERE job_id = '{which[0]}'")
+                    if row and int(row[0][0]) > which[3]:
+                        takeovers.append((which[0], time.time() - which[2], row[0][1]))
+                        log(f"job {which[0]} taken over by {row[0][1]} {time.time() - which[2]:.1f} s after the signal")
+            time.sleep(0.5)
+        poll()
+        # Checks.
+        if len(done_at) < len(submitted):
+            failures.append(f"{len(submitted) - len(done_at)} jobs did not finish")
+        if polls["404"]:
+            failures.append(f"{polls['404']} status polls through the front answered 404")
+        rows = psql(fleet.db, "SELECT job_id, status, finished_count FROM spectralx_jobs")
+        for job, status, count in rows:
+            if job in submitted or job == ref:
+                if status != "successful" or int(count) != 1:
+                    failures.append(f"job {job}: {status}, finished {count} times")
+        for job in submitted:
+            got = hashlib.sha256(http(fleet.front, "GET", f"/v1/jobs/{job}/results")[2]).hexdigest()
+            if got != expected:
+                failures.append(f"job {job}: result differs from the uninterrupted run")
+        if killed is None or termed is None:
+            failures.append("the drill could not kill and stop a replica mid-job")
+        for job, t in sorted(submitted.items(), key=lambda kv: kv[1]):
+            mark = " (kill -9)" if killed and job == killed[0] else " (SIGTERM)" if termed and job == termed[0] else ""
+            log(f"job {job}: submit to done {done_at.get(job, float('nan')) - t:.1f} s{mark}")
+        for job, delay, owner in takeovers:
+            log(f"takeover of {job} by {owner}: {delay:.1f} s after the signal (lease {a.lease})")
+        log(f"status polls through the front: {polls}")
+    finally:
+        fleet.stop()
+    if failures:
+        for f in failures:
+            log("FAIL: " + f)
+        sys.exit(1)
+    log(f"fleet drill: 1 passed, 0 failed")
+
+
+def up(a):
+    fleet = Fleet(a.replicas, a.models or default_store(), a.port, a.lease, a.heartbeat)
+    try:
+        fleet.start()
+        log(f"replicas: " + ", ".join(f"http://127.0.0.1:{a.port + 1 + i}" for i in range(a.replicas)))
+        log(f"job database: {fleet.db}; jobs directory: {fleet.jobs_dir}; Ctrl-C stops the fleet")
+        signal.sigwait([signal.SIGINT, signal.SIGTERM])
+    finally:
+        fleet.stop()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["up", "drill"])
+    p.add_argument("--replicas", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=6)
+    p.add_argument("--models")
+    p.add_argument("--port", type=int, default=18200, help="front port; replicas use the next ones, PostgreSQL +100")
+    p.add_argument("--height", type=int, default=1344, help="scene rows (224 columns, 4 bands)")
+    p.add_argument("--lease", default="6s")
+    p.add_argument("--heartbeat", default="1s")
+    a = p.parse_args()
+    if not os.path.exists(BIN):
+        sys.exit(f"{BIN} not found: swift build -c release first")
+    (drill if a.command == "drill" else up)(a)
+
+
+if __name__ == "__main__":
+    main()
