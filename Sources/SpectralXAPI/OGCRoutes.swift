@@ -367,7 +367,7 @@ struct OGCExecution {
         let source: any RasterSource = p.format == .tiff ? try TIFFScene(data: p.sceneBytes, limits: limits)
             : try NpyScene(data: p.sceneBytes, limits: limits)
         guard source.width * source.height <= Self.maxSyncPixels else {
-            throw APIError(.payloadTooLarge, "payload_too_large",
+            throw APIError(.payloadTooLarge, HTTPErrorCode.payloadTooLarge.rawValue,
                            "a \(source.width)×\(source.height) scene is above the \(Self.maxSyncPixels)-pixel synchronous limit; "
                                + "send 'Prefer: respond-async' to run it as a job")
         }
