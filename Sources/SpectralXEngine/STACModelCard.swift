@@ -118,8 +118,10 @@ public enum STACModelCard {
             "properties": properties,
             "links": links.map { ["href": $0.href, "rel": $0.rel, "type": $0.type, "title": $0.title] },
             "assets": [
+                // eo 1.1 allows item-level eo:bands only when an asset lists them too: the adapter is what was
+                // built for these bands (its HyperT tokenizer), so it carries them.
                 "adapter": asset("domains/\(c.name)/adapter.safetensors", "adapter of domain \(c.name)",
-                                 bytes: w.adapterBytes, sha: w.adapterSHA256),
+                                 bytes: w.adapterBytes, sha: w.adapterSHA256).merging(["eo:bands": eoBands]) { a, _ in a },
                 "backbone": asset("backbones/\(c.backbone).safetensors", "shared frozen backbone \(c.backbone)",
                                   bytes: w.backboneBytes, sha: w.backboneSHA256),
             ],
