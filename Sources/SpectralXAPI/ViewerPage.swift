@@ -7,6 +7,7 @@ enum ViewerPage {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>spectralx viewer</title>
+    <link rel="icon" href="data:,">
     <style>
       body { font: 1rem/1.4 system-ui, sans-serif; margin: 1rem; max-width: 72rem; }
       fieldset { margin: 0 0 1rem; border: 1px solid #888; }

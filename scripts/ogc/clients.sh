@@ -2,7 +2,8 @@
 # OGC client checks against a live `spectralx serve` (jobs enabled) on a tiny synthetic store (one C=4, K=3
 # domain named demo, as scripts/service/contract.sh builds it): OWSLib drives OGC API - Processes
 # (scripts/ogc/owslib_check.py) and the demo domain's STAC MLM card is validated offline
-# (scripts/ogc/check_stac.py). Loopback only; nothing is downloaded.
+# (scripts/ogc/check_stac.py), and the viewer page runs in headless Chromium (scripts/ogc/viewer_check.py).
+# Loopback only; nothing is downloaded.
 #   scripts/ogc/clients.sh [path/to/spectralx] [existing store dir]   (default .build/release/spectralx, a new store)
 # Each check prints "skip: <reason>" and passes when its Python package is missing (scripts/setup.sh --test).
 set -euo pipefail
@@ -31,4 +32,8 @@ done
 python3 scripts/ogc/owslib_check.py "http://127.0.0.1:$port" demo
 curl -fs "http://127.0.0.1:$port/v1/domains/demo/stac" > "$work/demo-stac.json"
 python3 scripts/ogc/check_stac.py "$work/demo-stac.json"
+# The viewer in headless Chromium; the screenshot is kept as a CI artefact (SPECTRALX_ARTIFACTS, default .build/artifacts).
+artifacts="${SPECTRALX_ARTIFACTS:-.build/artifacts}"
+mkdir -p "$artifacts"
+python3 scripts/ogc/viewer_check.py "http://127.0.0.1:$port" "$artifacts/viewer.png"
 echo "ogc clients: ok"
