@@ -4,7 +4,7 @@
 # cluster for the job-table tests, scripts/postgres/start.sh) and the Python packages some tests use as independent
 # reference implementations (tifffile/rasterio read and write GeoTIFFs, rio-cogeo validates the
 # Cloud-Optimized outputs, numpy, an OpenAPI validator, schemathesis for the contract check against
-# a live server).
+# a live server, jsonschema + pystac for the STAC MLM cards, OWSLib as an OGC API - Processes client).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -24,9 +24,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" = "--test" ]; then
+  # Headless Chromium for the viewer check (scripts/ogc/viewer_check.py skips with its reason without it).
+  browser=()
+  for pkg in chromium chromium-driver; do dpkg -s "$pkg" >/dev/null 2>&1 || browser+=("$pkg"); done
+  if [ ${#browser[@]} -gt 0 ]; then
+    echo "setup: installing ${browser[*]}"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${browser[@]}" >/dev/null; } \
+      || echo "setup: warning: could not install ${browser[*]}; the viewer check will skip"
+  fi
   if command -v python3 >/dev/null 2>&1; then
-    python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python test dependencies"; python3 -m pip install -q --disable-pip-version-check numpy tifffile imagecodecs rasterio rio-cogeo openapi-spec-validator schemathesis || echo "setup: warning: pip install failed; tests that need these modules will skip"; }
-import numpy, tifffile, imagecodecs, rasterio, rio_cogeo, openapi_spec_validator, schemathesis
+    python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python test dependencies"; python3 -m pip install -q --disable-pip-version-check numpy tifffile imagecodecs rasterio rio-cogeo openapi-spec-validator schemathesis jsonschema pystac owslib selenium || echo "setup: warning: pip install failed; tests that need these modules will skip"; }
+import numpy, tifffile, imagecodecs, rasterio, rio_cogeo, openapi_spec_validator, schemathesis, jsonschema, pystac, owslib, selenium
 PY
   fi
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: system packages, a release build (the numeric tests run
 # full 1.7 GB models and are too slow in debug), then `swift test -c release`, then the OpenAPI
-# contract check against a live server (scripts/service/contract.sh).
+# contract check against a live server (scripts/service/contract.sh), then the OGC client checks
+# (scripts/ogc/clients.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
@@ -17,5 +18,6 @@ if [ -z "${SPECTRALX_TEST_POSTGRES_URL:-}" ]; then
 fi
 swift build -c release
 swift test -c release "$@"
-# The external contract check (schemathesis against a live server, ~2 min); not when filtering tests.
-if [ $# -eq 0 ]; then ./scripts/service/contract.sh; fi
+# The external contract check (schemathesis against a live server, ~2 min) and the OGC client checks
+# (OWSLib and the STAC MLM card against a live server); not when filtering tests.
+if [ $# -eq 0 ]; then ./scripts/service/contract.sh; ./scripts/ogc/clients.sh; fi

@@ -131,6 +131,8 @@ struct JobRoutes {
     let request: HTTPRequest
     let caller: JobCaller
     let logger: Logger
+    /// Answering the OGC `/jobs` routes: documents link to `/jobs/…` and name the domain as the process.
+    var ogc = false
 
     func respond(_ route: JobRoute) throws -> HTTPResponse {
         switch route {
@@ -140,9 +142,9 @@ struct JobRoutes {
             if request.method == "DELETE" {
                 _ = try visible(id)
                 let r = try jobs.dismiss(id)
-                return .json(JSON.encode(JobStatusDocument(r)))
+                return .json(JSON.encode(JobStatusDocument(r, ogc: ogc)))
             }
-            return .json(JSON.encode(JobStatusDocument(try visible(id))))
+            return .json(JSON.encode(JobStatusDocument(try visible(id), ogc: ogc)))
         case .results(let id): return try results(id)
         }
     }
@@ -216,13 +218,26 @@ struct JobRoutes {
                 statuses!.insert(s)
             }
         }
-        let docs = try jobs.jobs(statuses: statuses).filter(caller.canAccess).map(JobStatusDocument.init)
-        return .json(JSON.encode(JobList(jobs: docs, links: [JobLink(href: "/v1/jobs", rel: "self", type: "application/json", title: "this list")])))
+        let docs = try jobs.jobs(statuses: statuses).filter(caller.canAccess).map { JobStatusDocument($0, ogc: ogc) }
+        let path = ogc ? "/jobs" : "/v1/jobs"
+        return .json(JSON.encode(JobList(jobs: docs, links: [JobLink(href: path, rel: "self", type: "application/json", title: "this list")])))
+    }
+
+    // MARK: - GET /jobs/{id}/results (OGC results document)
+
+    /// The OGC results document of a successful job: its one output, `labels`, by reference to the
+    /// COG (served with range requests at `/jobs/{id}/results?f=tiff` and `/v1/jobs/{id}/results`).
+    func resultsDocument(_ id: String) throws -> HTTPResponse {
+        let r = try visible(id)
+        guard r.status == .successful else { throw JobError.notFinished(id: id, status: r.status) }
+        let doc = ["labels": ["href": JobStatusDocument.path(id, ogc: true) + "/results?f=tiff", "type": OGC.cogType,
+                              "rel": "http://www.opengis.net/def/rel/iana/1.0/enclosure", "title": "label raster (Cloud-Optimized GeoTIFF)"]]
+        return .json(OGCJSON.encode(doc))
     }
 
     // MARK: - GET /v1/jobs/{id}/results
 
-    private func results(_ id: String) throws -> HTTPResponse {
+    func results(_ id: String) throws -> HTTPResponse {
         let r = try visible(id)
         guard r.status == .successful, let etag = r.resultETag else { throw JobError.notFinished(id: id, status: r.status) }
         let url = jobs.resultURL(r)
@@ -343,10 +358,12 @@ struct JobStatusDocument: Encodable {
         case domain, options, width, height, bands, resultBytes = "result_bytes"
     }
 
-    static func path(_ id: String) -> String { "/v1/jobs/\(id)" }
+    static func path(_ id: String, ogc: Bool = false) -> String { (ogc ? "/jobs/" : "/v1/jobs/") + id }
 
-    init(_ r: JobRecord) {
+    /// `ogc`: the document of the OGC `/jobs` routes (links under `/jobs`, the domain as `processID`).
+    init(_ r: JobRecord, ogc: Bool = false) {
         jobID = r.jobID
+        if ogc { processID = r.domain }
         status = r.status.rawValue
         message = r.message
         progress = r.progress
@@ -355,9 +372,11 @@ struct JobStatusDocument: Encodable {
         finished = r.finished.map(JobRecord.timestamp)
         updated = JobRecord.timestamp(r.updated)
         links = [
-            JobLink(href: Self.path(r.jobID), rel: "self", type: "application/json", title: "job status"),
-            JobLink(href: Self.path(r.jobID) + "/results", rel: "http://www.opengis.net/def/rel/ogc/1.0/results",
-                    type: "image/tiff; application=geotiff; profile=cloud-optimized", title: "label raster (once successful)"),
+            JobLink(href: Self.path(r.jobID, ogc: ogc), rel: "self", type: "application/json", title: "job status"),
+            ogc ? JobLink(href: Self.path(r.jobID, ogc: true) + "/results", rel: "http://www.opengis.net/def/rel/ogc/1.0/results",
+                          type: "application/json", title: "results document (once successful)")
+                : JobLink(href: Self.path(r.jobID) + "/results", rel: "http://www.opengis.net/def/rel/ogc/1.0/results",
+                          type: "image/tiff; application=geotiff; profile=cloud-optimized", title: "label raster (once successful)"),
         ]
         windowsDone = r.windowsDone
         windowsTotal = r.windowsTotal

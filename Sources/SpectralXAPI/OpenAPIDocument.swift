@@ -21,6 +21,8 @@ enum OpenAPIDocument {
       - name: admin
       - name: jobs
       - name: observability
+      - name: ogc
+        description: OGC API - Processes - Part 1 Core 1.0 (one process per loaded domain)
     paths:
       /healthz:
         get:
@@ -507,6 +509,327 @@ enum OpenAPIDocument {
               content:
                 application/json:
                   schema: {$ref: "#/components/schemas/Error"}
+      /v1/domains/{name}/stac:
+        parameters:
+          - $ref: "#/components/parameters/DomainName"
+        get:
+          tags: [domains]
+          summary: The domain's model card (STAC Item with the Machine Learning Model extension)
+          description: |
+            A STAC 1.0 Item with MLM v1.5.2 (`mlm:name`, `mlm:architecture`, `mlm:tasks`, `mlm:input` with the bands,
+            the per-band per-scene min-max scaling and the 224² input shape, `mlm:output` with `classification:classes`
+            and colour hints from the domain's palette), eo band centres and the weight files' sizes and SHA-256
+            digests (file extension). `spectralx inspect --stac <store|domain dir>` prints the same for a store on disk.
+          operationId: getDomainSTAC
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          responses:
+            "200":
+              description: The STAC Item.
+              content:
+                application/geo+json:
+                  schema:
+                    type: object
+                    required: [type, stac_version, stac_extensions, id, properties, assets, links]
+                    properties:
+                      type: {type: string, enum: [Feature]}
+                      stac_version: {type: string}
+                      stac_extensions: {type: array, items: {type: string}}
+                      id: {type: string}
+                      properties: {type: object}
+                      assets: {type: object}
+                      links: {type: array, items: {$ref: "#/components/schemas/Link"}}
+            "401":
+              $ref: "#/components/responses/Error"
+            "404":
+              $ref: "#/components/responses/Error"
+      /:
+        get:
+          tags: [ogc]
+          summary: OGC API landing page (JSON; the viewer page for browsers)
+          description: |
+            JSON by default. `?f=html`, or an `Accept` header that ranks text/html above application/json (what browsers
+            send), answers the self-contained viewer page. Links: self, service-desc (this document), conformance,
+            processes, job-list.
+          operationId: ogcLandingPage
+          parameters:
+            - name: f
+              in: query
+              schema: {type: string, enum: [json, html]}
+          responses:
+            "200":
+              description: The landing page.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [links]
+                    properties:
+                      title: {type: string}
+                      description: {type: string}
+                      links: {type: array, items: {$ref: "#/components/schemas/Link"}}
+                text/html:
+                  schema: {type: string}
+            "400":
+              $ref: "#/components/responses/OGCException"
+      /conformance:
+        get:
+          tags: [ogc]
+          summary: Conformance classes implemented (OGC API - Processes - Part 1 1.0)
+          operationId: ogcConformance
+          responses:
+            "200":
+              description: core, ogc-process-description, json, oas30, job-list, dismiss.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [conformsTo]
+                    properties:
+                      conformsTo: {type: array, items: {type: string}}
+      /processes:
+        get:
+          tags: [ogc]
+          summary: The processes, one per loaded domain (process id = domain name)
+          operationId: ogcProcesses
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          responses:
+            "200":
+              description: Process summaries.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [processes, links]
+                    properties:
+                      processes: {type: array, items: {$ref: "#/components/schemas/ProcessSummary"}}
+                      links: {type: array, items: {$ref: "#/components/schemas/Link"}}
+            "401":
+              $ref: "#/components/responses/OGCException"
+      /processes/{processID}:
+        parameters:
+          - $ref: "#/components/parameters/ProcessID"
+        get:
+          tags: [ogc]
+          summary: Process description (inputs and outputs as JSON Schemas)
+          operationId: ogcProcessDescription
+          security: [{}, {apiKey: []}, {bearerKey: []}]
+          responses:
+            "200":
+              description: The description; its `describedby` link is the domain's STAC MLM card.
+              content:
+                application/json:
+                  schema:
+                    allOf:
+                      - $ref: "#/components/schemas/ProcessSummary"
+                      - type: object
+                        required: [inputs, outputs]
+                        properties:
+                          inputs: {type: object, additionalProperties: {type: object}}
+                          outputs: {type: object, additionalProperties: {type: object}}
+            "401":
+              $ref: "#/components/responses/OGCException"
+            "404":
+              $ref: "#/components/responses/OGCException"
+            "503":
+              $ref: "#/components/responses/OGCException"
+      /processes/{processID}/execution:
+        parameters:
+          - $ref: "#/components/parameters/ProcessID"
+        post:
+          tags: [ogc]
+          summary: Execute a process (synchronous, or asynchronous with Prefer respond-async)
+          description: |
+            An OGC execute request. Inputs: `scene` (required; base64 inline, `{"value", "mediaType", "encoding": "base64"}`
+            or a bare base64 string; `href` is refused, the server makes no outbound requests), `mode`, `overlap`,
+            `scores`, `scores_dtype`, `nodata_mask`, `nodata_rule`, `output_nodata`. Output `labels`
+            (`outputs.labels.format.mediaType`: image/tiff (default), application/x-npy or image/png, synchronous only).
+            Without `Prefer: respond-async` the scene (at most 4096×4096 px) is segmented at once and the answer is the
+            raster (`response: raw`, default) or `{"labels": {"value": base64, ...}}` (`response: document`). With it
+            (and a jobs directory) a job is created: 201, `Location: /jobs/{jobID}`, `Preference-Applied: respond-async`.
+          operationId: ogcExecute
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          parameters:
+            - name: Prefer
+              in: header
+              schema: {type: string, example: respond-async}
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [inputs]
+                  properties:
+                    inputs:
+                      type: object
+                      required: [scene]
+                      properties:
+                        scene:
+                          oneOf:
+                            - {type: string, format: byte}
+                            - type: object
+                              required: [value]
+                              properties:
+                                value: {type: string, format: byte}
+                                mediaType: {type: string, enum: [image/tiff, application/x-npy]}
+                                encoding: {type: string, enum: [base64]}
+                        mode: {type: string, enum: [tile, resize]}
+                        overlap: {type: integer, minimum: 0, maximum: 223}
+                        scores: {type: boolean}
+                        scores_dtype: {type: string, enum: [float32, uint8]}
+                        nodata_mask: {type: boolean}
+                        nodata_rule: {type: string, enum: [all, any]}
+                        output_nodata: {type: integer, minimum: 0, maximum: 255}
+                    outputs: {type: object}
+                    response: {type: string, enum: [raw, document]}
+          responses:
+            "200":
+              description: Synchronous result.
+              content:
+                image/tiff; application=geotiff; profile=cloud-optimized:
+                  schema: {type: string, format: binary}
+                application/x-npy:
+                  schema: {type: string, format: binary}
+                image/png:
+                  schema: {type: string, format: binary}
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      labels:
+                        type: object
+                        properties:
+                          value: {type: string, format: byte}
+                          mediaType: {type: string}
+                          encoding: {type: string}
+            "201":
+              description: Job created (statusInfo).
+              headers:
+                Location:
+                  schema: {type: string}
+                Preference-Applied:
+                  schema: {type: string}
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/JobStatus"}
+            "400":
+              $ref: "#/components/responses/OGCException"
+            "401":
+              $ref: "#/components/responses/OGCException"
+            "404":
+              $ref: "#/components/responses/OGCException"
+            "413":
+              $ref: "#/components/responses/OGCException"
+            "415":
+              $ref: "#/components/responses/OGCException"
+            "422":
+              $ref: "#/components/responses/OGCException"
+            "503":
+              $ref: "#/components/responses/OGCException"
+            "507":
+              $ref: "#/components/responses/OGCException"
+      /jobs:
+        get:
+          tags: [ogc]
+          summary: Job list (the same jobs as /v1/jobs; links under /jobs, processID = domain)
+          operationId: ogcJobs
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          parameters:
+            - name: status
+              in: query
+              schema: {type: string, example: "running,accepted"}
+          responses:
+            "200":
+              description: The jobs, oldest first.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [jobs, links]
+                    properties:
+                      jobs: {type: array, items: {$ref: "#/components/schemas/JobStatus"}}
+                      links: {type: array, items: {$ref: "#/components/schemas/Link"}}
+            "400":
+              $ref: "#/components/responses/OGCException"
+            "401":
+              $ref: "#/components/responses/OGCException"
+            "404":
+              $ref: "#/components/responses/OGCException"
+      /jobs/{jobID}:
+        parameters:
+          - $ref: "#/components/parameters/OGCJobID"
+        get:
+          tags: [ogc]
+          summary: Job status (statusInfo)
+          operationId: ogcJob
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          responses:
+            "200":
+              description: The status.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/JobStatus"}
+            "401":
+              $ref: "#/components/responses/OGCException"
+            "404":
+              $ref: "#/components/responses/OGCException"
+        delete:
+          tags: [ogc]
+          summary: Dismiss a job
+          operationId: ogcDismissJob
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          responses:
+            "200":
+              description: The status, dismissed.
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/JobStatus"}
+            "401":
+              $ref: "#/components/responses/OGCException"
+            "404":
+              $ref: "#/components/responses/OGCException"
+            "410":
+              $ref: "#/components/responses/OGCException"
+      /jobs/{jobID}/results:
+        parameters:
+          - $ref: "#/components/parameters/OGCJobID"
+        get:
+          tags: [ogc]
+          summary: Job results
+          description: |
+            The results document `{"labels": {"href": "/jobs/{jobID}/results?f=tiff", "type": ...}}`; with `?f=tiff` or
+            `Accept: image/tiff` the Cloud-Optimized GeoTIFF itself (ranges, ETag, as /v1/jobs/{id}/results).
+            A job not (yet) successful answers 404 result-not-ready.
+          operationId: ogcJobResults
+          security: [{}, {apiKey: []}, {bearerKey: []}, {adminToken: []}]
+          parameters:
+            - name: f
+              in: query
+              schema: {type: string, enum: [json, tiff, geotiff]}
+          responses:
+            "200":
+              description: The results document or the raster.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      labels: {$ref: "#/components/schemas/Link"}
+                image/tiff; application=geotiff; profile=cloud-optimized:
+                  schema: {type: string, format: binary}
+            "206":
+              description: A byte range of the raster.
+              content:
+                image/tiff; application=geotiff; profile=cloud-optimized:
+                  schema: {type: string, format: binary}
+            "304":
+              description: Not modified.
+            "401":
+              $ref: "#/components/responses/OGCException"
+            "404":
+              $ref: "#/components/responses/OGCException"
+            "416":
+              $ref: "#/components/responses/OGCException"
       /metrics:
         get:
           tags: [observability]
@@ -556,12 +879,31 @@ enum OpenAPIDocument {
           in: path
           required: true
           schema: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", example: demo}
+        ProcessID:
+          name: processID
+          in: path
+          required: true
+          schema: {type: string, example: demo}
+        OGCJobID:
+          name: jobID
+          in: path
+          required: true
+          schema: {type: string}
         JobID:
           name: id
           in: path
           required: true
           schema: {type: string, format: uuid, pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
       responses:
+        OGCException:
+          description: An OGC exception document (type, title, status, detail, plus the stable code); errors the HTTP layer
+            raises before routing (framing, body size) keep the /v1 error body.
+          content:
+            application/json:
+              schema:
+                oneOf:
+                  - $ref: "#/components/schemas/Exception"
+                  - $ref: "#/components/schemas/Error"
         Error:
           description: An error.
           content:
@@ -576,6 +918,28 @@ enum OpenAPIDocument {
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
       schemas:
+        Exception:
+          type: object
+          description: OGC API exception (RFC 7807 members).
+          required: [type, title, status, detail, code]
+          properties:
+            type: {type: string, description: "an OGC exception URI (no-such-process, no-such-job, result-not-ready) or urn:spectralx:error:<code>"}
+            title: {type: string}
+            status: {type: integer}
+            detail: {type: string, maxLength: 1024}
+            code: {type: string}
+        ProcessSummary:
+          type: object
+          required: [id, version, jobControlOptions, links]
+          properties:
+            id: {type: string}
+            version: {type: string}
+            title: {type: string}
+            description: {type: string}
+            keywords: {type: array, items: {type: string}}
+            jobControlOptions: {type: array, items: {type: string, enum: [sync-execute, async-execute, dismiss]}}
+            outputTransmission: {type: array, items: {type: string, enum: [value, reference]}}
+            links: {type: array, items: {$ref: "#/components/schemas/Link"}}
         Error:
           type: object
           required: [error]
@@ -717,7 +1081,7 @@ enum OpenAPIDocument {
           properties:
             jobID: {type: string, format: uuid}
             type: {type: string, enum: [process]}
-            processID: {type: string, enum: [segment]}
+            processID: {type: string, description: "segment on /v1/jobs; the domain (= process id) on /jobs"}
             status: {type: string, enum: [accepted, running, successful, failed, dismissed]}
             message: {type: string}
             progress: {type: integer, minimum: 0, maximum: 100}

@@ -10,6 +10,10 @@ enum Route: Equatable {
     case domain(String)
     case segment(String)
     case job(JobRoute)
+    /// `GET /v1/domains/{name}/stac`: the domain's STAC MLM model card.
+    case stac(String)
+    /// OGC API – Processes (`/`, `/conformance`, `/processes…`, `/jobs…`).
+    case ogc(OGCRoute)
 
     /// The route a path names, or nil (→ 404).
     init?(path: String) {
@@ -25,6 +29,8 @@ enum Route: Equatable {
         case ["v1", "domains"]: self = .domains
         default:
             if let j = JobRoute(segments: p) { self = .job(j); return }
+            if let o = OGCRoute(segments: p) { self = .ogc(o); return }
+            if p.count == 4, p[0] == "v1", p[1] == "domains", !p[2].isEmpty, p[3] == "stac" { self = .stac(p[2]); return }
             if p.count == 3, p[0] == "v1", p[1] == "domains", !p[2].isEmpty { self = .domain(p[2]); return }
             if p.count == 4, p[0] == "v1", p[1] == "domains", !p[2].isEmpty, p[3] == "segment" { self = .segment(p[2]); return }
             return nil
@@ -33,10 +39,11 @@ enum Route: Equatable {
 
     var allowedMethods: [String] {
         switch self {
-        case .healthz, .readyz, .metrics, .openapi, .domains: return ["GET", "HEAD"]
+        case .healthz, .readyz, .metrics, .openapi, .domains, .stac: return ["GET", "HEAD"]
         case .domain: return ["GET", "HEAD", "PUT", "DELETE"]
         case .segment: return ["POST"]
         case .job(let j): return j.allowedMethods
+        case .ogc(let o): return o.allowedMethods
         }
     }
 
@@ -51,6 +58,8 @@ enum Route: Equatable {
         case .domain: return "/v1/domains/{name}"
         case .segment: return "/v1/domains/{name}/segment"
         case .job(let j): return j.label
+        case .stac: return "/v1/domains/{name}/stac"
+        case .ogc(let o): return o.label
         }
     }
 }
@@ -81,9 +90,16 @@ public final class SpectralXService: HTTPHandler {
         if let error = check(head, route: route) {
             count(route: route, method: head.method, status: error.status.code)
             // No `Connection: close`: the HTTP layer keeps the connection when no body is left unread.
-            return error.response
+            return Self.errorResponse(error, route: route)
         }
         return nil
+    }
+
+    /// The error in the format of its route: OGC exception documents on the OGC routes, the `/v1`
+    /// error body elsewhere.
+    static func errorResponse(_ e: APIError, route: Route?) -> HTTPResponse {
+        if case .ogc(let o) = route { return e.ogcResponse(route: o) }
+        return e.response
     }
 
     /// Everything that can be decided from the head alone.
@@ -129,8 +145,13 @@ public final class SpectralXService: HTTPHandler {
             }
         case .domains:
             if let e = checkAPIKey(head.headers) { return e }
+        case .stac(let name):
+            if let e = checkAPIKey(head.headers) { return e }
+            if engine.store.domain(name) == nil { return APIError(.notFound, .unknownDomain, "no domain named '\(name)' is loaded") }
         case .job(let j):
             return checkJobHead(head, route: j)
+        case .ogc(let o):
+            return checkOGCHead(head, route: o)
         default: break
         }
         return nil
@@ -143,7 +164,7 @@ public final class SpectralXService: HTTPHandler {
         return parts[1].trimmingCharacters(in: .whitespaces)
     }
 
-    private func checkAPIKey(_ headers: HTTPHeaders) -> APIError? {
+    func checkAPIKey(_ headers: HTTPHeaders) -> APIError? {
         guard !configuration.apiKeys.isEmpty else { return nil }
         let presented = headers["X-API-Key"] ?? bearer(headers)
         if let presented {
@@ -173,7 +194,7 @@ public final class SpectralXService: HTTPHandler {
             } else {
                 logger.info("request refused", metadata: ["status": "\(e.status.code)", "code": "\(e.code)", "message": "\(e.message)"])
             }
-            response = e.response
+            response = Self.errorResponse(e, route: route)
         }
         // The server answers HEAD without the body (same Content-Length) and adds X-Request-Id.
         let elapsed = start.duration(to: .now)
@@ -230,6 +251,16 @@ public final class SpectralXService: HTTPHandler {
                                     clientGone: clientGone).respond()
         case .job(let j):
             return try respondToJobRoute(j, request, logger: logger)
+        case .stac(let name):
+            guard let d = engine.store.domain(name) else { throw EngineError.unknownDomain(name) }
+            let links = [
+                STACModelCard.Link(href: "/v1/domains/\(name)/stac", rel: "self", type: "application/geo+json", title: "this model card"),
+                STACModelCard.Link(href: "/processes/\(name)", rel: "related", type: "application/json",
+                                   title: "OGC API – Processes description of this model"),
+            ]
+            return HTTPResponse(status: .ok, contentType: "application/geo+json", body: STACModelCard.item(d, links: links))
+        case .ogc(let o):
+            return try respondToOGCRoute(o, request, logger: logger)
         }
     }
 }

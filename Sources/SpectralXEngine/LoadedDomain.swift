@@ -29,10 +29,14 @@ public final class LoadedDomain: Sendable, Hashable {
     /// What the weights are: SHA-256 over the backbone and adapter file digests (see `ModelDigest`).
     /// A job records it at submission and runs or resumes only on a domain with the same digest.
     public let modelDigest: String
+    /// Sizes and digests of the two weight files (what a model card such as STAC MLM reports).
+    public let weights: WeightFacts
     private let leases = Mutex(0)
 
     init(name: String, config: DomainConfig, network: SpectralXNetwork?, backboneName: String, backboneKind: BackboneKind,
-         modelDigest: String, adapterParameters: Int, backboneParameters: Int, adapterBytes: Int, loadSeconds: Double) {
+         modelDigest: String, adapterParameters: Int, backboneParameters: Int, adapterBytes: Int, loadSeconds: Double,
+         weights: WeightFacts) {
+        self.weights = weights
         self.name = name
         self.config = config
         self.network = network
@@ -86,4 +90,25 @@ public final class DomainLease: Sendable {
     }
 
     deinit { release() }
+}
+
+/// What is known about a domain's two weight files: parameter counts, byte sizes and SHA-256
+/// digests (nil when unknown: a describe-only store has no weight files to hash).
+public struct WeightFacts: Sendable, Equatable {
+    public var backboneParameters: Int
+    public var backboneBytes: Int
+    public var backboneSHA256: String?
+    public var adapterParameters: Int
+    public var adapterBytes: Int
+    public var adapterSHA256: String?
+
+    public init(backboneParameters: Int, backboneBytes: Int, backboneSHA256: String?, adapterParameters: Int, adapterBytes: Int,
+                adapterSHA256: String?) {
+        self.backboneParameters = backboneParameters
+        self.backboneBytes = backboneBytes
+        self.backboneSHA256 = backboneSHA256
+        self.adapterParameters = adapterParameters
+        self.adapterBytes = adapterBytes
+        self.adapterSHA256 = adapterSHA256
+    }
 }

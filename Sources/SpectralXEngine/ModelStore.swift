@@ -33,6 +33,7 @@ public final class ModelStore: Sendable {
     private struct Backbone {
         let network: FrozenBackbone
         let parameters: Int
+        let bytes: Int
         /// SHA-256 of the file (domain.json's, verified, or computed once when it has none).
         let digest: String
     }
@@ -185,7 +186,9 @@ public final class ModelStore: Sendable {
             return LoadedDomain(name: name, config: config, network: nil, backboneName: config.backbone,
                                 backboneKind: config.backboneVariant?.kind ?? .vitL, modelDigest: digest, adapterParameters: 0,
                                 backboneParameters: 0, adapterBytes: 0,
-                                loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                                loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9,
+                                weights: WeightFacts(backboneParameters: 0, backboneBytes: 0, backboneSHA256: config.backboneSHA256,
+                                                     adapterParameters: 0, adapterBytes: 0, adapterSHA256: config.adapterSHA256))
         }
         // The wavelength list need not have one entry per band: upstream's DFC2020 configs pass the 32
         // WHU-OHS values for 13-band data (spec Q9), and the fixture domains B and D do the same.
@@ -223,7 +226,10 @@ public final class ModelStore: Sendable {
                             modelDigest: ModelDigest.combine(backbone: backbone.digest, adapter: adapterDigest),
                             adapterParameters: params, backboneParameters: backbone.parameters,
                             adapterBytes: adapter.fileSize,
-                            loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                            loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9,
+                            weights: WeightFacts(backboneParameters: backbone.parameters, backboneBytes: backbone.bytes,
+                                                 backboneSHA256: backbone.digest, adapterParameters: params,
+                                                 adapterBytes: adapter.fileSize, adapterSHA256: adapterDigest))
     }
 
     /// Compares a weight file's header with `domain.json` and the state-dict layout it implies.
@@ -278,7 +284,7 @@ public final class ModelStore: Sendable {
         }
         do {
             let b = Backbone(network: try FrozenBackbone.load(file), parameters: file.entries.reduce(0) { $0 + $1.elementCount },
-                             digest: digest)
+                             bytes: file.fileSize, digest: digest)
             state.withLock { $0.backbones[bname] = b }
             logger.info("backbone loaded", metadata: ["backbone": "\(bname)", "parameters": "\(b.parameters)",
                                                       "kind": "\(b.network.configuration.kind.rawValue)"])

@@ -23,13 +23,7 @@ public enum ScoresEncoding: String, Sendable, CaseIterable, Codable {
 }
 
 /// The colours of a domain's classes: `class_colors` from domain.json, else the default palette.
-public func classColors(of domain: LoadedDomain) -> [(UInt8, UInt8, UInt8)] {
-    if let cc = domain.config.classColors, cc.count == domain.classes {
-        let parsed = cc.compactMap { DomainConfig.parseColor($0) }
-        if parsed.count == cc.count { return parsed }
-    }
-    return ClassPalette.colors(count: domain.classes)
-}
+public func classColors(of domain: LoadedDomain) -> [(UInt8, UInt8, UInt8)] { classColors(of: domain.config) }
 
 /// Streams a segmentation into a Cloud-Optimized GeoTIFF: the label raster (uint8, 512² tiles —
 /// `COGOptions.tileSize(width:height:)` —,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SpectralXCheckpoint
+import SpectralXEngine
 import SpectralXLayers
 import SpectralXModel
 
@@ -16,7 +17,11 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "List every tensor (name, dtype, shape).")
     var tensors = false
 
+    @Flag(help: "Print the STAC MLM Item of a domain directory (a FeatureCollection for a store), as GET /v1/domains/{name}/stac.")
+    var stac = false
+
     func run() throws {
+        if stac { return try printSTAC() }
         try reportingFailures {
             let url = URL(fileURLWithPath: path)
             var isDir: ObjCBool = false
@@ -40,6 +45,40 @@ struct InspectCommand: ParsableCommand {
                 if failures > 0 { throw CLIError("\(failures) of \(names.count) domains are invalid") }
             }
         }
+    }
+
+    private func printSTAC() throws {
+        try reportingFailures {
+            let url = URL(fileURLWithPath: path)
+            let isDomain = FileManager.default.fileExists(atPath: url.appendingPathComponent("domain.json").path)
+            let store = ModelStoreLayout(root: isDomain ? url.deletingLastPathComponent().deletingLastPathComponent() : url)
+            let names = isDomain ? [url.lastPathComponent] : store.domainNames()
+            guard !names.isEmpty else { throw CLIError("\(path): neither a domain directory nor a model store") }
+            let items = try names.map { try Self.stacItem(store, $0) }
+            if isDomain {
+                print(String(decoding: items[0], as: UTF8.self))
+            } else {
+                let objects = try items.map { try JSONSerialization.jsonObject(with: $0) }
+                let fc: [String: Any] = ["type": "FeatureCollection", "features": objects]
+                let data = try JSONSerialization.data(withJSONObject: fc, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+
+    /// The card of a domain on disk: sizes and parameter counts from the safetensors headers, digests
+    /// from domain.json when recorded, else hashed here (as the server does when it loads the domain).
+    static func stacItem(_ store: ModelStoreLayout, _ name: String) throws -> Data {
+        let config = try store.loadDomainConfig(name)
+        let adapter = try SafeTensorsFile(url: store.adapterURL(name))
+        let backbone = try SafeTensorsFile(url: store.backboneURL(config.backbone))
+        let weights = WeightFacts(
+            backboneParameters: backbone.entries.reduce(0) { $0 + $1.elementCount }, backboneBytes: backbone.fileSize,
+            backboneSHA256: try config.backboneSHA256 ?? FileDigest.sha256Hex(of: store.backboneURL(config.backbone)),
+            adapterParameters: adapter.entries.reduce(0) { $0 + $1.elementCount }, adapterBytes: adapter.fileSize,
+            adapterSHA256: try config.adapterSHA256 ?? FileDigest.sha256Hex(of: store.adapterURL(name)))
+        return STACModelCard.item(config: config, weights: weights, backboneKind: (config.backboneVariant ?? .satMAEPP).kind,
+                                  colors: classColors(of: config))
     }
 
     private func inspectFile(_ url: URL) throws {
