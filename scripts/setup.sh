@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what spectralx needs on a Debian/Ubuntu machine: the system libraries it links (OpenBLAS,
 # OpenSSL, zlib; libpq for the shared job state of a fleet) and, with --test, PostgreSQL (a throwaway
-# cluster for the job-table tests, scripts/postgres/start.sh) and the Python packages some tests use as independent
+# cluster for the job-table tests, scripts/postgres/start.sh), nginx (the fleet drill's round-robin front) and the Python packages some tests use as independent
 # reference implementations (tifffile/rasterio read and write GeoTIFFs, rio-cogeo validates the
 # Cloud-Optimized outputs, numpy, an OpenAPI validator, schemathesis for the contract check against
 # a live server, jsonschema + pystac for the STAC MLM cards, OWSLib as an OGC API - Processes client).
@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
 pkgs=(libopenblas-dev libssl-dev zlib1g-dev libpq-dev)
-if [ "${1:-}" = "--test" ]; then pkgs+=(postgresql); fi
+if [ "${1:-}" = "--test" ]; then pkgs+=(postgresql nginx); fi
 for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done

@@ -20,4 +20,6 @@ swift build -c release
 swift test -c release "$@"
 # The external contract check (schemathesis against a live server, ~2 min) and the OGC client checks
 # (OWSLib and the STAC MLM card against a live server); not when filtering tests.
-if [ $# -eq 0 ]; then ./scripts/service/contract.sh; ./scripts/ogc/clients.sh; fi
+# Then the fleet drill: three replicas on PostgreSQL behind nginx, kill -9 and SIGTERM of replicas running
+# jobs (~2-3 min).
+if [ $# -eq 0 ]; then ./scripts/service/contract.sh; ./scripts/ogc/clients.sh; ./scripts/fleet/fleet.py drill; fi

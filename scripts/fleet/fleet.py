@@ -16,7 +16,7 @@ Without --models a synthetic store (4 bands, 3 classes) is written once into $SP
 """
 import argparse
 import hashlib
-import http.client
+import http.client as httpclient
 import json
 import os
 import shutil
@@ -34,8 +34,8 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def http(port, method, path, body=None, headers=None, timeout=120):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def call(port, method, path, body=None, headers=None, timeout=120):
+    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
     c.request(method, path, body=body, headers=headers or {})
     r = c.getresponse()
     data = r.read()
@@ -73,6 +73,7 @@ class Fleet:
         self.n, self.models, self.base = replicas, models, base_port
         self.lease, self.heartbeat = lease, heartbeat
         self.work = tempfile.mkdtemp(prefix="spectralx-fleet-")
+        os.chmod(self.work, 0o711)  # PostgreSQL runs as its own user and must reach its data directory inside
         self.jobs_dir = os.path.join(self.work, "jobs")
         self.procs = {}
         self.pg_dir = os.path.join(self.work, "pg")
@@ -102,15 +103,14 @@ class Fleet:
     @staticmethod
     def ready(port):
         try:
-            return http(port, "GET", "/readyz", timeout=2)[0] == 200
+            return call(port, "GET", "/readyz", timeout=2)[0] == 200
         except OSError:
             return False
 
     def start_nginx(self):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not os.path.exists(nginx):
-            subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, stdout=subprocess.DEVNULL,
-                           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+            raise SystemExit("nginx not found: scripts/setup.sh --test installs it")
         conf = os.path.join(self.work, "nginx.conf")
         servers = "\n".join(f"        server 127.0.0.1:{self.base + 1 + i} max_fails=0;" for i in range(self.n))
         with open(conf, "w") as f:
@@ -165,7 +165,7 @@ def default_store():
 
 
 def submit(port, body):
-    status, headers, data = http(port, "POST", "/v1/domains/fleet/jobs?overlap=0", body=body,
+    status, headers, data = call(port, "POST", "/v1/domains/fleet/jobs?overlap=0", body=body,
                                  headers={"Content-Type": "application/x-npy"})
     if status != 201:
         raise SystemExit(f"submit: HTTP {status}: {data[:300]!r}")
@@ -182,8 +182,8 @@ def drill(a):
         # The reference: one job alone, uninterrupted.
         t0 = time.time()
         ref = submit(fleet.front, body)
-        wait_until("the reference job", 900, lambda: json.loads(http(fleet.front, "GET", f"/v1/jobs/{ref}")[2])["status"] == "successful")
-        expected = hashlib.sha256(http(fleet.front, "GET", f"/v1/jobs/{ref}/results")[2]).hexdigest()
+        wait_until("the reference job", 900, lambda: json.loads(call(fleet.front, "GET", f"/v1/jobs/{ref}")[2])["status"] == "successful")
+        expected = hashlib.sha256(call(fleet.front, "GET", f"/v1/jobs/{ref}/results")[2]).hexdigest()
         log(f"reference job {ref}: {time.time() - t0:.1f} s, result sha256 {expected[:16]}")
 
         submitted = {}
@@ -197,7 +197,7 @@ def drill(a):
             for job in submitted:
                 if job in done_at:
                     continue
-                status, _, data = http(fleet.front, "GET", f"/v1/jobs/{job}")
+                status, _, data = call(fleet.front, "GET", f"/v1/jobs/{job}")
                 key = str(status) if status in (200, 404) else "other"
                 polls[key] += 1
                 if status == 200 and json.loads(data)["status"] in ("successful", "failed"):
@@ -243,7 +243,7 @@ def drill(a):
                 if status != "successful" or int(count) != 1:
                     failures.append(f"job {job}: {status}, finished {count} times")
         for job in submitted:
-            got = hashlib.sha256(http(fleet.front, "GET", f"/v1/jobs/{job}/results")[2]).hexdigest()
+            got = hashlib.sha256(call(fleet.front, "GET", f"/v1/jobs/{job}/results")[2]).hexdigest()
             if got != expected:
                 failures.append(f"job {job}: result differs from the uninterrupted run")
         if killed is None or termed is None:
