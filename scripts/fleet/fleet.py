@@ -7,9 +7,10 @@ replicas sharing one jobs directory and the job database, and nginx round-robin 
 
 `drill` (what CI runs, every loop bounded): submits the jobs through the front; polls every job's status
 through the front (counting any 404); `kill -9`s the replica running a job once it has committed a row
-band and `SIGTERM`s another running one; then checks that every job finished exactly once (the job
-table's finished_count), that every result equals an uninterrupted run of the same scene, and reports
-submit-to-done per job and the takeover delays. Exit status 0 when all holds.
+band and `SIGTERM`s another running one; then stops PostgreSQL for --outage seconds while two more jobs
+run (tile requests must keep answering 200, job routes 503 with Retry-After). It checks that every job
+finished exactly once (the job table's finished_count) with the result of an uninterrupted run of the same
+scene, and reports submit-to-done per job and the takeover delays. Exit status 0 when all holds.
 
 Without --models a synthetic store (4 bands, 3 classes) is written once into $SPECTRALX_CACHE or
 ~/.cache/spectralx/fleet-store. Loopback only; nothing is downloaded.
@@ -248,6 +249,43 @@ def drill(a):
                 failures.append(f"job {job}: result differs from the uninterrupted run")
         if killed is None or termed is None:
             failures.append("the drill could not kill and stop a replica mid-job")
+        # Phase 2: PostgreSQL stopped for --outage seconds while jobs run: tiles keep answering 200, job
+        # routes answer 503 with Retry-After; once it is back every job completes, once, with the same result.
+        outage_jobs = [submit(fleet.front, body) for _ in range(2)]
+        wait_until("an outage job to run", 600, lambda: psql(fleet.db, "SELECT 1 FROM spectralx_jobs WHERE status = 'running'"))
+        subprocess.run([os.path.join(ROOT, "scripts/postgres/stop.sh"), fleet.pg_dir, "--keep"], check=True)
+        log(f"PostgreSQL stopped for {a.outage} s")
+        tile = scene_npy(224)
+        codes = {"tile": {}, "job": {}}
+        retry_after = True
+        end = time.time() + a.outage
+        while time.time() < end:
+            st, _, _ = call(fleet.front, "POST", "/v1/domains/fleet/segment?output=json", body=tile,
+                            headers={"Content-Type": "application/x-npy"})
+            codes["tile"][st] = codes["tile"].get(st, 0) + 1
+            st, hdrs, _ = call(fleet.front, "GET", f"/v1/jobs/{outage_jobs[0]}")
+            codes["job"][st] = codes["job"].get(st, 0) + 1
+            if st == 503 and "Retry-After" not in hdrs:
+                retry_after = False
+            time.sleep(1)
+        subprocess.run([os.path.join(ROOT, "scripts/postgres/start.sh"), fleet.pg_dir, str(fleet.base + 100)], check=True,
+                       stdout=subprocess.DEVNULL)
+        back = time.time()
+        log(f"PostgreSQL back; during the outage tile answers {codes['tile']}, job status answers {codes['job']}")
+        if set(codes["tile"]) != {200}:
+            failures.append(f"tile requests during the outage: {codes['tile']}")
+        if set(codes["job"]) != {503} or not retry_after:
+            failures.append(f"job routes during the outage: {codes['job']} (Retry-After on every 503: {retry_after})")
+        wait_until("the outage jobs", 900, lambda: all(
+            call(fleet.front, "GET", f"/v1/jobs/{j}")[0] == 200
+            and json.loads(call(fleet.front, "GET", f"/v1/jobs/{j}")[2])["status"] == "successful" for j in outage_jobs), interval=1)
+        log(f"both outage jobs successful {time.time() - back:.1f} s after PostgreSQL came back")
+        for j in outage_jobs:
+            count = psql(fleet.db, f"SELECT finished_count FROM spectralx_jobs WHERE job_id = '{j}'")[0][0]
+            if int(count) != 1:
+                failures.append(f"outage job {j} finished {count} times")
+            if hashlib.sha256(call(fleet.front, "GET", f"/v1/jobs/{j}/results")[2]).hexdigest() != expected:
+                failures.append(f"outage job {j}: result differs from the uninterrupted run")
         for job, t in sorted(submitted.items(), key=lambda kv: kv[1]):
             mark = " (kill -9)" if killed and job == killed[0] else " (SIGTERM)" if termed and job == termed[0] else ""
             log(f"job {job}: submit to done {done_at.get(job, float('nan')) - t:.1f} s{mark}")
@@ -284,6 +322,7 @@ def main():
     p.add_argument("--height", type=int, default=1344, help="scene rows (224 columns, 4 bands)")
     p.add_argument("--lease", default="6s")
     p.add_argument("--heartbeat", default="1s")
+    p.add_argument("--outage", type=int, default=30, help="seconds PostgreSQL is stopped in the drill's second phase")
     a = p.parse_args()
     if not os.path.exists(BIN):
         sys.exit(f"{BIN} not found: swift build -c release first")
