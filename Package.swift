@@ -6,6 +6,7 @@
 //   CZlib → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
 //   SpectralXModel + SpectralXRaster → SpectralXEngine (model store, batching, tiling)
 //   COpenSSL → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
+//   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4) → SpectralXBlobStore (file:// and s3:// blob stores)
 //   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
 import PackageDescription
 
@@ -51,6 +52,8 @@ let package = Package(
             name: "SpectralXHTTP",
             dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .target(name: "SpectralXFetch", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch", "COpenSSL"], swiftSettings: strict),
         .target(
             name: "SpectralXAPI",
             dependencies: [
@@ -83,6 +86,7 @@ let package = Package(
             exclude: ["Data"]),  // small upstream arrays, read from the source tree by #filePath
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch"]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",
