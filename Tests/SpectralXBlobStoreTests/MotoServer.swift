@@ -25,8 +25,46 @@ final class MotoServer: Sendable {
         }
     }
 
-    /// moto checking credentials from the first request (every key is unknown to it).
-    static let authenticating: Result<MotoServer, SkipReason> = start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "0"])
+    /// moto verifying signatures and permissions, with an IAM user allowed s3:* whose key is
+    /// `verifiedCredentials` (made by the three requests moto lets through unauthenticated).
+    static let authenticating: Result<(server: MotoServer, credentials: AWSCredentials), SkipReason> =
+        start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"]).flatMap { server in
+            do { return .success((server, try server.makeIAMUser())) } catch {
+                return .failure(SkipReason(description: "cannot create an IAM user in moto: \(error)"))
+            }
+        }
+
+    /// CreateUser, CreateAccessKey, PutUserPolicy (s3:*) through moto's IAM query API.
+    private func makeIAMUser() throws -> AWSCredentials {
+        let client = HTTPClient()
+        // Count from zero whatever the readiness probe did.
+        let reset = try client.execute(HTTPClientRequest(method: "POST", url: endpoint.appendingPathComponent("moto-api/reset-auth"),
+                                                         body: .data(Data("3".utf8))))
+        guard reset.status == 200 else { throw SkipReason(description: "reset-auth answered \(reset.status)") }
+        let iam = SigV4Signer(credentials: AWSCredentials(accessKeyID: "bootstrap", secretAccessKey: "bootstrap"), region: "us-east-1", service: "iam")
+        func call(_ form: String) throws -> String {
+            let body = Data((form + "&Version=2010-05-08").utf8)
+            var request = HTTPClientRequest(method: "POST", url: URL(string: "\(endpoint.absoluteString)/")!,
+                                            headers: ["Content-Type": "application/x-www-form-urlencoded"], body: .data(body))
+            try iam.sign(&request, payloadHash: Digest.sha256Hex(body), contentSHA256Header: false)
+            let r = try client.execute(request)
+            let text = String(decoding: r.body, as: UTF8.self)
+            guard r.status == 200 else { throw SkipReason(description: "IAM \(form.prefix(30)) answered \(r.status)") }
+            return text
+        }
+        _ = try call("Action=CreateUser&UserName=spectralx")
+        let key = try call("Action=CreateAccessKey&UserName=spectralx")
+        func field(_ name: String) throws -> String {
+            guard let open = key.range(of: "<\(name)>"), let close = key.range(of: "</\(name)>") else {
+                throw SkipReason(description: "CreateAccessKey answered without \(name)")
+            }
+            return String(key[open.upperBound..<close.lowerBound])
+        }
+        let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#
+        _ = try call("Action=PutUserPolicy&UserName=spectralx&PolicyName=all-s3&PolicyDocument="
+                     + SigV4Signer.uriEncode(policy))
+        return AWSCredentials(accessKeyID: try field("AccessKeyId"), secretAccessKey: try field("SecretAccessKey"))
+    }
 
     struct SkipReason: Error, CustomStringConvertible { let description: String }
 
