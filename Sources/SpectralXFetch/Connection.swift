@@ -69,9 +69,17 @@ final class Connection {
         guard let s = SSL_new(tls.ctx) else { throw FetchError.tls(target: target, reason: "SSL_new failed") }
         ssl = s
         SSL_set_fd(s, fd)
-        // SNI and, when verifying, the certificate's name check (SSL_set_tlsext_host_name is a macro).
-        _ = host.withCString { SSL_ctrl(s, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: $0)) }
-        if tls.verify { _ = SSL_set1_host(s, host) }
+        // A name gets SNI (SSL_set_tlsext_host_name is a macro) and a DNS-name check; an address
+        // literal gets no SNI (RFC 6066) and is matched against the certificate's IP entries.
+        var scratch = in6_addr()
+        let isAddress = inet_pton(AF_INET, host, &scratch) == 1 || inet_pton(AF_INET6, host, &scratch) == 1
+        if !isAddress {
+            _ = host.withCString { SSL_ctrl(s, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: $0)) }
+        }
+        if tls.verify {
+            let ok = isAddress ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), host) : SSL_set1_host(s, host)
+            guard ok == 1 else { throw FetchError.tls(target: target, reason: "cannot set the name to verify") }
+        }
         while true {
             ERR_clear_error()
             let r = SSL_connect(s)
