@@ -11,7 +11,9 @@ import SpectralXFetch
 /// `PutMode.overwrite` replaces, last writer wins; `PutMode.ifAbsent` succeeds for exactly one of
 /// several concurrent writers and the others get `BlobStoreError.alreadyExists` (files: link(2),
 /// atomic on local filesystems and NFS; S3: `If-None-Match: *`, honoured by AWS S3 since 2024,
-/// MinIO and moto; a store that ignores the header would overwrite).
+/// MinIO and moto; a store that ignores the header would overwrite). An S3 put whose reply was lost
+/// is retried, so a put-if-absent that did land can still report `alreadyExists`: a caller that must
+/// know compares the stored object (ETag or bytes) with its own.
 /// Deleting a missing key succeeds (as on S3). Listing is by plain string prefix, recursive,
 /// sorted by key bytes.
 public protocol BlobStore: Sendable {

@@ -132,6 +132,29 @@ func bytes(_ count: Int, seed: UInt64 = 1) -> Data {
         #expect(try f.store.get("lock") == Data("fourth".utf8))
     }
 
+    /// Several writers race for one key with put-if-absent: exactly one wins, the object is whole.
+    @Test(arguments: StoreKind.allCases) func putIfAbsentRace(_ kind: StoreKind) throws {
+        guard let f = try StoreFixture(kind) else { return }
+        defer { f.cleanup() }
+        let store = f.store
+        let writers = 6
+        let wins = Locked(0), losses = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: writers) { i in
+            do {
+                try store.put("claim", data: bytes(50_000, seed: UInt64(10 + i)), mode: .ifAbsent)
+                wins.update { $0 += 1 }
+            } catch BlobStoreError.alreadyExists {
+                losses.update { $0 += 1 }
+            } catch {
+                Issue.record("writer \(i): \(error)")
+            }
+        }
+        #expect(wins.value == 1 && losses.value == writers - 1)
+        let stored = try store.get("claim")
+        #expect((0..<writers).contains { stored == bytes(50_000, seed: UInt64(10 + $0)) })
+        #expect(try store.list(prefix: "").map(\.key) == ["claim"])  // no temp files left visible
+    }
+
     @Test(arguments: StoreKind.allCases) func listByPrefix(_ kind: StoreKind) throws {
         guard let f = try StoreFixture(kind) else { return }
         defer { f.cleanup() }
@@ -167,4 +190,14 @@ func bytes(_ count: Int, seed: UInt64 = 1) -> Data {
         }
         #expect(throws: BlobStoreError.self) { try f.store.list(prefix: "../") }
     }
+}
+
+/// A value behind a lock, for counting across threads in tests.
+/// `@unchecked Sendable`: every access goes through `lock`.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }
