@@ -13,12 +13,17 @@ final class Connection {
     private var ssl: OpaquePointer?
     private let target: String
     private let stallTimeout: Double
+    /// The attempt's overall deadline, if any: no wait runs past it.
+    private let attemptDeadline: Date?
 
     /// Resolves `host`, connects (within `connectTimeout` in total) and, with `tls`, handshakes.
-    init(host: String, port: Int, tls: TLSClientContext?, connectTimeout: Double, stallTimeout: Double, target: String) throws {
+    init(host: String, port: Int, tls: TLSClientContext?, connectTimeout: Double, stallTimeout: Double,
+         attemptDeadline: Date?, target: String) throws {
         self.target = target
         self.stallTimeout = stallTimeout
-        let deadline = Date().addingTimeInterval(connectTimeout)
+        self.attemptDeadline = attemptDeadline
+        var deadline = Date().addingTimeInterval(connectTimeout)
+        if let attemptDeadline, attemptDeadline < deadline { deadline = attemptDeadline }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -108,13 +113,24 @@ final class Connection {
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Waits until the socket is ready for `events`; false on timeout.
+    /// Waits until the socket is ready for `events`; false on timeout. Past the attempt's
+    /// deadline it throws `timeout(phase: "request")`.
     private func waitFor(_ events: Int32, seconds: Double) throws -> Bool {
+        var limit = seconds
+        var deadlineBound = false
+        if let attemptDeadline {
+            let remaining = attemptDeadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw FetchError.timeout(target: target, phase: "request") }
+            if remaining < limit { limit = remaining; deadlineBound = true }
+        }
         var pfd = pollfd(fd: fd, events: Int16(events), revents: 0)
         while true {
-            let r = poll(&pfd, 1, Int32(max(1, min(seconds, 86_400) * 1000)))
+            let r = poll(&pfd, 1, Int32(max(1, min(limit, 86_400) * 1000)))
             if r > 0 { return true }
-            if r == 0 { return false }
+            if r == 0 {
+                if deadlineBound { throw FetchError.timeout(target: target, phase: "request") }
+                return false
+            }
             if errno != EINTR { throw FetchError.connectionReset(target: target) }
         }
     }

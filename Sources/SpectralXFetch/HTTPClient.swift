@@ -65,6 +65,9 @@ public final class HTTPClient: Sendable {
         public var connectTimeout: Double = 10
         /// Seconds a send or receive may make no progress.
         public var stallTimeout: Double = 30
+        /// Seconds one attempt may take in all (connect to last body byte); nil for no limit.
+        /// A timed-out attempt counts as transient and is retried like a stall.
+        public var attemptTimeout: Double?
         /// Attempts for an idempotent request (1 = no retry).
         public var maxAttempts: Int = 4
         /// Backoff before attempt n (n ≥ 2): random in [½, 1] × min(backoffMax, backoffBase × 2^(n−2)).
@@ -83,7 +86,10 @@ public final class HTTPClient: Sendable {
     public let configuration: Configuration
     private let tls: Result<TLSClientContext, FetchError>
 
+    /// Ignores SIGPIPE process-wide (as the server does): TLS writes cannot pass `MSG_NOSIGNAL`,
+    /// and a peer closing mid-upload must be an error, not the end of the process.
     public init(configuration: Configuration = Configuration()) {
+        signal(SIGPIPE, SIG_IGN)
         self.configuration = configuration
         do {
             tls = .success(try TLSClientContext(verify: configuration.verifyTLS, caFile: configuration.caFile))
@@ -157,8 +163,9 @@ public final class HTTPClient: Sendable {
         }
         let head = try requestHead(request, target: target)
         let connection = try Connection(host: target.host, port: target.port, tls: tlsContext,
-                                        connectTimeout: configuration.connectTimeout,
-                                        stallTimeout: configuration.stallTimeout, target: target.description)
+                                        connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+                                        attemptDeadline: configuration.attemptTimeout.map { Date().addingTimeInterval($0) },
+                                        target: target.description)
         defer { connection.close() }
         do {
             try connection.write(head)

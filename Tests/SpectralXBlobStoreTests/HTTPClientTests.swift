@@ -91,6 +91,15 @@ import Testing
         #expect(throws: FetchError.timeout(target: "http://127.0.0.1:\(server.port)/k", phase: "receive")) {
             try Self.client(attempts: 1, stall: 0.3).execute(HTTPClientRequest(url: Self.url(server)))
         }
+        // A server that trickles: each read makes progress, the attempt's deadline still ends it.
+        let slow = try ScriptedServer([.trickle("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + String(repeating: "x", count: 100), 0.05)])
+        defer { slow.close() }
+        var bounded = HTTPClient.Configuration()
+        bounded.maxAttempts = 1
+        bounded.attemptTimeout = 0.5
+        #expect(throws: FetchError.timeout(target: "http://127.0.0.1:\(slow.port)/k", phase: "request")) {
+            try HTTPClient(configuration: bounded).execute(HTTPClientRequest(url: Self.url(slow)))
+        }
         let closed = try ScriptedServer([])
         let port = closed.port
         closed.close()

@@ -11,6 +11,8 @@ final class ScriptedServer: @unchecked Sendable {
         case bytes(String)
         /// Reads the request, then says nothing for this long.
         case stall(Double)
+        /// Sends the bytes one at a time, pausing between them.
+        case trickle(String, Double)
     }
 
     let port: Int
@@ -75,6 +77,12 @@ final class ScriptedServer: @unchecked Sendable {
             switch reply {
             case .bytes(let s)?: _ = Array(s.utf8).withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             case .stall(let seconds)?: Thread.sleep(forTimeInterval: seconds)
+            case .trickle(let s, let pause)?:
+                for b in Array(s.utf8) {
+                    var byte = b
+                    guard send(c, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { break }
+                    Thread.sleep(forTimeInterval: pause)
+                }
             case nil: break
             }
             Glibc.close(c)
