@@ -26,11 +26,12 @@ public protocol BlobStore: Sendable {
     @discardableResult
     func put(_ key: String, data: Data, mode: PutMode) throws -> BlobInfo
     /// The object's bytes, or those of `range` (clipped at the end; a range starting at or past the
-    /// end is `invalidRange`).
-    func get(_ key: String, range: ByteRange?) throws -> Data
+    /// end is `invalidRange`). With `ifMatch` (an ETag from `head`), an object replaced since then
+    /// fails with `changed` instead of mixing bytes of two versions across ranged reads.
+    func get(_ key: String, range: ByteRange?, ifMatch: String?) throws -> Data
     /// Writes the object (or `range` of it) to `file`, replaced atomically; returns the object's info.
     @discardableResult
-    func get(_ key: String, range: ByteRange?, toFile file: URL) throws -> BlobInfo
+    func get(_ key: String, range: ByteRange?, ifMatch: String?, toFile file: URL) throws -> BlobInfo
     func head(_ key: String) throws -> BlobInfo
     func delete(_ key: String) throws
     /// Every object whose key starts with `prefix` ("" for all).
@@ -42,7 +43,11 @@ extension BlobStore {
     public func put(_ key: String, fromFile file: URL) throws -> BlobInfo { try put(key, fromFile: file, mode: .overwrite) }
     @discardableResult
     public func put(_ key: String, data: Data) throws -> BlobInfo { try put(key, data: data, mode: .overwrite) }
-    public func get(_ key: String) throws -> Data { try get(key, range: nil) }
+    public func get(_ key: String, range: ByteRange? = nil) throws -> Data { try get(key, range: range, ifMatch: nil) }
+    @discardableResult
+    public func get(_ key: String, range: ByteRange?, toFile file: URL) throws -> BlobInfo {
+        try get(key, range: range, ifMatch: nil, toFile: file)
+    }
     /// Whether `key` exists (a head that maps not-found to false).
     public func exists(_ key: String) throws -> Bool {
         do { _ = try head(key); return true } catch BlobStoreError.notFound { return false }
@@ -97,6 +102,8 @@ public enum BlobStoreError: Error, Equatable, Sendable, CustomStringConvertible 
     case configuration(String)
     case notFound(key: String)
     case alreadyExists(key: String)
+    /// The object's ETag is no longer the one the read was pinned to (`ifMatch`).
+    case changed(key: String)
     case invalidRange(key: String, range: ByteRange)
     /// The server refused our credentials or their permissions (403: InvalidAccessKeyId,
     /// SignatureDoesNotMatch, AccessDenied, ExpiredToken, …).
@@ -112,6 +119,7 @@ public enum BlobStoreError: Error, Equatable, Sendable, CustomStringConvertible 
         case .configuration(let s): return "blob store configuration: \(s)"
         case .notFound(let k): return "blob '\(k)' not found"
         case .alreadyExists(let k): return "blob '\(k)' already exists"
+        case .changed(let k): return "blob '\(k)' was replaced since its ETag was read"
         case .invalidRange(let k, let r): return "range \(r.httpValue) is outside blob '\(k)'"
         case .accessDenied(let c, let m): return "access denied (\(c)): \(m)"
         case .server(let s, let c, let m): return "blob store answered \(s) \(c): \(m)"

@@ -124,7 +124,8 @@ public struct FileBlobStore: BlobStore {
     }
 
     /// Opens the object and resolves the range to (offset, count) within it.
-    private func openForRead(_ key: String, range: ByteRange?) throws -> (fd: Int32, info: BlobInfo, offset: Int64, count: Int64) {
+    /// The ETag is checked on the opened descriptor, so it describes exactly the bytes read.
+    private func openForRead(_ key: String, range: ByteRange?, ifMatch: String?) throws -> (fd: Int32, info: BlobInfo, offset: Int64, count: Int64) {
         let p = try path(key)
         let fd = open(p, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -134,13 +135,14 @@ public struct FileBlobStore: BlobStore {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { close(fd); throw BlobStoreError.notFound(key: key) }
         let info = Self.info(key, st)
+        if let ifMatch, ifMatch != info.etag { close(fd); throw BlobStoreError.changed(key: key) }
         guard let range else { return (fd, info, 0, info.size) }
         guard range.offset < info.size else { close(fd); throw BlobStoreError.invalidRange(key: key, range: range) }
         return (fd, info, range.offset, min(range.length, info.size - range.offset))
     }
 
-    public func get(_ key: String, range: ByteRange?) throws -> Data {
-        let (fd, _, offset, count) = try openForRead(key, range: range)
+    public func get(_ key: String, range: ByteRange?, ifMatch: String?) throws -> Data {
+        let (fd, _, offset, count) = try openForRead(key, range: range, ifMatch: ifMatch)
         defer { close(fd) }
         var data = Data(count: Int(count))
         var done = 0
@@ -155,8 +157,8 @@ public struct FileBlobStore: BlobStore {
         return data
     }
 
-    public func get(_ key: String, range: ByteRange?, toFile file: URL) throws -> BlobInfo {
-        let (fd, info, offset, count) = try openForRead(key, range: range)
+    public func get(_ key: String, range: ByteRange?, ifMatch: String?, toFile file: URL) throws -> BlobInfo {
+        let (fd, info, offset, count) = try openForRead(key, range: range, ifMatch: ifMatch)
         defer { close(fd) }
         try LocalFile.replace(file) { out, tmp in
             var buffer = [UInt8](repeating: 0, count: 1 << 20)

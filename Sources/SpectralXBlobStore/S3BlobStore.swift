@@ -201,11 +201,17 @@ public final class S3BlobStore: BlobStore {
         }
     }
 
-    public func get(_ key: String, range: ByteRange?) throws -> Data {
+    private static func readHeaders(range: ByteRange?, ifMatch: String?) -> HTTPFields {
         var headers = HTTPFields()
         if let range { headers.append("Range", range.httpValue) }
-        let r = try send("GET", try objectURL(key), headers: headers, to: .memory(limit: Int.max))
+        if let ifMatch { headers.append("If-Match", ifMatch) }
+        return headers
+    }
+
+    public func get(_ key: String, range: ByteRange?, ifMatch: String?) throws -> Data {
+        let r = try send("GET", try objectURL(key), headers: Self.readHeaders(range: range, ifMatch: ifMatch), to: .memory(limit: Int.max))
         switch r.status {
+        case 412: throw BlobStoreError.changed(key: key)
         case 206: return r.body
         case 200:
             // A server that ignores Range sends everything; cut the range out.
@@ -217,14 +223,14 @@ public final class S3BlobStore: BlobStore {
         }
     }
 
-    public func get(_ key: String, range: ByteRange?, toFile file: URL) throws -> BlobInfo {
+    public func get(_ key: String, range: ByteRange?, ifMatch: String?, toFile file: URL) throws -> BlobInfo {
         let url = try objectURL(key)
-        var headers = HTTPFields()
-        if let range { headers.append("Range", range.httpValue) }
+        let headers = Self.readHeaders(range: range, ifMatch: ifMatch)
         var info: BlobInfo?
         try LocalFile.replace(file) { fd, _ in
             let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
             let r = try send("GET", url, headers: headers, to: .file(handle))
+            if r.status == 412 { throw BlobStoreError.changed(key: key) }
             guard r.status == 200 || r.status == 206 else { throw failure(r, key: key, range: range) }
             if range != nil && r.status == 200 { throw BlobStoreError.server(status: 200, code: "RangeIgnored", message: "the server ignored Range") }
             info = BlobInfo(key: key, size: Self.objectSize(r) ?? r.bodyLength, etag: r.headers["ETag"] ?? "",

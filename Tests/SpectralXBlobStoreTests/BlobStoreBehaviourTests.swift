@@ -100,6 +100,27 @@ func bytes(_ count: Int, seed: UInt64 = 1) -> Data {
         #expect(try f.store.get("h") == bytes(777, seed: 9))
     }
 
+    /// Reads pinned to an ETag fail once the object is replaced, instead of mixing versions.
+    @Test(arguments: StoreKind.allCases) func readsPinnedToAnETag(_ kind: StoreKind) throws {
+        guard let f = try StoreFixture(kind) else { return }
+        defer { f.cleanup() }
+        let v1 = bytes(1000, seed: 1)
+        try f.store.put("cog.tif", data: v1)
+        let etag = try f.store.head("cog.tif").etag
+        #expect(try f.store.get("cog.tif", range: ByteRange(offset: 0, length: 16), ifMatch: etag) == v1[0..<16])
+        try f.store.put("cog.tif", data: bytes(1000, seed: 2))
+        #expect(throws: BlobStoreError.changed(key: "cog.tif")) {
+            try f.store.get("cog.tif", range: ByteRange(offset: 16, length: 16), ifMatch: etag)
+        }
+        let out = f.scratch.appendingPathComponent("pinned.bin")
+        #expect(throws: BlobStoreError.changed(key: "cog.tif")) {
+            try f.store.get("cog.tif", range: nil, ifMatch: etag, toFile: out)
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        let fresh = try f.store.head("cog.tif").etag
+        #expect(try f.store.get("cog.tif", range: nil, ifMatch: fresh, toFile: out).etag == fresh)
+    }
+
     @Test(arguments: StoreKind.allCases) func largeFileInParts(_ kind: StoreKind) throws {
         guard let f = try StoreFixture(kind) else { return }
         defer { f.cleanup() }
