@@ -202,6 +202,25 @@ public struct FileBlobStore: BlobStore {
     }
 }
 
+extension FileBlobStore {
+    /// Removes temp files that writers which died mid-put left behind, once unmodified for
+    /// `olderThan` seconds (a live writer keeps touching its file). Returns how many went.
+    @discardableResult
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600) -> Int {
+        guard let walker = FileManager.default.enumerator(atPath: root.path) else { return 0 }
+        let cutoff = Date().addingTimeInterval(-age).timeIntervalSince1970
+        var removed = 0
+        while let rel = walker.nextObject() as? String {
+            guard (rel as NSString).lastPathComponent.hasPrefix(BlobKey.tempPrefix) else { continue }
+            let path = root.path + "/" + rel
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Double(st.st_mtim.tv_sec) < cutoff else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+}
+
 /// Writing a local destination file atomically (temp file beside it, fsync, rename).
 enum LocalFile {
     static func replace(_ file: URL, fill: (Int32, String) throws -> Void) throws {
