@@ -7,14 +7,16 @@ import Darwin
 #endif
 
 /// One client connection (TCP, optionally TLS) on a non-blocking socket; every wait is a poll with
-/// the caller's stall timeout, so a silent peer costs at most that long. Used by one thread.
-final class Connection {
+/// the caller's stall timeout, so a silent peer costs at most that long.
+/// `@unchecked Sendable`: used by one thread at a time, the request that owns it; between requests
+/// it is parked in the `ConnectionPool`, which hands it over under its lock.
+final class Connection: @unchecked Sendable {
     let fd: Int32
     private var ssl: OpaquePointer?
     private let target: String
     private let stallTimeout: Double
-    /// The attempt's overall deadline, if any: no wait runs past it.
-    private let attemptDeadline: Date?
+    /// The current attempt's overall deadline, if any: no wait runs past it.
+    var attemptDeadline: Date?
 
     /// Resolves `host`, connects (within `connectTimeout` in total) and, with `tls`, handshakes.
     init(host: String, port: Int, tls: TLSClientContext?, connectTimeout: Double, stallTimeout: Double,
@@ -194,6 +196,13 @@ final class Connection {
                 return 0
             }
         }
+    }
+
+    /// Whether a parked connection still looks usable: nothing to read (a readable idle socket
+    /// means the peer closed it or sent something unasked) and no error.
+    func isIdleAndOpen() -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, 0) == 0
     }
 
     func close() {

@@ -79,18 +79,27 @@ public final class HTTPClient: Sendable {
         /// A PEM CA bundle to trust instead of the system store.
         public var caFile: String?
         public var userAgent: String = "spectralx"
+        /// Keep connections open between idempotent requests to the same scheme, host and port
+        /// (POST always gets a fresh one, so a stale connection can never swallow it).
+        public var keepAlive: Bool = true
+        /// Seconds an unused connection stays in the pool (below common server idle limits).
+        public var idleConnectionTimeout: Double = 15
+        /// Idle connections kept per scheme, host and port.
+        public var maxIdleConnectionsPerHost: Int = 8
 
         public init() {}
     }
 
     public let configuration: Configuration
     private let tls: Result<TLSClientContext, FetchError>
+    private let pool: ConnectionPool
 
     /// Ignores SIGPIPE process-wide (as the server does): TLS writes cannot pass `MSG_NOSIGNAL`,
     /// and a peer closing mid-upload must be an error, not the end of the process.
     public init(configuration: Configuration = Configuration()) {
         signal(SIGPIPE, SIG_IGN)
         self.configuration = configuration
+        pool = ConnectionPool(idleTimeout: configuration.idleConnectionTimeout, maxPerHost: configuration.maxIdleConnectionsPerHost)
         do {
             tls = .success(try TLSClientContext(verify: configuration.verifyTLS, caFile: configuration.caFile))
         } catch let e as FetchError {
@@ -154,6 +163,15 @@ public final class HTTPClient: Sendable {
     }
 
     private func once(_ request: HTTPClientRequest, target: Target, destination: ResponseBodyDestination) throws -> HTTPClientResponse {
+        let keepAlive = configuration.keepAlive && request.isIdempotent
+        if keepAlive, let parked = pool.take(target.poolKey) {
+            // A parked connection the server has closed in the meantime fails before any
+            // response byte; then the request goes again on a fresh connection, not as a retry.
+            do {
+                return try exchange(request, target: target, destination: destination, on: parked, keepAlive: true)
+            } catch let e as FetchError where e == .connectionReset(target: target.description) {
+            }
+        }
         var tlsContext: TLSClientContext?
         if target.tls {
             switch tls {
@@ -161,12 +179,22 @@ public final class HTTPClient: Sendable {
             case .failure(let e): throw e
             }
         }
-        let head = try requestHead(request, target: target)
         let connection = try Connection(host: target.host, port: target.port, tls: tlsContext,
                                         connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
                                         attemptDeadline: configuration.attemptTimeout.map { Date().addingTimeInterval($0) },
                                         target: target.description)
-        defer { connection.close() }
+        return try exchange(request, target: target, destination: destination, on: connection, keepAlive: keepAlive)
+    }
+
+    /// Sends the request and reads the response on `connection`, then parks it in the pool when
+    /// the exchange left it clean (HTTP/1.1, no `Connection: close`, a framed body read to its end)
+    /// or closes it.
+    private func exchange(_ request: HTTPClientRequest, target: Target, destination: ResponseBodyDestination,
+                          on connection: Connection, keepAlive: Bool) throws -> HTTPClientResponse {
+        var parked = false
+        defer { if !parked { connection.close() } }
+        connection.attemptDeadline = configuration.attemptTimeout.map { Date().addingTimeInterval($0) }
+        let head = try requestHead(request, target: target, keepAlive: keepAlive)
         do {
             try connection.write(head)
             try sendBody(request.body, on: connection)
@@ -179,10 +207,16 @@ public final class HTTPClient: Sendable {
             throw e
         }
         var reader = ResponseReader(connection: connection, target: target.description)
-        return try reader.readResponse(method: request.method, destination: destination)
+        let response = try reader.readResponse(method: request.method, destination: destination)
+        if keepAlive && reader.leftReusable {
+            connection.attemptDeadline = nil
+            pool.park(connection, key: target.poolKey)
+            parked = true
+        }
+        return response
     }
 
-    private func requestHead(_ request: HTTPClientRequest, target: Target) throws -> Data {
+    private func requestHead(_ request: HTTPClientRequest, target: Target, keepAlive: Bool) throws -> Data {
         func clean(_ s: String) -> Bool { !s.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) }
         let method = request.method.uppercased()
         guard !method.isEmpty, method.utf8.allSatisfy({ (65...90).contains($0) }) else {
@@ -205,7 +239,7 @@ public final class HTTPClient: Sendable {
         case .data(let d): head += "Content-Length: \(d.count)\r\n"
         case .file(_, _, let length): head += "Content-Length: \(length)\r\n"
         }
-        head += "Connection: close\r\n\r\n"
+        head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
         return Data(head.utf8)
     }
 
@@ -261,6 +295,7 @@ struct Target: CustomStringConvertible {
     }
 
     var description: String { "\(tls ? "https" : "http")://\(hostHeader)\(path)" }
+    var poolKey: String { "\(tls ? "https" : "http")://\(hostHeader)" }
 }
 
 /// Reads one response from a connection: head (skipping 1xx), then the body framed by
@@ -271,6 +306,9 @@ struct ResponseReader {
     private var buffer = [UInt8]()
     private var start = 0
     private static let headLimit = 64 << 10
+    /// After `readResponse`: the connection may carry another exchange (HTTP/1.1, no
+    /// `Connection: close`, the body framed and read to its end, nothing unread).
+    private(set) var leftReusable = false
 
     init(connection: Connection, target: String) {
         self.connection = connection
@@ -308,6 +346,7 @@ struct ResponseReader {
     mutating func readResponse(method: String, destination: ResponseBodyDestination) throws -> HTTPClientResponse {
         var status = 0
         var headers = HTTPFields()
+        var http11 = false
         repeat {
             guard let statusLine = try readLine() else { throw FetchError.connectionReset(target: target) }
             if statusLine.isEmpty { continue }  // tolerate a stray CRLF between responses
@@ -316,6 +355,7 @@ struct ResponseReader {
                 throw FetchError.malformedResponse(target: target, reason: "bad status line")
             }
             status = code
+            http11 = parts[0] == "HTTP/1.1"
             headers = HTTPFields()
             while true {
                 guard let line = try readLine() else { throw FetchError.connectionReset(target: target) }
@@ -354,8 +394,11 @@ struct ResponseReader {
                     if start < buffer.count { try sink.deliver(buffer[start...]); start = buffer.count }
                     guard try fill() else { break }
                 }
+                return HTTPClientResponse(status: status, headers: headers, body: sink.collected, bodyLength: sink.received, attempts: 1)
             }
         }
+        let closing = headers["Connection"].map { $0.lowercased().contains("close") } ?? false
+        leftReusable = http11 && !closing && start == buffer.count
         return HTTPClientResponse(status: status, headers: headers, body: sink.collected, bodyLength: sink.received, attempts: 1)
     }
 
@@ -396,4 +439,40 @@ private final class BodySink {
         case .discard: break
         }
     }
+}
+
+/// Idle keep-alive connections by scheme, host and port, newest first out.
+/// `@unchecked Sendable`: the dictionary is only touched under `lock`.
+final class ConnectionPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [String: [(connection: Connection, since: Date)]] = [:]
+    private let idleTimeout: Double
+    private let maxPerHost: Int
+
+    init(idleTimeout: Double, maxPerHost: Int) {
+        self.idleTimeout = idleTimeout
+        self.maxPerHost = maxPerHost
+    }
+
+    /// The newest parked connection to `key` that is young enough and still open; others are closed.
+    func take(_ key: String) -> Connection? {
+        var discard: [Connection] = []
+        defer { for c in discard { c.close() } }
+        while true {
+            let candidate: (connection: Connection, since: Date)? = lock.withLock { idle[key]?.popLast() }
+            guard let candidate else { return nil }
+            if -candidate.since.timeIntervalSinceNow < idleTimeout && candidate.connection.isIdleAndOpen() { return candidate.connection }
+            discard.append(candidate.connection)
+        }
+    }
+
+    func park(_ connection: Connection, key: String) {
+        let evicted: Connection? = lock.withLock {
+            idle[key, default: []].append((connection, Date()))
+            return idle[key]!.count > maxPerHost ? idle[key]!.removeFirst().connection : nil
+        }
+        evicted?.close()
+    }
+
+    deinit { for list in idle.values { for entry in list { entry.connection.close() } } }
 }

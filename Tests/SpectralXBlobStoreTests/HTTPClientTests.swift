@@ -28,6 +28,38 @@ import Testing
         #expect(server.requests.count == 2)
     }
 
+    /// Idempotent requests share a kept-alive connection; POST and `Connection: close` do not.
+    @Test func keepAliveReusesConnections() throws {
+        let server = try ScriptedServer([Self.ok("one"), Self.ok("two"), Self.ok("", extra: "X: y\r\n").headWithLength(3),
+                                         Self.ok("four", extra: "Connection: close\r\n"), Self.ok("five"), Self.ok("six")],
+                                        keepAlive: true)
+        defer { server.close() }
+        let c = Self.client()
+        for expected in ["one", "two"] {
+            #expect(String(decoding: try c.execute(HTTPClientRequest(url: Self.url(server))).body, as: UTF8.self) == expected)
+        }
+        #expect(try c.execute(HTTPClientRequest(method: "HEAD", url: Self.url(server))).status == 200)
+        #expect(server.connections == 1)
+        #expect(String(decoding: try c.execute(HTTPClientRequest(url: Self.url(server))).body, as: UTF8.self) == "four")
+        #expect(String(decoding: try c.execute(HTTPClientRequest(url: Self.url(server))).body, as: UTF8.self) == "five")
+        #expect(server.connections == 2)  // the server said close
+        _ = try c.execute(HTTPClientRequest(method: "POST", url: Self.url(server), body: .data(Data("p".utf8))))
+        #expect(server.connections == 3)
+        #expect(!server.requests[0].head.lowercased().contains("connection: close"))
+        #expect(server.requests[5].head.contains("Connection: close"))
+    }
+
+    /// A parked connection the server closed is replaced silently, not counted as an attempt.
+    @Test func staleParkedConnectionIsReplaced() throws {
+        let server = try ScriptedServer([Self.ok("one"), Self.ok("two")])  // closes after each reply
+        defer { server.close() }
+        let c = Self.client(attempts: 1)
+        #expect(String(decoding: try c.execute(HTTPClientRequest(url: Self.url(server))).body, as: UTF8.self) == "one")
+        let second = try c.execute(HTTPClientRequest(url: Self.url(server)))
+        #expect(String(decoding: second.body, as: UTF8.self) == "two" && second.attempts == 1)
+        #expect(server.connections == 2)
+    }
+
     @Test func postIsNotRetried() throws {
         let server = try ScriptedServer([Self.ok("busy", status: "503 Slow Down"), Self.ok("hello")])
         defer { server.close() }
