@@ -53,7 +53,7 @@ let package = Package(
             dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(name: "SpectralXFetch", dependencies: ["COpenSSL"], swiftSettings: strict),
-        .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch", "COpenSSL"], swiftSettings: strict),
+        .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch"], swiftSettings: strict),
         .target(
             name: "SpectralXAPI",
             dependencies: [

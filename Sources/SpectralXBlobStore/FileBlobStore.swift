@@ -9,7 +9,8 @@ import Darwin
 /// hidden temp file in the target's directory, are fsynced, then renamed (overwrite) or linked
 /// (if absent) into place and the directory is fsynced, so a crash or a concurrent reader never
 /// sees half an object. A key cannot be both an object and the directory of other keys ("a" and
-/// "a/b"), which S3 allows; such a put fails with `io`.
+/// "a/b"), which S3 allows; such a put fails with `io`. Put-if-absent needs hard links (ext4, xfs
+/// and NFS have them); on a volume without them it fails with `io` rather than risk overwriting.
 public struct FileBlobStore: BlobStore {
     public let root: URL
 
