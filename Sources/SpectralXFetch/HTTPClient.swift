@@ -130,10 +130,13 @@ public final class HTTPClient: Sendable {
         }
         let attempts = max(1, configuration.maxAttempts)
         var attempt = 1
+        var retryAfter: Double = 0
         while true {
             if attempt > 1 {
                 let cap = min(configuration.backoffMax, configuration.backoffBase * pow(2, Double(attempt - 2)))
-                Thread.sleep(forTimeInterval: cap * Double.random(in: 0.5...1))
+                // A server's Retry-After (seconds) is honoured up to backoffMax.
+                Thread.sleep(forTimeInterval: max(cap * Double.random(in: 0.5...1), min(retryAfter, configuration.backoffMax)))
+                retryAfter = 0
                 if case .file(let handle) = destination, let fileStart {
                     do { try handle.truncate(atOffset: fileStart) } catch {
                         throw FetchError.localIO("cannot rewind the output file: \(error)")
@@ -144,6 +147,7 @@ public final class HTTPClient: Sendable {
                 var response = try once(request, target: target, destination: destination)
                 response.attempts = attempt
                 if request.isIdempotent, attempt < attempts, configuration.retryStatuses.contains(response.status) {
+                    retryAfter = response.headers["Retry-After"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } ?? 0
                     attempt += 1
                     continue
                 }

@@ -60,6 +60,15 @@ import Testing
         #expect(server.connections == 2)
     }
 
+    @Test func retryAfterIsHonouredUpToTheCap() throws {
+        let server = try ScriptedServer([Self.ok("later", status: "503 Slow Down", extra: "Retry-After: 1\r\n"), Self.ok("now")])
+        defer { server.close() }
+        let started = Date()
+        let r = try Self.client().execute(HTTPClientRequest(url: Self.url(server)))
+        #expect(r.status == 200 && r.attempts == 2)
+        #expect(Date().timeIntervalSince(started) >= 0.9)
+    }
+
     @Test func postIsNotRetried() throws {
         let server = try ScriptedServer([Self.ok("busy", status: "503 Slow Down"), Self.ok("hello")])
         defer { server.close() }
