@@ -74,9 +74,11 @@ final class MotoServer: Sendable {
         endpoint = URL(string: "http://127.0.0.1:\(port)")!
     }
 
-    func store(prefix: String, credentials: AWSCredentials = MotoServer.credentials, partSize: Int = 5 << 20) throws -> S3BlobStore {
+    func store(prefix: String, credentials: AWSCredentials = MotoServer.credentials, partSize: Int = 5 << 20,
+               signPayload: Bool = true) throws -> S3BlobStore {
         var c = S3Configuration(endpoint: endpoint, bucket: Self.bucket, prefix: prefix, region: "us-east-1", credentials: credentials)
         c.partSize = partSize
+        c.signPayload = signPayload
         c.client.maxAttempts = 2
         c.client.backoffBase = 0.05
         return try S3BlobStore(configuration: c)

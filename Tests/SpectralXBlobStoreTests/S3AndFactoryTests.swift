@@ -28,6 +28,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: scratch) }
         #expect(try store.put("multi", fromFile: scratch).size == Int64((5 << 20) + 10))
         try store.delete("dir/plain.txt")
+        // UNSIGNED-PAYLOAD: the headers are still signed and verified.
+        let unsigned = try moto.store(prefix: "verified", credentials: good, signPayload: false)
+        try unsigned.put("unsigned.bin", fromFile: scratch)
+        #expect(try unsigned.get("unsigned.bin", range: ByteRange(offset: 5 << 20, length: 10)) == bytes((5 << 20) + 10, seed: 5)[(5 << 20)...])
 
         let secret = "never-print-this-Secret/123"
         let cases: [(AWSCredentials, String)] = [
