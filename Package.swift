@@ -7,6 +7,7 @@
 //   CLibPQ → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
 //   SpectralXModel + SpectralXRaster + SpectralXPostgres → SpectralXEngine (model store, batching, tiling, jobs)
 //   COpenSSL → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
+//   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4) → SpectralXBlobStore (file:// and s3:// blob stores)
 //   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
 import PackageDescription
 
@@ -55,6 +56,8 @@ let package = Package(
             name: "SpectralXHTTP",
             dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .target(name: "SpectralXFetch", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch"], swiftSettings: strict),
         .target(
             name: "SpectralXAPI",
             dependencies: [
@@ -91,6 +94,7 @@ let package = Package(
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
         .testTarget(name: "SpectralXPostgresTests", dependencies: ["SpectralXPostgres", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch"]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",

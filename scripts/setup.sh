@@ -39,4 +39,10 @@ PY
   fi
 fi
 
+# moto's S3 server mode backs the S3 blob store tests on loopback (they skip with the reason without it).
+if [ "${1:-}" = "--test" ] && command -v python3 >/dev/null 2>&1; then
+  python3 -c "import moto.server" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check 'moto[server]' \
+    || echo "setup: warning: pip install moto[server] failed; the S3 blob store tests will skip"
+fi
+
 command -v swift >/dev/null 2>&1 || { echo "setup: the Swift toolchain (6.1 or newer) is not on PATH" >&2; exit 1; }

@@ -3,3 +3,5 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/x509v3.h>
