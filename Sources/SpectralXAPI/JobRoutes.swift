@@ -3,6 +3,7 @@ import Logging
 import SpectralXCheckpoint
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXSupport
 
 /// The job routes of service.md §2.1 (OGC API – Processes – Part 1 naming).
 enum JobRoute: Equatable {

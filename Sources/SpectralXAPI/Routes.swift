@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXSupport
 
 /// The routes of service.md §2, matched once for both the head check and the full request.
 enum Route: Equatable {
@@ -179,7 +180,7 @@ public final class SpectralXService: HTTPHandler {
         let elapsed = start.duration(to: .now)
         count(route: route, method: request.method, status: response.status.code)
         Metrics.Timer(label: "spectralx_http_request_duration_seconds", dimensions: [("route", route?.label ?? "unmatched")])
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            .recordNanoseconds(elapsed.inNanoseconds)
         return response
     }
 
