@@ -114,7 +114,7 @@ final class HTTPEventLoop: Sendable {
     }
 
     func waitUntilStopped() {
-        if shared.withLock { $0.finished } { return }
+        if shared.withLock({ $0.finished }) { return }
         done.wait()
         done.signal()  // let other waiters through too
     }

@@ -174,7 +174,7 @@ public final class HTTPServer: Sendable {
     public func shutdown() {
         if core.beginShutdown() {
             core.logger.info("shutting down", metadata: ["drain_timeout_s": "\(core.configuration.drainTimeout.inSeconds)"])
-            for action in state.withLock { $0.onShutdown } { action() }
+            for action in state.withLock({ $0.onShutdown }) { action() }
         }
         state.withLock { $0.loop }?.wake()
     }

@@ -4,14 +4,11 @@ import CZlib
 public enum CRC32 {
     /// The CRC-32 of `data`; pass a previous result as `initial` to continue over a split buffer.
     public static func checksum(_ data: UnsafeRawBufferPointer, initial: UInt32 = 0) -> UInt32 {
-        var c = UInt(initial)
-        forEachChunk(data) { c = crc32(c, $0, $1) }
-        return UInt32(truncatingIfNeeded: c)
+        zlibChecksum(data, initial: initial, crc32)
     }
 
     public static func checksum<C: Collection>(_ bytes: C, initial: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
-        bytes.withContiguousStorageIfAvailable { checksum(UnsafeRawBufferPointer($0), initial: initial) }
-            ?? Array(bytes).withUnsafeBytes { checksum($0, initial: initial) }
+        withBytes(of: bytes) { checksum($0, initial: initial) }
     }
 }
 
@@ -19,24 +16,30 @@ public enum CRC32 {
 public enum Adler32 {
     /// The Adler-32 of `data`; pass a previous result as `initial` to continue (1 starts afresh).
     public static func checksum(_ data: UnsafeRawBufferPointer, initial: UInt32 = 1) -> UInt32 {
-        var a = UInt(initial)
-        forEachChunk(data) { a = adler32(a, $0, $1) }
-        return UInt32(truncatingIfNeeded: a)
+        zlibChecksum(data, initial: initial, adler32)
     }
 
     public static func checksum<C: Collection>(_ bytes: C, initial: UInt32 = 1) -> UInt32 where C.Element == UInt8 {
-        bytes.withContiguousStorageIfAvailable { checksum(UnsafeRawBufferPointer($0), initial: initial) }
-            ?? Array(bytes).withUnsafeBytes { checksum($0, initial: initial) }
+        withBytes(of: bytes) { checksum($0, initial: initial) }
     }
 }
 
-/// zlib takes a 32-bit length: feeds `data` in pieces of at most 1 GiB (none for an empty buffer).
-private func forEachChunk(_ data: UnsafeRawBufferPointer, _ body: (UnsafePointer<Bytef>, uInt) -> Void) {
-    guard let base = data.baseAddress, !data.isEmpty else { return }
+/// Runs zlib's `crc32` or `adler32` over `data`. zlib takes a 32-bit length, so the data goes in
+/// pieces of at most 1 GiB (none for an empty buffer, which leaves `initial` as it is).
+private func zlibChecksum(_ data: UnsafeRawBufferPointer, initial: UInt32,
+                          _ update: (uLong, UnsafePointer<Bytef>?, uInt) -> uLong) -> UInt32 {
+    guard let base = data.baseAddress, !data.isEmpty else { return initial }
+    var value = uLong(initial)
     var offset = 0
     while offset < data.count {
         let n = min(data.count - offset, 1 << 30)
-        body((base + offset).assumingMemoryBound(to: Bytef.self), uInt(n))
+        value = update(value, (base + offset).assumingMemoryBound(to: Bytef.self), uInt(n))
         offset += n
     }
+    return UInt32(truncatingIfNeeded: value)
+}
+
+/// The bytes of a collection as one buffer (copied only when they are not contiguous).
+private func withBytes<C: Collection, R>(of bytes: C, _ body: (UnsafeRawBufferPointer) -> R) -> R where C.Element == UInt8 {
+    bytes.withContiguousStorageIfAvailable { body(UnsafeRawBufferPointer($0)) } ?? Array(bytes).withUnsafeBytes(body)
 }
