@@ -1,14 +1,18 @@
 // swift-tools-version:6.1
 // The layering is the architecture: each target depends only on the ones above it in this list.
+//   COpenSSL, CZlib → SpectralXSupport (mapped files, SHA-256, CRC-32/Adler-32, atomic writes; no other dependency)
 //   CBLAS, CSpectralXKernels → SpectralXTensor (kernels) → SpectralXLayers → SpectralXModel (the SpectralX network)
-//   SpectralXCheckpoint (safetensors, weight generator, store layout) → SpectralXModel
+//   SpectralXSupport → SpectralXCheckpoint (safetensors, weight generator, store layout) → SpectralXModel
 //   SpectralXCheckpoint → SpectralXCheckpointImport (upstream .ckpt: zip + safe unpickler) → spectralx
-//   CZlib → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
-//   CLibPQ → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
+//   CZlib, SpectralXSupport → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
+//   CLibPQ, SpectralXSupport → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
 //   SpectralXModel + SpectralXRaster + SpectralXPostgres → SpectralXEngine (model store, batching, tiling, jobs)
-//   COpenSSL → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
+//   COpenSSL, SpectralXSupport → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
 //   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4) → SpectralXBlobStore (file:// and s3:// blob stores)
 //   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
+//
+// Linux only (glibc): the code uses glibc (`mallopt` through CMalloc, `Glibc` calls), `/proc`, and
+// the system OpenSSL, zlib and OpenBLAS; hence no `platforms:` entry claiming macOS.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -17,7 +21,6 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "spectralx",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "spectralx", targets: ["spectralx"]),
     ],
@@ -34,34 +37,36 @@ let package = Package(
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
 
+        // The bottom of the graph: what several layers need (mapped files, SHA-256, checksums, atomic writes).
+        .target(name: "SpectralXSupport", dependencies: ["COpenSSL", "CZlib"], swiftSettings: strict),
         // Element-wise kernels in C, compiled per instruction set (generic/AVX2/AVX-512) and chosen at run time.
         .target(name: "CSpectralXKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "SpectralXTensor", dependencies: ["CBLAS", "CMalloc", "CSpectralXKernels"], swiftSettings: strict),
         .target(name: "SpectralXLayers", dependencies: ["SpectralXTensor"], swiftSettings: strict),
-        .target(name: "SpectralXCheckpoint", swiftSettings: strict),
-        .target(name: "SpectralXCheckpointImport", dependencies: ["SpectralXCheckpoint"], swiftSettings: strict),
+        .target(name: "SpectralXCheckpoint", dependencies: ["SpectralXSupport"], swiftSettings: strict),
+        .target(name: "SpectralXCheckpointImport", dependencies: ["SpectralXCheckpoint", "SpectralXSupport"], swiftSettings: strict),
         .target(name: "SpectralXModel", dependencies: ["SpectralXLayers", "SpectralXTensor", "SpectralXCheckpoint"], swiftSettings: strict),
-        .target(name: "SpectralXRaster", dependencies: ["CZlib", "CSpectralXKernels"], swiftSettings: strict),
+        .target(name: "SpectralXRaster", dependencies: ["CZlib", "CSpectralXKernels", "SpectralXSupport"], swiftSettings: strict),
         // PostgreSQL through libpq: the pool, migrations and the fleet's job table (knows nothing of models).
-        .target(name: "SpectralXPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        .target(name: "SpectralXPostgres", dependencies: ["CLibPQ", "SpectralXSupport"], swiftSettings: strict),
         .target(
             name: "SpectralXEngine",
             dependencies: [
-                "SpectralXModel", "SpectralXRaster", "SpectralXPostgres", "COpenSSL", "CMalloc",
+                "SpectralXModel", "SpectralXRaster", "SpectralXPostgres", "SpectralXSupport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
         .target(
             name: "SpectralXHTTP",
-            dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["COpenSSL", "SpectralXSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(name: "SpectralXFetch", dependencies: ["COpenSSL"], swiftSettings: strict),
         .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch"], swiftSettings: strict),
         .target(
             name: "SpectralXAPI",
             dependencies: [
-                "SpectralXEngine", "SpectralXHTTP",
+                "SpectralXEngine", "SpectralXHTTP", "SpectralXSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -72,7 +77,7 @@ let package = Package(
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
                 "SpectralXCheckpointImport",
-                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "COpenSSL",
+                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXSupport", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -81,12 +86,13 @@ let package = Package(
         // Shared by the test targets: one synthesized model store per test process, fixture lookup.
         .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint", "SpectralXPostgres"], path: "Tests/SpectralXTestSupport"),
         // The engine and API tests' fake runner and describe-only stores (no weights).
-        .target(name: "SpectralXEngineTestSupport", dependencies: ["SpectralXEngine", "SpectralXCheckpoint"],
+        .target(name: "SpectralXEngineTestSupport", dependencies: ["SpectralXEngine", "SpectralXCheckpoint", "SpectralXSupport"],
                 path: "Tests/SpectralXEngineTestSupport"),
         .testTarget(name: "SpectralXTensorTests", dependencies: ["SpectralXTensor", "CSpectralXKernels", "SpectralXTestSupport"]),
-        .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint"]),
+        .testTarget(name: "SpectralXSupportTests", dependencies: ["SpectralXSupport"]),
+        .testTarget(name: "SpectralXCheckpointTests", dependencies: ["SpectralXCheckpoint", "SpectralXSupport"]),
         .testTarget(
-            name: "SpectralXCheckpointImportTests", dependencies: ["SpectralXCheckpointImport", "SpectralXCheckpoint"],
+            name: "SpectralXCheckpointImportTests", dependencies: ["SpectralXCheckpointImport", "SpectralXCheckpoint", "SpectralXSupport"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SpectralXModelTests", dependencies: ["SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXTestSupport"],

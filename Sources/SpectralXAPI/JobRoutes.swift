@@ -3,6 +3,7 @@ import Logging
 import SpectralXCheckpoint
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXSupport
 
 /// The job routes of service.md §2.1 (OGC API – Processes – Part 1 naming).
 enum JobRoute: Equatable {
@@ -53,7 +54,7 @@ enum JobRoute: Equatable {
 
 /// Who calls a job route. With API keys configured a job belongs to the key that created it
 /// (stored as its SHA-256) and only that key, or the admin token, sees or dismisses it.
-enum JobCaller: Equatable {
+enum JobCaller: Equatable, Sendable {
     /// No API keys configured: every job is visible to every client.
     case open
     case admin
@@ -91,36 +92,41 @@ extension SpectralXService {
         return .failure(e)
     }
 
-    /// Runs a job route (its head passed `checkJobHead`).
-    func respondToJobRoute(_ route: JobRoute, _ request: HTTPRequest, logger: Logger) throws -> HTTPResponse {
+    /// Runs a job route (its head passed `checkJobHead`, which found `caller`).
+    func respondToJobRoute(_ route: JobRoute, _ request: HTTPRequest, caller: JobCaller, logger: Logger) throws -> HTTPResponse {
         guard let jobs else { throw APIError(.notFound, "jobs_disabled", "this server runs without a jobs directory") }
-        let caller = try jobCaller(request.headers).get()
         return try JobRoutes(service: self, jobs: jobs, request: request, caller: caller, logger: logger).respond(route)
     }
 
     /// Head checks of the job routes: enabled, authorised, well-formed id, and for a submission the
     /// domain, media type and room in the jobs directory, all before the upload is read.
-    func checkJobHead(_ head: HTTPRequestHead, route: JobRoute) -> APIError? {
+    /// Returns the caller when the head passes.
+    func checkJobHead(_ head: HTTPRequestHead, route: JobRoute) -> Result<JobCaller, APIError> {
         guard let jobs else {
-            return APIError(.notFound, "jobs_disabled", "this server runs without a jobs directory")
+            return .failure(APIError(.notFound, "jobs_disabled", "this server runs without a jobs directory"))
         }
-        if case .failure(let e) = jobCaller(head.headers) { return e }
-        if let id = route.jobID, !JobRecord.isValidID(id) { return ErrorMapping.map(JobError.invalidID(id)) }
-        guard case .submit(let name) = route else { return nil }
+        let caller: JobCaller
+        switch jobCaller(head.headers) {
+        case .success(let c): caller = c
+        case .failure(let e): return .failure(e)
+        }
+        if let id = route.jobID, !JobRecord.isValidID(id) { return .failure(ErrorMapping.map(JobError.invalidID(id))) }
+        guard case .submit(let name) = route else { return .success(caller) }
         if engine.store.domain(name) == nil {
             if !engine.store.isReady {
-                return APIError(.serviceUnavailable, "not_ready", "no domain is loaded yet", retryAfter: configuration.notReadyRetryAfter)
+                return .failure(APIError(.serviceUnavailable, "not_ready", "no domain is loaded yet",
+                                         retryAfter: configuration.notReadyRetryAfter))
             }
-            return APIError(.notFound, "unknown_domain", "no domain named '\(name)' is loaded")
+            return .failure(APIError(.notFound, "unknown_domain", "no domain named '\(name)' is loaded"))
         }
         let type = head.headers["Content-Type"] ?? ""
         if UploadKind(contentType: type) == nil {
-            return APIError(.unsupportedMediaType, "unsupported_media_type",
-                            "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part")
+            return .failure(APIError(.unsupportedMediaType, "unsupported_media_type",
+                                     "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part"))
         }
         let length = head.headers["Content-Length"].flatMap { Int64($0) }
-        if let e = jobs.admissionError(bytes: length) { return ErrorMapping.map(e) }
-        return nil
+        if let e = jobs.admissionError(bytes: length) { return .failure(ErrorMapping.map(e)) }
+        return .success(caller)
     }
 }
 

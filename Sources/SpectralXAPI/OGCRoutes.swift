@@ -3,6 +3,7 @@ import Logging
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
+import SpectralXSupport
 
 /// The routes of OGC API – Processes – Part 1: Core 1.0, beside `/v1`. One process per loaded
 /// domain (process id = domain name): each domain has its own band count, classes and model card,
@@ -156,7 +157,8 @@ extension SpectralXService {
             }
             return nil
         case .jobs, .job, .results:
-            return checkJobHead(head, route: route.jobRoute!)
+            if case .failure(let e) = checkJobHead(head, route: route.jobRoute!) { return e }
+            return nil
         }
     }
 
@@ -387,7 +389,7 @@ struct OGCExecution {
         } else {
             response = HTTPResponse(status: .ok, contentType: type, body: body)
         }
-        let timing = result.timings + [("total", InferenceEngine.seconds(t0.duration(to: clock.now)))]
+        let timing = result.timings + [("total", t0.duration(to: clock.now).inSeconds)]
         response.headers.replaceOrAdd(name: "Server-Timing",
                                       value: timing.map { String(format: "%@;dur=%.1f", $0.0, $0.1 * 1000) }.joined(separator: ", "))
         response.headers.replaceOrAdd(name: "X-SpectralX-Batch-Size", value: String(result.batchSizes.max() ?? 1))

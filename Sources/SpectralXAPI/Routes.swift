@@ -3,6 +3,8 @@ import Logging
 import Metrics
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXSupport
+import Synchronization
 
 /// The routes of service.md §2, matched once for both the head check and the full request.
 enum Route: Equatable {
@@ -64,6 +66,14 @@ enum Route: Equatable {
     }
 }
 
+/// What `validateHead` found for a request it let through, carried to `handle` in the request
+/// context: the head it judged (so a stale outcome is never applied to another request) and, on a
+/// job route, who the caller is.
+struct HeadAdmission: Sendable {
+    let head: HTTPRequestHead
+    let jobCaller: JobCaller?
+}
+
 /// The HTTP face of the engine. Requests that are bound to fail (unknown route or domain, wrong
 /// method, missing credentials, unsupported media type) are refused in `validateHead`, before
 /// `100 Continue` and before any body byte is read.
@@ -73,6 +83,7 @@ public final class SpectralXService: HTTPHandler {
     /// Scene jobs (`…/jobs`, `/v1/jobs`); nil answers those routes 404 `jobs_disabled`.
     public let jobs: (any JobService)?
     let logger: Logger
+    private let headChecks = Atomic<Int>(0)
 
     public init(engine: InferenceEngine, configuration: APIConfiguration = APIConfiguration(),
                 jobs: (any JobService)? = nil, logger: Logger = Logger(label: "spectralx.api")) {
@@ -87,12 +98,15 @@ public final class SpectralXService: HTTPHandler {
 
     public func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse? {
         let route = Route(path: head.target.path)
-        if let error = check(head, route: route) {
+        switch admit(head, route: route) {
+        case .success(let admission):
+            context.headOutcome.store(admission)
+            return nil
+        case .failure(let error):
             count(route: route, method: head.method, status: error.status.code)
             // No `Connection: close`: the HTTP layer keeps the connection when no body is left unread.
             return Self.errorResponse(error, route: route)
         }
-        return nil
     }
 
     /// The error in the format of its route: OGC exception documents on the OGC routes, the `/v1`
@@ -102,8 +116,22 @@ public final class SpectralXService: HTTPHandler {
         return e.response
     }
 
-    /// Everything that can be decided from the head alone.
-    func check(_ head: HTTPRequestHead, route: Route?) -> APIError? {
+    /// How many times the head checks ran (tests: once per request, whether refused or handled).
+    public var headCheckCount: Int { headChecks.load(ordering: .relaxed) }
+
+    /// The head checks, run once per request: in `validateHead`, or in `handle` when the request
+    /// reached it without one (a handler driven directly, not through the server).
+    func admit(_ head: HTTPRequestHead, route: Route?) -> Result<HeadAdmission, APIError> {
+        headChecks.add(1, ordering: .relaxed)
+        if let e = check(head, route: route) { return .failure(e) }
+        if case .job(let j) = route {
+            return checkJobHead(head, route: j).map { HeadAdmission(head: head, jobCaller: $0) }
+        }
+        return .success(HeadAdmission(head: head, jobCaller: nil))
+    }
+
+    /// Route, method and what else can be decided from the head alone (job routes: then `checkJobHead`).
+    private func check(_ head: HTTPRequestHead, route: Route?) -> APIError? {
         guard let route else { return APIError(.notFound, .notFound, "no route for \(head.target.path)") }
         guard route.allowedMethods.contains(head.method) else {
             var e = APIError(.methodNotAllowed, .methodNotAllowed,
@@ -148,8 +176,6 @@ public final class SpectralXService: HTTPHandler {
         case .stac(let name):
             if let e = checkAPIKey(head.headers) { return e }
             if engine.store.domain(name) == nil { return APIError(.notFound, .unknownDomain, "no domain named '\(name)' is loaded") }
-        case .job(let j):
-            return checkJobHead(head, route: j)
         case .ogc(let o):
             return checkOGCHead(head, route: o)
         default: break
@@ -185,8 +211,13 @@ public final class SpectralXService: HTTPHandler {
         let logger = context.logger
         var response: HTTPResponse
         do {
-            if let e = check(request.head, route: route) { throw e }
-            response = try dispatch(route!, request, logger: logger, clientGone: context.clientGone)
+            let admission: HeadAdmission
+            if let recorded = context.headOutcome.value as? HeadAdmission, recorded.head == request.head {
+                admission = recorded
+            } else {
+                admission = try admit(request.head, route: route).get()
+            }
+            response = try dispatch(route!, request, admission: admission, logger: logger, clientGone: context.clientGone)
         } catch {
             let e = ErrorMapping.apiError(for: error)
             if e.status.code >= 500 && e.code == "internal_error" {
@@ -200,7 +231,7 @@ public final class SpectralXService: HTTPHandler {
         let elapsed = start.duration(to: .now)
         count(route: route, method: request.method, status: response.status.code)
         Metrics.Timer(label: "spectralx_http_request_duration_seconds", dimensions: [("route", route?.label ?? "unmatched")])
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            .recordNanoseconds(elapsed.inNanoseconds)
         return response
     }
 
@@ -209,7 +240,7 @@ public final class SpectralXService: HTTPHandler {
                 dimensions: [("route", route?.label ?? "unmatched"), ("method", method), ("status", String(status))]).increment()
     }
 
-    private func dispatch(_ route: Route, _ request: HTTPRequest, logger: Logger,
+    private func dispatch(_ route: Route, _ request: HTTPRequest, admission: HeadAdmission, logger: Logger,
                           clientGone: HTTPClientGoneSignal? = nil) throws -> HTTPResponse {
         switch route {
         case .healthz:
@@ -250,7 +281,8 @@ public final class SpectralXService: HTTPHandler {
             return try SegmentRoute(service: self, domain: name, request: request, logger: logger,
                                     clientGone: clientGone).respond()
         case .job(let j):
-            return try respondToJobRoute(j, request, logger: logger)
+            guard let caller = admission.jobCaller else { throw APIError(.internalServerError, .internalError, "job route without a caller") }
+            return try respondToJobRoute(j, request, caller: caller, logger: logger)
         case .stac(let name):
             guard let d = engine.store.domain(name) else { throw EngineError.unknownDomain(name) }
             let links = [

@@ -3,6 +3,7 @@ import Logging
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
+import SpectralXSupport
 
 /// The accepted request bodies of the segment route.
 enum UploadKind: Equatable {
@@ -56,7 +57,7 @@ struct SegmentRoute {
         let lease = try service.engine.store.lease(domain)
         defer { lease.release() }
         let (source, kind) = try decode()
-        let decodeSeconds = InferenceEngine.seconds(t0.duration(to: clock.now))
+        let decodeSeconds = t0.duration(to: clock.now).inSeconds
         let q = request.target
         let output = try parseOutput(q.queryValue("output"), default: kind == .npy ? .npy : .geotiff)
         let options = try parseOptions()
@@ -97,10 +98,10 @@ struct SegmentRoute {
             }
             response = HTTPResponse(status: .ok, contentType: type, body: body)
         }
-        let encodeSeconds = InferenceEngine.seconds(t1.duration(to: clock.now))
+        let encodeSeconds = t1.duration(to: clock.now).inSeconds
 
         var timing = [("decode", decodeSeconds)] + result.timings + [("encode", encodeSeconds)]
-        timing.append(("total", InferenceEngine.seconds(t0.duration(to: clock.now))))
+        timing.append(("total", t0.duration(to: clock.now).inSeconds))
         response.headers.replaceOrAdd(name: "Server-Timing",
                                       value: timing.map { String(format: "%@;dur=%.1f", $0.0, $0.1 * 1000) }.joined(separator: ", "))
         response.headers.replaceOrAdd(name: "X-SpectralX-Batch-Size", value: String(result.batchSizes.max() ?? 1))

@@ -45,6 +45,11 @@ public enum ServiceMetrics {
         "spectralx_jobs": "Jobs stored, by status.",
         "spectralx_job_queue_length": "Accepted jobs waiting for a slot.",
         "spectralx_job_windows_total": "Model windows computed by jobs (rate() gives windows per second).",
+        "spectralx_fleet_job_windows_total": "Fleet mode: model windows computed by jobs on this replica.",
+        "spectralx_fleet_jobs_claimed_total": "Fleet mode: jobs this replica claimed (new or taken over).",
+        "spectralx_fleet_lease_renewals_total": "Fleet mode: job lease renewals (heartbeats) by this replica.",
+        "spectralx_fleet_leases_lost_total": "Fleet mode: running jobs this replica stopped because another replica holds the lease now.",
+        "spectralx_fleet_takeovers_total": "Fleet mode: jobs this replica took over from a replica whose lease expired or was released.",
         "spectralx_job_windows_per_second": "Windows per second of the running jobs over their current runs.",
     ]
 

@@ -1,3 +1,5 @@
+import SpectralXSupport
+
 /// Every failure of the checkpoint layer, typed so callers (CLI, engine, tests) can react to the
 /// precise problem, and described in words that name the offending file/key so a user can fix it.
 public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -99,3 +101,14 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension CheckpointError {
+    /// The checkpoint layer's form of a failed file operation of the support module.
+    public init(_ error: FileSystemError) {
+        switch error.operation {
+        case .open: self = .cannotOpen(path: error.path, errno: error.errno)
+        case .mmap: self = .mmapFailed(path: error.path, errno: error.errno)
+        default: self = .ioFailure(path: error.path, operation: error.operation.rawValue, errno: error.errno)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// `models/domains/<domain>/domain.json` (spec service.md §3): everything the engine needs to
 /// serve a domain besides the tensors — which backbone it plugs into, the band count and
@@ -170,6 +171,6 @@ public struct DomainConfig: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(0x0A)
-        try data.write(to: url, options: .atomic)
+        do { try AtomicFile.write(data, to: url.path, durable: false) } catch { throw CheckpointError(error) }
     }
 }

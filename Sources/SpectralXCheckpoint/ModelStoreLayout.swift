@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// Paths of the Triton-style model store (spec service.md §3):
 ///
@@ -71,9 +72,8 @@ public struct ModelStoreLayout: Sendable, Hashable {
         guard ok else { throw .invalidArgument("name '\(name)' may contain only letters, digits, '.', '_' and '-'") }
     }
 
-    /// SHA-256 of a whole file (read through a read-only mapping).
+    /// SHA-256 of a whole file.
     public static func fileSHA256(_ url: URL) throws(CheckpointError) -> SHA256Digest {
-        let m = try MappedFile(path: url.path)
-        return SHA256.hash(m.bytes)
+        do { return try SHA256.hash(fileAtPath: url.path) } catch { throw CheckpointError(error) }
     }
 }

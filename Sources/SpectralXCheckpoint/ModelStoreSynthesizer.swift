@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SpectralXSupport
 
 /// What a synthesis run produced.
 public struct SynthesisResult: Sendable {
@@ -190,7 +191,8 @@ public enum ModelStoreSynthesizer {
         let header = writer.headerBytes()
         guard existing.fileSize == 8 + header.count + writer.dataByteCount,
               existing.header.headerLength == header.count else { return false }
-        let m = try MappedFile(path: url.path)
+        let m: MappedFile
+        do { m = try MappedFile(path: url.path) } catch { throw CheckpointError(error) }
         return header.elementsEqual(UnsafeRawBufferPointer(rebasing: m.bytes[8..<(8 + header.count)]))
     }
 

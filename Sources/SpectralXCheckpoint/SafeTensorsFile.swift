@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// A memory-mapped, fully validated safetensors file.
 ///
@@ -19,7 +20,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Maps and validates `url`; throws `CheckpointError` naming the problem on any malformed input.
     public init(url: URL, maxHeaderSize: Int = SafeTensorsHeader.defaultMaxHeaderSize) throws(CheckpointError) {
         self.url = url
-        let mapping = try MappedFile(path: url.path)
+        let mapping: MappedFile
+        do { mapping = try MappedFile(path: url.path) } catch { throw CheckpointError(error) }
         self.mapping = mapping
         let header = try SafeTensorsHeader(fileBytes: mapping.bytes, maxHeaderSize: maxHeaderSize)
         self.header = header

@@ -1,18 +1,13 @@
 import Dispatch
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SpectralXSupport
 
 /// Streams tensors into a safetensors file without ever holding the whole file in memory.
 ///
 /// Tensor bytes come from a closure that fills one buffer piece at a time (at most
 /// `chunkByteLimit` bytes), so a 1.2 GB backbone needs one 64 MB buffer. The file is written to
-/// `<path>.part` and renamed into place only when complete, so a reader never sees a half-written
-/// file at the final path. Optionally each tensor's SHA-256 is computed on the way (in parallel
+/// a temporary file beside `<path>` and renamed into place only when complete (`AtomicFile`), so a
+/// reader never sees a half-written file at the final path. Optionally each tensor's SHA-256 is computed on the way (in parallel
 /// across the tensors of a chunk).
 public struct SafeTensorsWriter: Sendable {
     /// A tensor to be written: name as stored, element type and shape.
@@ -46,7 +41,7 @@ public struct SafeTensorsWriter: Sendable {
     public let metadata: [(key: String, value: String)]
     /// Largest buffer handed to the fill closure (and the size of the one staging buffer).
     public var chunkByteLimit: Int = 64 << 20
-    /// fsync the `.part` file before renaming it (durability across a crash).
+    /// Durable write: fsync the temporary file before the rename and the directory after (survives a crash).
     public var synchronizeBeforeRename = true
 
     /// Tensors are written in the given order; metadata comes first in the header, in this order.
@@ -97,25 +92,25 @@ public struct SafeTensorsWriter: Sendable {
     /// `hashTensors` is true, else an empty array.
     @discardableResult
     public func write(to url: URL, hashTensors: Bool = true, fill: Fill) throws -> [SHA256Digest] {
-        let path = url.path
-        let partPath = path + ".part"
-        let fd = open(partPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw CheckpointError.cannotOpen(path: partPath, errno: errno) }
-        var closed = false
-        var succeeded = false
-        defer {
-            if !closed { close(fd) }
-            if !succeeded { unlink(partPath) }
+        do {
+            return try AtomicFile.write(to: url.path, durable: synchronizeBeforeRename, permissions: 0o644) { output in
+                try writeContents(to: output, hashTensors: hashTensors, fill: fill)
+            }
+        } catch let e as FileSystemError {
+            throw CheckpointError(e)
         }
+    }
 
+    /// Header and data into the temporary file; each tensor's digest when `hashTensors`.
+    private func writeContents(to output: AtomicFile.Output, hashTensors: Bool, fill: Fill) throws -> [SHA256Digest] {
         let header = headerBytes()
         var prefix = [UInt8](repeating: 0, count: 8)
         let n = UInt64(header.count)
         for i in 0..<8 { prefix[i] = UInt8(truncatingIfNeeded: n >> (UInt64(i) * 8)) }
-        try Self.writeAll(fd, prefix + header, path: partPath)
+        try output.write(prefix + header)
 
         let limit = max(8, chunkByteLimit / 8 * 8)
-        var states = [SHA256](repeating: SHA256(), count: hashTensors ? tensors.count : 0)
+        var states = (0..<(hashTensors ? tensors.count : 0)).map { _ in SHA256() }
 
         // Double buffering: while a background queue writes one staging buffer, the caller's
         // thread fills and hashes the other. `freeBuffers` counts buffers not owned by the queue.
@@ -166,7 +161,7 @@ public struct SafeTensorsWriter: Sendable {
             let bytes = DisjointAccess(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
             writeQueue.async {
                 if writeState.error == nil {
-                    do { try Self.writeAll(fd, bytes.pointer, path: partPath) } catch { writeState.error = error }
+                    do { try output.write(bytes.pointer) } catch { writeState.error = error }
                 }
                 freeBuffers.signal()
             }
@@ -190,15 +185,6 @@ public struct SafeTensorsWriter: Sendable {
         try flush()
         if let error = writeQueue.sync(execute: { writeState.error }) { throw error }
 
-        if synchronizeBeforeRename, fsync(fd) != 0 {
-            throw CheckpointError.ioFailure(path: partPath, operation: "fsync", errno: errno)
-        }
-        closed = true
-        if close(fd) != 0 { throw CheckpointError.ioFailure(path: partPath, operation: "close", errno: errno) }
-        if rename(partPath, path) != 0 {
-            throw CheckpointError.ioFailure(path: path, operation: "rename", errno: errno)
-        }
-        succeeded = true
         if !hashTensors { return [] }
         return states.indices.map { states[$0].finalize() }
     }
@@ -208,28 +194,4 @@ public struct SafeTensorsWriter: Sendable {
     private final class WriteState: @unchecked Sendable {
         var error: (any Error)?
     }
-
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
-        guard var p = bytes.baseAddress else { return }
-        var remaining = bytes.count
-        while remaining > 0 {
-            let w = systemWrite(fd, p, remaining)
-            if w < 0 {
-                if errno == EINTR { continue }
-                throw CheckpointError.ioFailure(path: path, operation: "write", errno: errno)
-            }
-            remaining -= w
-            p += w
-        }
-    }
 }
-
-#if canImport(Glibc)
-private let systemWrite = Glibc.write
-#elseif canImport(Darwin)
-private let systemWrite = Darwin.write
-#endif

@@ -1,4 +1,5 @@
 import SpectralXCheckpoint
+import SpectralXSupport
 
 /// A `torch.save` zip checkpoint, opened and unpickled without Python: the archive stays mapped,
 /// the pickle becomes a `PickleGraph`, tensors are views into the archive's storage entries.

@@ -1,4 +1,5 @@
 import SpectralXCheckpoint
+import SpectralXSupport
 
 /// Read-only view of a ZIP archive's central directory over a memory-mapped file: the container
 /// `torch.save` writes (entries stored uncompressed, data aligned to 64 bytes, ZIP64 records when
@@ -39,7 +40,7 @@ public final class ZipArchive: Sendable {
 
     public convenience init(path: String, limits: Limits = Limits()) throws(ImportError) {
         let mapped: MappedFile
-        do { mapped = try MappedFile(path: path) } catch { throw .checkpoint(error) }
+        do { mapped = try MappedFile(path: path) } catch { throw .checkpoint(CheckpointError(error)) }
         try self.init(file: mapped, limits: limits)
     }
 
@@ -252,43 +253,5 @@ public final class ZipArchive: Sendable {
             }
             return Int(v)
         }
-    }
-}
-
-/// CRC-32 (IEEE 802.3, reflected 0xEDB88320), slicing-by-8: the checksum ZIP stores per entry.
-public enum CRC32 {
-    /// Eight 256-entry tables, flattened: table k at [k·256 ..< (k+1)·256].
-    static let table: [UInt32] = {
-        var t = [UInt32](repeating: 0, count: 8 * 256)
-        for i in 0..<256 {
-            var c = UInt32(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            t[i] = c
-        }
-        for k in 1..<8 {
-            for i in 0..<256 { t[k * 256 + i] = (t[(k - 1) * 256 + i] >> 8) ^ t[Int(t[(k - 1) * 256 + i] & 0xFF)] }
-        }
-        return t
-    }()
-
-    public static func checksum(_ data: UnsafeRawBufferPointer, initial: UInt32 = 0) -> UInt32 {
-        var c = ~initial
-        table.withUnsafeBufferPointer { t in
-            var i = 0
-            let n = data.count
-            while i + 8 <= n {
-                let lo = c ^ (UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24)
-                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
-                    ^ t[3 * 256 + Int(data[i + 4])] ^ t[2 * 256 + Int(data[i + 5])]
-                    ^ t[1 * 256 + Int(data[i + 6])] ^ t[Int(data[i + 7])]
-                i += 8
-            }
-            while i < n {
-                c = t[Int((c ^ UInt32(data[i])) & 0xFF)] ^ (c >> 8)
-                i += 1
-            }
-        }
-        return ~c
     }
 }

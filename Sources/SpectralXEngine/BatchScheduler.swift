@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Metrics
+import SpectralXSupport
 
 /// A dynamic batcher in the spirit of Triton's: requests queue per model; one worker thread forms a
 /// batch from the model whose oldest image has waited longest, waiting at most `maxQueueDelay` for
@@ -216,7 +217,7 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             if !ready {
                 let wake = min(candidates[0].item.enqueued + configuration.maxQueueDelay,
                                candidates.map(\.item.deadline).min() ?? now)
-                _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, Self.seconds(now.duration(to: wake)))))
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, now.duration(to: wake).inSeconds)))
                 continue
             }
             // A batch holds one priority: an interactive image is not slowed down by job windows
@@ -244,7 +245,7 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             observer?(take)
 
             let started = clock.now
-            for item in batch { queueTimer.recordNanoseconds(Self.nanos(item.enqueued.duration(to: started))) }
+            for item in batch { queueTimer.recordNanoseconds(item.enqueued.duration(to: started).inNanoseconds) }
             batchRecorder.record(take)
             let result = Result { () throws -> [Output] in
                 if groups.count == 1 { return try runner.run(model: groups[0].model, inputs: batch.map(\.input)) }
@@ -255,17 +256,17 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
                 return outputs.flatMap { $0 }
             }
             let elapsed = started.duration(to: clock.now)
-            batchTimer.recordNanoseconds(Self.nanos(elapsed))
-            let queueSeconds = batch.map { Self.seconds($0.enqueued.duration(to: started)) }
+            batchTimer.recordNanoseconds(elapsed.inNanoseconds)
+            let queueSeconds = batch.map { $0.enqueued.duration(to: started).inSeconds }
 
             condition.lock()
             running = 0
-            secondsPerBatch = 0.7 * secondsPerBatch + 0.3 * Self.seconds(elapsed)
+            secondsPerBatch = 0.7 * secondsPerBatch + 0.3 * elapsed.inSeconds
             switch result {
             case .success(let outputs) where outputs.count == batch.count:
                 for (i, item) in batch.enumerated() {
                     complete(item, with: .success(BatchedOutput(value: outputs[i], batchSize: take,
-                                                                queueSeconds: queueSeconds[i], runSeconds: Self.seconds(elapsed))))
+                                                                queueSeconds: queueSeconds[i], runSeconds: elapsed.inSeconds)))
                 }
             case .success(let outputs):
                 for item in batch {
@@ -296,14 +297,6 @@ public final class BatchScheduler<Runner: BatchRunner>: @unchecked Sendable {
             return a.item.enqueued != b.item.enqueued ? a.item.enqueued < b.item.enqueued : a.item.sequence < b.item.sequence
         }
         return merged
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
-    static func nanos(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 }
 

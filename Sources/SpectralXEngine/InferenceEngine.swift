@@ -92,8 +92,4 @@ public final class InferenceEngine: Sendable {
             }
         }
     }
-
-    public static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }

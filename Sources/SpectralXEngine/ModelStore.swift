@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import SpectralXCheckpoint
 import SpectralXModel
+import SpectralXSupport
 import Synchronization
 #if canImport(CMalloc) && os(Linux)
 import CMalloc
@@ -198,7 +199,7 @@ public final class ModelStore: Sendable {
         let adapter: SafeTensorsFile
         do { adapter = try SafeTensorsFile(url: adapterURL) } catch { throw fail("adapter.safetensors: \(error)") }
         let expectedLayout = try Self.checkHeader(adapter.header, file: .domain, config: config, fail: fail)
-        let adapterDigest = try FileDigest.sha256Hex(of: adapterURL)
+        let adapterDigest = try Self.sha256Hex(of: adapterURL, domain: name)
         if let expected = config.adapterSHA256, adapterDigest != expected.lowercased() {
             throw fail("adapter.safetensors sha256 \(adapterDigest) does not match domain.json's \(expected)")
         }
@@ -277,7 +278,7 @@ public final class ModelStore: Sendable {
                 reason: "backbone \(bname).safetensors does not fit the model: " + problems.joined(separator: "; "))
         }
         // Hashed even without a recorded digest: it is part of every domain's model digest (once per backbone).
-        let digest = try FileDigest.sha256Hex(of: url)
+        let digest = try Self.sha256Hex(of: url, domain: domain)
         if let expectedSHA256, digest != expectedSHA256.lowercased() {
             throw EngineError.domainLoadFailed(domain: domain,
                 reason: "backbone \(bname).safetensors sha256 \(digest) does not match domain.json's \(expectedSHA256)")
@@ -291,6 +292,15 @@ public final class ModelStore: Sendable {
             return b
         } catch {
             throw EngineError.domainLoadFailed(domain: domain, reason: "backbone \(bname): \(error)")
+        }
+    }
+}
+
+extension ModelStore {
+    /// Lowercase hex SHA-256 of a store file; a file that cannot be read fails the domain's load.
+    static func sha256Hex(of url: URL, domain: String) throws(EngineError) -> String {
+        do { return try SHA256.hash(fileAtPath: url.path).hex } catch {
+            throw .domainLoadFailed(domain: domain, reason: "cannot read \(url.path): \(error)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXCheckpoint
 import SpectralXRaster
+import SpectralXSupport
 
 /// File formats of a segmentation answer (the API's `output=` and `spectralx predict --format`).
 public enum OutputFormat: String, Sendable, CaseIterable, Codable {
@@ -191,8 +192,9 @@ public struct SceneCheckpoint: Codable, Sendable, Equatable {
     }
 }
 
-/// Writes beside the target and renames, so a reader never sees half a file.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) }
-    catch { throw EngineError.inferenceFailed("cannot write \(path): \(error.localizedDescription)") }
+/// Writes beside the target and renames (`AtomicFile`, not durable: a rerun rewrites it), so a
+/// reader never sees half a file.
+public func writeAtomically(_ data: Data, to path: String) throws(EngineError) {
+    do { try AtomicFile.write(data, to: path, durable: false) }
+    catch { throw EngineError.inferenceFailed("cannot write \(path): \(error)") }
 }

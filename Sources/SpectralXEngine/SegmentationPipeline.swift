@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXModel
 import SpectralXRaster
+import SpectralXSupport
 
 /// Which pixels are invalid (service.md §2.1). A band sample is nodata when it equals the band's
 /// declared nodata value (GDAL_NODATA) or is NaN; a pixel masked by the file's internal mask is
@@ -391,8 +392,8 @@ public final class SegmentationPipeline: Sendable {
         report.batchSizes = [out.batchSize]
         report.histogram = histogram
         report.invalidPixels = invalid
-        report.timings = [("preprocess", InferenceEngine.seconds(t0.duration(to: t1))), ("queue", out.queueSeconds),
-                          ("inference", out.runSeconds), ("postprocess", InferenceEngine.seconds(t2.duration(to: clock.now)))]
+        report.timings = [("preprocess", t0.duration(to: t1).inSeconds), ("queue", out.queueSeconds),
+                          ("inference", out.runSeconds), ("postprocess", t2.duration(to: clock.now).inSeconds)]
         return report
     }
 
@@ -402,7 +403,7 @@ public final class SegmentationPipeline: Sendable {
         let t0 = clock.now
         let W = source.width, H = source.height, C = source.bands, K = domain.classes, S = WindowPlan.size
         let stats = try given ?? statistics(cancel: cancel)
-        let statSeconds = InferenceEngine.seconds(t0.duration(to: clock.now))
+        let statSeconds = t0.duration(to: clock.now).inSeconds
         let xs = plan.xs, ys = plan.ys
         let firstRow = plan.firstWindowRow(producing: resumeFromRow)
         var state = SceneProgress(windowsDone: firstRow * xs.count, windowsTotal: plan.total, windowsSkipped: 0,
@@ -432,7 +433,7 @@ public final class SegmentationPipeline: Sendable {
             }
             try sink.consume(rows: rows, labels: labels, scores: scores)
             state.rowsDone = rows.upperBound
-            postprocess += InferenceEngine.seconds(tp.duration(to: clock.now))
+            postprocess += tp.duration(to: clock.now).inSeconds
         }
 
         for ri in firstRow..<ys.count {
@@ -463,7 +464,7 @@ public final class SegmentationPipeline: Sendable {
             let skipped = xs.count - todo.count
             state.windowsSkipped += skipped
             state.windowsDone += skipped
-            preprocess += InferenceEngine.seconds(tr.duration(to: clock.now))
+            preprocess += tr.duration(to: clock.now).inSeconds
             var start = 0
             while start < todo.count {
                 try cancel?.check()
@@ -474,7 +475,7 @@ public final class SegmentationPipeline: Sendable {
                     scratch.windows = [[Float]](repeating: [Float](repeating: 0, count: C * S * S), count: chunk.count)
                 }
                 for (j, x0) in chunk.enumerated() { window(scratch.normalized, x0: x0, rows: bandH, C: C, W: W, into: &scratch.windows[j]) }
-                preprocess += InferenceEngine.seconds(tw.duration(to: clock.now))
+                preprocess += tw.duration(to: clock.now).inSeconds
                 // The first group is admitted like any request (may be refused when the queue is
                 // full); later groups of an admitted scene wait for room instead.
                 let outs = try engine.scheduler.submit(model: domain, inputs: scratch.windows, timeout: options.timeout,
@@ -487,7 +488,7 @@ public final class SegmentationPipeline: Sendable {
                     try outs[i].value.withUnsafeBufferPointer { try blend.add($0, x0: x0, y0: y0, rows: bandH) }
                 }
                 runSeconds += outs.first?.runSeconds ?? 0
-                postprocess += InferenceEngine.seconds(tp.duration(to: clock.now))
+                postprocess += tp.duration(to: clock.now).inSeconds
                 computed += chunk.count
                 state.windowsDone += chunk.count
                 state.windowsComputed = computed

@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// The rules of one HTTP/1.1 connection, apart from any I/O (after swift-nio's
 /// `HTTPServerPipelineHandler`): the driver feeds it events (bytes received, peer closed, a head
@@ -231,7 +232,7 @@ public struct HTTPConnectionStateMachine: Sendable {
                 return fail(.requestTimeout, head: p.head, requestID: p.requestID, now: now, abort: true)
             }
             let window = configuration.bodyRateWindow
-            let needed = Int64((Double(configuration.minBodyRate) * window.seconds).rounded(.up))
+            let needed = Int64((Double(configuration.minBodyRate) * window.inSeconds).rounded(.up))
             if p.windowBytes < needed {
                 return fail(.bodyTooSlow(minRate: configuration.minBodyRate, window: window), head: p.head,
                             requestID: p.requestID, now: now, abort: true)
@@ -280,9 +281,9 @@ public struct HTTPConnectionStateMachine: Sendable {
             // (`reservedHeaderTimeout`): slots granted together in a wave of reclaims (trickling
             // clients reconnecting) are reclaimable again before a waiting request gives up on them.
             if elapsed >= Self.hopelessAge(configuration),
-               Double(p.total) < Double(configuration.minBodyRate) * elapsed.seconds / 8 { return 2 }
+               Double(p.total) < Double(configuration.minBodyRate) * elapsed.inSeconds / 8 { return 2 }
             guard elapsed >= .seconds(2) else { return nil }
-            return Double(p.total) / elapsed.seconds < Double(configuration.minBodyRate) ? 2 : nil
+            return Double(p.total) / elapsed.inSeconds < Double(configuration.minBodyRate) ? 2 : nil
         default:
             return nil
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// An error answered by the HTTP layer itself (or by a handler that wants the same shape).
 ///
@@ -108,7 +109,7 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
     static let tooManyConnections = HTTPServerError(
         .tooManyConnections, message: "the server is at its connection limit")
     static func bodyTooSlow(minRate: Int64, window: Duration) -> HTTPServerError {
-        let w = window.seconds
+        let w = window.inSeconds
         let shown = w == w.rounded() ? "\(Int(w))" : String(format: "%.1f", w)
         return HTTPServerError(.bodyTooSlow, message: "the request body arrived slower than \(minRate) bytes/s over \(shown) s")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,6 +23,8 @@ final class LoopConnection {
     var out = Data()
     var spool: BodySpool?
     var gone = HTTPClientGoneSignal()
+    /// The current request's `validateHead` outcome, handed on to its `handle`.
+    var headOutcome = HTTPHeadOutcome()
     var inHandler = false
     /// A request waiting for `out` to drain before its handler starts (responses leave in order).
     var pendingDispatch: (request: HTTPRequest, context: HTTPRequestContext, priority: Bool, forceClose: Bool)?
@@ -66,7 +69,7 @@ final class HTTPEventLoop: Sendable {
     let spool: SpoolDirectory
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let shared = Locked(Shared())
+    private let shared = Mutex(Shared())
     private let done = DispatchSemaphore(value: 0)
     private let handlers: HandlerPool
     private let probes: HandlerPool
@@ -93,7 +96,7 @@ final class HTTPEventLoop: Sendable {
         reclaims = RateLimitedWarning("connection limit reached, slots taken from connections making no progress", logger: core.logger)
     }
 
-    var connectionCount: Int { shared.current.connectionCount }
+    var connectionCount: Int { shared.withLock { $0.connectionCount } }
 
     /// Linux's POLLRDHUP (peer shut down its sending side); Glibc only exports it under _GNU_SOURCE.
     static let pollRDHUP: Int16 = 0x2000
@@ -111,7 +114,7 @@ final class HTTPEventLoop: Sendable {
     }
 
     func waitUntilStopped() {
-        if shared.current.finished { return }
+        if shared.withLock({ $0.finished }) { return }
         done.wait()
         done.signal()  // let other waiters through too
     }
@@ -529,6 +532,7 @@ final class HTTPEventLoop: Sendable {
                 conn.head = head
                 conn.requestStarted = now
                 conn.gone = HTTPClientGoneSignal()
+                conn.headOutcome = HTTPHeadOutcome()
                 let early = core.handler.validateHead(head, context: context(conn, requestID: requestID))
                 queue = conn.machine.headValidated(early, now: now)[...] + queue
             case .requestSlot:
@@ -617,7 +621,7 @@ final class HTTPEventLoop: Sendable {
 
     private func context(_ conn: LoopConnection, requestID: String) -> HTTPRequestContext {
         HTTPRequestContext(logger: requestLogger(conn, requestID), connectionID: conn.id, isTLS: core.tls != nil,
-                           clientGone: conn.gone, isShuttingDown: { [core] in core.isShuttingDown })
+                           clientGone: conn.gone, headOutcome: conn.headOutcome, isShuttingDown: { [core] in core.isShuttingDown })
     }
 
     /// The handler thread's work: handle, write the answer, clean up, report back.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 
 /// One complete request, body included, handed to an `HTTPHandler`.
@@ -66,20 +67,38 @@ public struct HTTPRequestContext: Sendable {
     /// Becomes set when the client closes or resets the connection while its request is handled
     /// (poll it, or subscribe with `onGone`): the answer will not be read, so work can be dropped.
     public let clientGone: HTTPClientGoneSignal
+    /// What the handler's `validateHead` decided for this request, handed to its `handle` (the same
+    /// object in both contexts of one request), so a check made on the head need not run twice.
+    public let headOutcome: HTTPHeadOutcome
     private let shuttingDown: @Sendable () -> Bool
 
     public init(logger: Logger, connectionID: UInt64 = 0, isTLS: Bool = false,
                 clientGone: HTTPClientGoneSignal = HTTPClientGoneSignal(),
+                headOutcome: HTTPHeadOutcome = HTTPHeadOutcome(),
                 isShuttingDown: @escaping @Sendable () -> Bool = { false }) {
         self.logger = logger
         self.connectionID = connectionID
         self.isTLS = isTLS
         self.clientGone = clientGone
+        self.headOutcome = headOutcome
         self.shuttingDown = isShuttingDown
     }
 
     /// True once the server is draining; long handlers may choose to finish early.
     public var isShuttingDown: Bool { shuttingDown() }
+}
+
+/// A slot for the handler: `validateHead` stores what it found (e.g. who the caller is) and
+/// `handle` reads it back. The HTTP layer creates one per request and never looks inside.
+public final class HTTPHeadOutcome: Sendable {
+    private let stored = Mutex<(any Sendable)?>(nil)
+
+    public init() {}
+
+    /// What `validateHead` stored for this request, if anything.
+    public var value: (any Sendable)? { stored.withLock { $0 } }
+
+    public func store(_ value: any Sendable) { stored.withLock { $0 = value } }
 }
 
 /// "The client has gone": set once, never cleared, by the server's event loop when it sees the
@@ -91,7 +110,7 @@ public final class HTTPClientGoneSignal: Sendable {
         var gone = false
         var callbacks: [@Sendable () -> Void] = []
     }
-    private let state = Locked(State())
+    private let state = Mutex(State())
 
     public init() {}
 

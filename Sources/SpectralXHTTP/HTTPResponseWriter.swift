@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import SpectralXSupport
+import Synchronization
 
 /// Turns a response into bytes on a transport: the head through `HTTPResponseSerializer`, then the
 /// body (none for HEAD and for statuses without one). Used by handler threads (blocking writes
@@ -126,7 +128,7 @@ enum HTTPResponseWriter {
     static func access(_ logger: Logger, _ head: HTTPRequestHead, status: Int, bytes: Int64,
                        started: ContinuousClock.Instant, remote: String?) {
         let elapsed = ContinuousClock.now - started
-        let ms = (elapsed.seconds * 1000 * 10).rounded() / 10
+        let ms = (elapsed.inSeconds * 1000 * 10).rounded() / 10
         logger.info("\(head.method) \(head.target.rawPath) \(status) \(bytes)B \(ms)ms", metadata: [
             "method": "\(head.method)", "path": "\(head.target.rawPath)", "status": "\(status)",
             "bytes": "\(bytes)", "duration_ms": "\(ms)", "remote": "\(remote ?? "-")",
@@ -138,7 +140,7 @@ enum HTTPResponseWriter {
 /// flood (refused connections, accept failures) costs a few log lines instead of one per event.
 final class RateLimitedWarning: Sendable {
     private struct State { var last: ContinuousClock.Instant? = nil; var suppressed = 0 }
-    private let state = Locked(State())
+    private let state = Mutex(State())
     private let interval: Duration
     private let logger: Logger
     private let message: Logger.Message

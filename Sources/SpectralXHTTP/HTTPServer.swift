@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import SpectralXSupport
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,11 +13,11 @@ final class ServerCore: Sendable {
     let logger: Logger
     let tls: TLSContext?
     /// Set when the drain starts: the instant it was asked for plus `drainTimeout`.
-    private let drain = Locked<ContinuousClock.Instant?>(nil)
+    private let drain = Mutex<ContinuousClock.Instant?>(nil)
     /// Requests whose client went away while they were handled.
-    let abandoned = Locked(0)
+    let abandoned = Mutex(0)
     /// Connections answered `503 too_many_connections` (or evicted from the reserve).
-    let refused = Locked(0)
+    let refused = Mutex(0)
 
     init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger) throws {
         self.configuration = configuration
@@ -24,10 +26,10 @@ final class ServerCore: Sendable {
         self.tls = try configuration.tls.map { try TLSContext(configuration: $0) }
     }
 
-    var isShuttingDown: Bool { drain.current != nil }
+    var isShuttingDown: Bool { drain.withLock { $0 != nil } }
 
     /// When the drain ends (nil until `beginShutdown`).
-    var drainDeadline: ContinuousClock.Instant? { drain.current }
+    var drainDeadline: ContinuousClock.Instant? { drain.withLock { $0 } }
 
     /// Marks the server as draining, the deadline counted from `now` (the moment the stop was asked
     /// for, not the loop's next turn); returns false if it already was.
@@ -70,7 +72,7 @@ public final class HTTPServer: Sendable {
     }
 
     private let core: ServerCore
-    private let state = Locked(State())
+    private let state = Mutex(State())
 
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler,
                 logger: Logger = Logger(label: "spectralx.http")) throws {
@@ -86,19 +88,19 @@ public final class HTTPServer: Sendable {
     public var configuration: HTTPServerConfiguration { core.configuration }
 
     /// The bound port (the real one when configured with 0); 0 before `start()`.
-    public var port: Int { state.current.port }
+    public var port: Int { state.withLock { $0.port } }
 
     /// Connections currently open (including reserved ones).
-    public var connectionCount: Int { state.current.loop?.connectionCount ?? 0 }
+    public var connectionCount: Int { state.withLock { $0.loop }?.connectionCount ?? 0 }
 
     /// Requests whose client closed or reset the connection while they were being handled.
-    public var abandonedRequestCount: Int { core.abandoned.current }
+    public var abandonedRequestCount: Int { core.abandoned.withLock { $0 } }
 
     /// Connections refused with `503 too_many_connections` since start.
-    public var refusedConnectionCount: Int { core.refused.current }
+    public var refusedConnectionCount: Int { core.refused.withLock { $0 } }
 
     /// The directory this server spools request bodies to (nil before `start()`).
-    public var spoolDirectory: URL? { state.current.loop?.spool.url }
+    public var spoolDirectory: URL? { state.withLock { $0.loop }?.spool.url }
 
     public var isShuttingDown: Bool { core.isShuttingDown }
 
@@ -164,29 +166,30 @@ public final class HTTPServer: Sendable {
 
     /// Blocks until shutdown has completed (returns at once if never started).
     public func waitUntilStopped() {
-        state.current.loop?.waitUntilStopped()
+        state.withLock { $0.loop }?.waitUntilStopped()
     }
 
     /// Stops accepting, closes idle connections and lets in-flight requests finish (for at most
     /// `drainTimeout`). Returns at once; pair with `waitUntilStopped()`.
     public func shutdown() {
         if core.beginShutdown() {
-            core.logger.info("shutting down", metadata: ["drain_timeout_s": "\(core.configuration.drainTimeout.seconds)"])
-            for action in state.current.onShutdown { action() }
+            core.logger.info("shutting down", metadata: ["drain_timeout_s": "\(core.configuration.drainTimeout.inSeconds)"])
+            for action in state.withLock({ $0.onShutdown }) { action() }
         }
-        state.current.loop?.wake()
+        state.withLock { $0.loop }?.wake()
     }
 
     private func installSignalHandlers() {
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.shutdown() }
-            source.resume()
-            sources.append(source)
+        // Made inside the lock: the sources are not Sendable, so they cannot be handed in from outside.
+        state.withLock { s in
+            for sig in [SIGTERM, SIGINT] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { [weak self] in self?.shutdown() }
+                source.resume()
+                s.signalSources.append(source)
+            }
         }
-        state.withLock { $0.signalSources = sources }
     }
 
     /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit in force.

@@ -153,10 +153,3 @@ public struct HTTPServerConfiguration: Sendable {
         self.port = port
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
-}

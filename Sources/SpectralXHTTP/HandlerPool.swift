@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Threads that run handlers: started on demand up to `maxThreads` (jobs beyond wait in FIFO
 /// order), an idle thread exits after `idleTime`. Plain `Thread`s rather than Dispatch so the
@@ -10,7 +11,7 @@ final class HandlerPool: Sendable {
         var threads = 0
         var busy = 0
     }
-    private let state = Locked(State())
+    private let state = Mutex(State())
     private let condition = NSCondition()
     private let maxThreads: Int
     private let name: String

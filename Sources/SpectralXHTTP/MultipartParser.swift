@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,8 +51,11 @@ public enum MultipartFormData {
                 try parse(raw, boundary: boundary) { range in Data(raw[range]) }
             }
         case .file(let url, _):
-            let mapping = try MappedFile(url: url)
-            let raw = mapping.buffer
+            let mapping: MappedFile
+            do { mapping = try MappedFile(path: url.path) } catch {
+                throw HTTPServerError(.internalError, message: "cannot map the spooled body: \(error)")
+            }
+            let raw = mapping.bytes
             return try parse(raw, boundary: boundary) { range in
                 guard !range.isEmpty else { return Data() }
                 return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress! + range.lowerBound),
@@ -171,38 +175,5 @@ public enum MultipartFormData {
             return (name, v)
         }
         return (value, params)
-    }
-}
-
-/// A read-only memory mapping of a whole file, unmapped when the last reference goes.
-// @unchecked Sendable: the mapping is immutable (PROT_READ) once created, so sharing it is safe.
-final class MappedFile: @unchecked Sendable {
-    let base: UnsafeMutableRawPointer?
-    let count: Int
-
-    init(url: URL) throws {
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: url.path]) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw CocoaError(.fileReadUnknown) }
-        count = Int(st.st_size)
-        if count == 0 {
-            base = nil
-            return
-        }
-        guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw CocoaError(.fileReadUnknown)
-        }
-        base = p
-    }
-
-    var buffer: UnsafeRawBufferPointer {
-        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        return UnsafeRawBufferPointer(start: base, count: count)
-    }
-
-    deinit {
-        if let base { munmap(base, count) }
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import SpectralXSupport
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -73,7 +75,7 @@ enum Socket {
             let now = ContinuousClock.now
             if now >= deadline { return 0 }
             let remaining = (deadline - now)
-            let ms = Int32(min(remaining.seconds * 1000 + 1, 60_000))
+            let ms = Int32(min(remaining.inSeconds * 1000 + 1, 60_000))
             var fds = [pollfd(fd: fd, events: events, revents: 0)]
             if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
             let r = poll(&fds, nfds_t(fds.count), ms)
@@ -202,7 +204,7 @@ enum Socket {
 /// Plain TCP.
 final class PlainTransport: Transport {
     let fd: Int32
-    private let closed = Locked(false)
+    private let closed = Mutex(false)
 
     init(fd: Int32) { self.fd = fd }
 

@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import SpectralXSupport
 
 /// What went wrong talking to PostgreSQL, typed so callers decide (503 and retry, fail a job) without
 /// reading message text. Messages never contain the connection URL's password.
@@ -47,7 +48,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Connects to `url` (`postgres://user:password@host:port/db?…`, libpq's URI syntax) and sets the
     /// session's statement timeout, so no statement can hang a request or a job.
     public init(url: String, connectTimeout: Duration = .seconds(5), statementTimeout: Duration = .seconds(10)) throws(PostgresError) {
-        let seconds = max(1, Int(connectTimeout.components.seconds))
+        let seconds = max(1, Int(connectTimeout.inSeconds.rounded(.up)))
         let keys = ["dbname", "connect_timeout", "application_name"]
         let values = [url, String(seconds), "spectralx"]
         let handle: OpaquePointer? = keys.withCStrings { k in
@@ -60,7 +61,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(kind: .connection, sqlState: nil, message: message)
         }
         self.handle = handle
-        let ms = max(1, Int(statementTimeout.components.seconds) * 1000 + Int(statementTimeout.components.attoseconds / 1_000_000_000_000_000))
+        let ms = max(1, Int(statementTimeout.inNanoseconds / 1_000_000))
         _ = try query("SET statement_timeout = \(ms)")
     }
 

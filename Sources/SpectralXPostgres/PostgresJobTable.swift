@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// The shared job state of a fleet in PostgreSQL: one row per job holding its record (JSON, as the jobs
 /// layer encodes it), its status, and the lease of the replica running it.
@@ -221,7 +222,5 @@ public struct PostgresJobTable: Sendable {
         return r.isEmpty || r.value(0, "status") == "dismissed" ? .dismissed : .lost
     }
 
-    static func seconds(_ d: Duration) -> String {
-        String(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
-    }
+    static func seconds(_ d: Duration) -> String { String(d.inSeconds) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXSupport
 
 /// How `COGWriter` reduces a level to the next overview (a factor of 2 per level).
 public enum OverviewResampling: String, Sendable, Codable {
@@ -174,7 +175,9 @@ public final class COGWriter {
                             rowsWritten: rowsWritten, byteCounts: byteCounts)
         do {
             try spool.synchronize()
-            try JSONEncoder().encode(st).write(to: URL(fileURLWithPath: spoolDir + "/state.json"), options: .atomic)
+            try AtomicFile.write(try JSONEncoder().encode(st), to: spoolDir + "/state.json", durable: false)
+        } catch let e as FileSystemError {
+            throw RasterError.io("cannot save the output spool state: \(e)")
         } catch { throw RasterError.io("cannot save the output spool state: \(error.localizedDescription)") }
     }
 
@@ -223,25 +226,17 @@ public final class COGWriter {
         if spoolKind != .memory { try? FileManager.default.removeItem(atPath: spoolDir) }
     }
 
-    /// Builds the overviews and writes the COG to `path`: written beside it, synced, and renamed over
-    /// it in one `rename` (a reader sees the old file or the new one); removes the spool.
+    /// Builds the overviews and writes the COG to `path` durably and atomically (`AtomicFile`: a
+    /// reader sees the old file or the new one); removes the spool.
     public func finish() throws {
         guard spoolKind != .memory else { throw RasterError.invalidArgument("an in-memory COG is finished with finishData()") }
         try checkComplete()
         defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        let tmp = path + ".partial-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
-        var ok = false
-        defer { if !ok { try? FileManager.default.removeItem(atPath: tmp) } }
         do {
-            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-            defer { try? out.close() }
-            try assemble { try out.write(contentsOf: $0) }
-            try out.synchronize()
-            try out.close()
-            guard rename(tmp, path) == 0 else { throw RasterError.io("cannot rename \(tmp) to \(path): errno \(errno)") }
-            ok = true
-        } catch let e as RasterError { throw e } catch {
+            try AtomicFile.write(to: path, durable: true) { out in try assemble { try out.write($0) } }
+        } catch let e as RasterError { throw e } catch let e as FileSystemError {
+            throw RasterError.io("cannot write \(path): \(e)")
+        } catch {
             throw RasterError.io("cannot write \(path): \(error.localizedDescription)")
         }
     }

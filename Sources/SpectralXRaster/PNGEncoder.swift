@@ -1,7 +1,8 @@
 import Foundation
+import SpectralXSupport
 
 /// A minimal PNG writer for colour previews of label rasters: 8-bit indexed colour with a PLTE chunk,
-/// the zlib stream made of stored (uncompressed) deflate blocks, so no compression library is needed.
+/// the zlib stream made of stored (uncompressed) deflate blocks (no compressor; zlib's checksums).
 /// Previews are for eyes, not for storage; label rasters for tools are GeoTIFF or NPY.
 public enum PNGEncoder {
     /// Encodes `indices` (height × width, row-major) with `palette` (RGB triples, ≤ 256 entries).
@@ -41,31 +42,8 @@ public enum PNGEncoder {
             out.append(contentsOf: data[offset..<(offset + n)])
             offset += n
         } while offset < data.count
-        out.appendBigEndian(adler32(data))
+        out.appendBigEndian(Adler32.checksum(data))
         return out
-    }
-
-    static func adler32(_ data: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        var i = 0
-        while i < data.count {
-            let end = min(data.count, i + 5552)
-            while i < end { a += UInt32(data[i]); b += a; i += 1 }
-            a %= 65521; b %= 65521
-        }
-        return (b << 16) | a
-    }
-
-    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    static func crc32<S: Sequence>(_ bytes: S) -> UInt32 where S.Element == UInt8 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
     }
 
     static func appendChunk(_ type: String, _ body: Data, to png: inout Data) {
@@ -73,7 +51,7 @@ public enum PNGEncoder {
         var typed = Data(type.utf8)
         typed.append(body)
         png.append(typed)
-        png.appendBigEndian(crc32(typed))
+        png.appendBigEndian(CRC32.checksum(typed))
     }
 }
 

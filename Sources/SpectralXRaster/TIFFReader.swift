@@ -1,5 +1,6 @@
 import CSpectralXKernels
 import Foundation
+import Synchronization
 
 /// What the reader found in the chosen (full-resolution) IFD, before decoding any pixel.
 public struct TIFFImageInfo: Sendable, Equatable {
@@ -408,13 +409,10 @@ private struct Scatter {
     }
 }
 
-/// First error raised by concurrent block decoders (the others stop early). `@unchecked Sendable`
-/// because its only state is guarded by the lock (Synchronization.Mutex needs macOS 15; the
-/// package supports macOS 14).
-private final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: (any Error)?
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stored != nil }
-    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return stored }
-    func set(_ e: any Error) { lock.lock(); if stored == nil { stored = e }; lock.unlock() }
+/// First error raised by concurrent block decoders (the others stop early).
+private final class FirstError: Sendable {
+    private let stored = Mutex<(any Error)?>(nil)
+    var isSet: Bool { stored.withLock { $0 != nil } }
+    var error: (any Error)? { stored.withLock { $0 } }
+    func set(_ e: any Error) { stored.withLock { if $0 == nil { $0 = e } } }
 }

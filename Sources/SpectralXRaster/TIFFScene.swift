@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Windowed reading of a GeoTIFF (strips or tiles, chunky or planar, every codec and predictor of
 /// `TIFFReader`, classic TIFF or BigTIFF): a read decodes only the blocks the window touches and
@@ -10,7 +11,8 @@ import Foundation
 /// whatever the file size. A GDAL internal mask (a full-resolution IFD with NewSubfileType bit 2,
 /// PhotometricInterpretation 4, 1- or 8-bit) is found and read the same way.
 ///
-/// `@unchecked Sendable`: the mutable state (cache, inflater) is only touched under `lock`.
+/// `@unchecked Sendable`: the mutable state (cache, inflater) is only touched under `lock` (a
+/// `Mutex` guarding no value of its own, as the cache's fields are used together with `reader`).
 public final class TIFFScene: RasterSource, @unchecked Sendable {
     public let reader: TIFFReader
     public var info: TIFFImageInfo { reader.info }
@@ -21,11 +23,11 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
     public var geo: GeoReference { reader.info.geo }
     public var hasMask: Bool { mask != nil }
     /// Number of blocks decoded so far (cache misses), for tests and diagnostics.
-    public var blocksDecoded: Int { lock.withLock { decodedCount } }
+    public var blocksDecoded: Int { lock.withLock { _ in decodedCount } }
 
     private let fileBacked: Bool
     private let mask: TIFFMaskIFD?
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private var cache: [Int: [UInt8]] = [:]
     private var lru: [Int] = []
     private var cachedBytes = 0
@@ -82,7 +84,7 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         storage = []   // `out` holds the only reference, so it is written in place
         if out.count != size { out = [UInt8](repeating: 0, count: size) }
         defer { storage = out }
-        try lock.withLock {
+        try lock.withLock { _ in
             for plane in 0..<(chunky ? 1 : i.bands) {
                 for by in by0...by1 {
                     for bx in bx0...bx1 {
@@ -121,7 +123,7 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
     public func readMask(_ w: PixelWindow) throws -> [UInt8]? {
         guard let mask else { return nil }
         try checkWindow(w)
-        return try lock.withLock {
+        return try lock.withLock { _ in
             try reader.data.withUnsafeBytes { raw in
                 try mask.read(raw, window: w, inflater: inflater, release: fileBacked)
             }

@@ -1,5 +1,6 @@
 import CSpectralXKernels
 import Foundation
+import Synchronization
 
 /// The arithmetic a computation actually does: floating-point operations (2 per multiply-add) of every
 /// matrix product it runs — OpenBLAS calls through ``GEMM`` and the packed kernels alike, on the calling
@@ -8,18 +9,23 @@ import Foundation
 /// direct computation counts only multiply-adds. `spectralx bench` sets one against the other.
 public enum ArithmeticCount {
     /// One measurement at a time: the count is one process-wide sum.
-    private static let lock = NSLock()
+    private static let lock = Mutex(())
 
     /// Runs `body` with counting on for this thread (and the pool workers it hands loops to); returns its
     /// result and the operations of its products. Products of other threads are not counted.
-    public static func measure<T>(_ body: () throws -> T) rethrows -> (result: T, flops: Double) {
-        lock.lock()
-        defer { lock.unlock() }
-        _ = sx_flops_take()
-        sx_flops_set_counting(1)
-        defer { sx_flops_set_counting(0) }
-        let result = try body()
-        return (result, Double(sx_flops_take()))
+    public static func measure<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> (result: T, flops: Double) {
+        // The outcome leaves the lock through captured variables: `withLock` may only return values
+        // it can send, and `T` need not be Sendable.
+        var outcome: Result<T, E>?
+        var flops = 0.0
+        lock.withLock { _ in
+            _ = sx_flops_take()
+            sx_flops_set_counting(1)
+            defer { sx_flops_set_counting(0) }
+            do throws(E) { outcome = .success(try body()) } catch { outcome = .failure(error) }
+            flops = Double(sx_flops_take())
+        }
+        return (try outcome!.get(), flops)
     }
 
     /// The operations counted so far in the running measurement, or nil when this thread is not inside

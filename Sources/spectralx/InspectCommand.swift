@@ -4,6 +4,7 @@ import SpectralXCheckpoint
 import SpectralXEngine
 import SpectralXLayers
 import SpectralXModel
+import SpectralXSupport
 
 /// `spectralx inspect`: lists and validates a safetensors file, a domain directory or a whole store.
 struct InspectCommand: ParsableCommand {
@@ -74,9 +75,9 @@ struct InspectCommand: ParsableCommand {
         let backbone = try SafeTensorsFile(url: store.backboneURL(config.backbone))
         let weights = WeightFacts(
             backboneParameters: backbone.entries.reduce(0) { $0 + $1.elementCount }, backboneBytes: backbone.fileSize,
-            backboneSHA256: try config.backboneSHA256 ?? FileDigest.sha256Hex(of: store.backboneURL(config.backbone)),
+            backboneSHA256: try config.backboneSHA256 ?? SHA256.hash(fileAtPath: store.backboneURL(config.backbone).path).hex,
             adapterParameters: adapter.entries.reduce(0) { $0 + $1.elementCount }, adapterBytes: adapter.fileSize,
-            adapterSHA256: try config.adapterSHA256 ?? FileDigest.sha256Hex(of: store.adapterURL(name)))
+            adapterSHA256: try config.adapterSHA256 ?? SHA256.hash(fileAtPath: store.adapterURL(name).path).hex)
         return STACModelCard.item(config: config, weights: weights, backboneKind: (config.backboneVariant ?? .satMAEPP).kind,
                                   colors: classColors(of: config))
     }

@@ -4,6 +4,7 @@ import Logging
 import SpectralXAPI
 import SpectralXEngine
 import SpectralXHTTP
+import SpectralXSupport
 import SpectralXTensor
 #if canImport(Glibc)
 import Glibc
@@ -45,8 +46,8 @@ struct ServeCommand: ParsableCommand {
 
     static let scheduling = SchedulerConfiguration()
     static let http = HTTPServerConfiguration()
-    static func s(_ d: Duration) -> String { String(format: "%g", InferenceEngine.seconds(d)) }
-    static func ms(_ d: Duration) -> Int { Int((InferenceEngine.seconds(d) * 1000).rounded()) }
+    static func s(_ d: Duration) -> String { String(format: "%g", d.inSeconds) }
+    static func ms(_ d: Duration) -> Int { Int((d.inSeconds * 1000).rounded()) }
 
     func run() throws {
         try reportingFailures {
@@ -164,7 +165,7 @@ extension ServeCommand {
     /// A wall-clock date for a monotonic instant (for NSCondition waits).
     static func date(_ instant: ContinuousClock.Instant) -> Date {
         let left = ContinuousClock.now.duration(to: instant)
-        return Date(timeIntervalSinceNow: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+        return Date(timeIntervalSinceNow: left.inSeconds)
     }
 }
 

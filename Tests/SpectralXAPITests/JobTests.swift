@@ -15,6 +15,7 @@ final class JobTestServer: Sendable {
     let server: HTTPServer
     let engine: InferenceEngine
     let jobs: JobManager
+    let service: SpectralXService
     let directory: URL
     var port: Int { server.port }
 
@@ -28,7 +29,8 @@ final class JobTestServer: Sendable {
                               configuration: JobConfiguration(directory: directory, ttl: ttl, maxJobs: maxJobs, maxBytes: maxBytes))
         var http = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configure(&http)
-        server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api, jobs: jobs))
+        service = SpectralXService(engine: engine, configuration: api, jobs: jobs)
+        server = try HTTPServer(configuration: http, handler: service)
         try server.start()
     }
 
@@ -280,6 +282,31 @@ struct JobTests {
     /// row 0; both complete after a restart on the same directory with the uninterrupted labels.
     /// On the fake runner (0.5 s a window): 6 windows for the reference, ~5 before the stop, 4
     /// resumed, 2 + 2 for the crashed job and its reference.
+    @Test func theHeadChecksRunOncePerRequest() throws {
+        let dir = JobScenes.jobsDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try JobTestServer(directory: dir, api: APIConfiguration(adminToken: "adm1n", apiKeys: ["k1"]))
+        defer { s.stop() }
+        let key = [("X-API-Key", "k1")]
+        let unknownJob = "/v1/jobs/\(JobRecord.newID())"
+        // (request, expected status): handled ones pass the head check in validateHead and reuse it in handle.
+        let cases: [(String, String, [(String, String)], Int)] = [
+            ("GET", "/v1/jobs", key, 200),                  // job route, handled (the caller comes from the head check)
+            ("GET", unknownJob, key, 404),                  // handled, refused by the handler
+            ("GET", "/v1/jobs", [], 401),                   // refused in validateHead
+            ("GET", "/v1/jobs/not-an-id", key, 400),        // refused in validateHead
+            ("PUT", "/v1/jobs", key, 405),                  // refused in validateHead (method, before the job checks)
+            ("GET", "/v1/domains", key, 200),               // segmentation-family route, handled
+            ("GET", "/v1/domains", [], 401),
+            ("GET", "/healthz", [], 200),
+        ]
+        for (method, path, headers, status) in cases {
+            let before = s.service.headCheckCount
+            #expect(try s.request(method, path, headers: headers).status == status, "\(method) \(path)")
+            #expect(s.service.headCheckCount - before == 1, "\(method) \(path)")
+        }
+    }
+
     @Test func jobsSurviveRestarts() throws {
         let dir = JobScenes.jobsDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

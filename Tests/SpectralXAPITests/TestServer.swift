@@ -10,6 +10,7 @@ import SpectralXTestSupport
 struct TestServer {
     let server: HTTPServer
     let engine: InferenceEngine
+    let service: SpectralXService
     var port: Int { server.port }
 
     /// `fake`: the store is read as domain.json files only and batches run on `FakeRunner` (with
@@ -23,7 +24,8 @@ struct TestServer {
         for d in domains { try engine.store.load(d) }
         var config = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         config.limits.maxBodySize = maxBody
-        server = try HTTPServer(configuration: config, handler: SpectralXService(engine: engine, configuration: api))
+        service = SpectralXService(engine: engine, configuration: api)
+        server = try HTTPServer(configuration: config, handler: service)
         try server.start()
     }
 

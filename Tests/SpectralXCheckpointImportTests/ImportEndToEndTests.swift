@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXCheckpoint
 import SpectralXCheckpointImport
+import SpectralXSupport
 import Testing
 
 /// Full 722-key import: a synthesized store's tensors are written as a torch-format checkpoint

@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXCheckpoint
 import SpectralXCheckpointImport
+import SpectralXSupport
 
 /// Test fixtures: the committed copies next to this file, and the shared fixture folder
 /// (`../shared` from the package root, or `$SPECTRALX_SHARED`) when present.

@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXCheckpoint
 import SpectralXCheckpointImport
+import SpectralXSupport
 import Testing
 
 /// A class suite so each test's scratch directory is removed in `deinit`.
@@ -114,15 +115,5 @@ import Testing
         #expect(throws: ImportError.self) { _ = try ZipArchive(path: try write(Array("not a zip file, just text".utf8), "txt")) }
         #expect(throws: ImportError.self) { _ = try ZipArchive(path: try write([], "empty")) }
         #expect(throws: ImportError.self) { _ = try TorchCheckpoint(path: try write(good, "nopkl")) }
-    }
-
-    @Test func crc32KnownValues() {
-        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0) } == 0xCBF4_3926)
-        #expect([UInt8]().withUnsafeBytes { CRC32.checksum($0) } == 0)
-        let long = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        // Split computation agrees with one pass (exercises the 8-byte and tail loops).
-        let whole = long.withUnsafeBytes { CRC32.checksum($0) }
-        let first = long[0..<333].withUnsafeBytes { CRC32.checksum($0) }
-        #expect(long[333...].withUnsafeBytes { CRC32.checksum($0, initial: first) } == whole)
     }
 }

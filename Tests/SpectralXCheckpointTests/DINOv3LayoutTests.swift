@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXCheckpoint
+import SpectralXSupport
 import Testing
 
 /// The DINOv3 state dict, its 25 constants and the backbone configuration read off the weights

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import SpectralXCheckpoint
+import SpectralXSupport
 import Testing
 
 /// The tests that generate the full 1.65 GB model; serialized (also across the nested suites)

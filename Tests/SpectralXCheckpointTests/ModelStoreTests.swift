@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXCheckpoint
+import SpectralXSupport
 import Testing
 
 /// Full-size store synthesis (the ViT-L backbone is 1.2 GB whatever C and K are), so these run
@@ -76,7 +77,8 @@ extension HeavyTests { @Suite struct ModelStoreTests {
             try ModelStoreSynthesizer.synthesizeStore(at: root, domainName: "other", bands: 4, classes: 3,
                                                       seeds: WeightSeeds(backbone: 1, domain: 1))
         }
-        #expect(!FileManager.default.fileExists(atPath: store.backboneURL(ModelStoreSynthesizer.defaultBackboneName).path + ".part"))
+        let backboneDir = store.backboneURL(ModelStoreSynthesizer.defaultBackboneName).deletingLastPathComponent().path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: backboneDir).allSatisfy { !$0.contains(".tmp-") })  // no temporary file left
     }
 
 }

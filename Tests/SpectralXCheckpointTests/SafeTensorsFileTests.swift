@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXCheckpoint
+import SpectralXSupport
 import Testing
 
 @Suite struct SafeTensorsFileTests {
@@ -27,7 +28,8 @@ import Testing
                 buffer.initializeMemory(as: UInt8.self, repeating: 0)
             }
         }
-        #expect(!FileManager.default.fileExists(atPath: url.path + ".part"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)
+            .allSatisfy { !$0.contains(".tmp-") })  // no temporary file left
 
         let f = try SafeTensorsFile(url: url)
         #expect(f.names == ["w", "n", "h", "empty"])
@@ -61,7 +63,8 @@ import Testing
         let writer = try SafeTensorsWriter(tensors: [try .init(name: "w", dtype: .f32, shape: [4])])
         #expect(throws: Boom.self) { try writer.write(to: url) { _, _, _ in throw Boom() } }
         #expect(!FileManager.default.fileExists(atPath: url.path))
-        #expect(!FileManager.default.fileExists(atPath: url.path + ".part"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)
+            .allSatisfy { !$0.contains(".tmp-") })  // no temporary file left
         #expect(throws: CheckpointError.duplicateKey("a")) {
             try SafeTensorsWriter(tensors: [try .init(name: "a", dtype: .u8, shape: [1]), try .init(name: "a", dtype: .u8, shape: [1])])
         }

@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXCheckpoint
+import SpectralXSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXCheckpoint
+import SpectralXSupport
 import Testing
 
 /// A handful of manifest entries copied into the test so the generator is always checked,
@@ -112,23 +113,5 @@ func generateTensorBytes(key: String, shape: [Int], dtype: SafeTensorsDType, lo:
             WeightGenerator.fill($0, tensorSeed: seedK, lo: -1, hi: 1, startIndex: 50_000)
         }
         #expect(Array(seq[50_000..<51_000]) == tail)
-    }
-
-    @Test func sha256KnownValues() {
-        #expect(SHA256.hash([UInt8]()).hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hash(Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
-        #expect(SHA256.hash(long).hex == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        // Streaming in odd pieces equals one shot.
-        let data = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        var s = SHA256()
-        var i = 0
-        for step in [1, 63, 64, 65, 127, 1000, 3] + Array(repeating: 997, count: 20) where i < data.count {
-            let end = min(data.count, i + step)
-            data[i..<end].withUnsafeBytes { s.update($0) }
-            i = end
-        }
-        data[i...].withUnsafeBytes { s.update($0) }
-        #expect(s.finalize() == SHA256.hash(data))
     }
 }

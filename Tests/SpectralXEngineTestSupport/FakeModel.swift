@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXCheckpoint
 import SpectralXEngine
+import SpectralXSupport
 
 /// A deterministic stand-in for the SpectralX network, so the API's own behaviour (routes, errors,
 /// jobs, admission, the HTTP contract) is tested without loading the 1.2 GB model. Each output pixel
@@ -17,7 +18,7 @@ public struct FakeRunner: BatchRunner {
     public init(delay: Duration = .zero) { self.delay = delay }
 
     public func run(model: LoadedDomain, inputs: [[Float]]) throws -> [[Float]] {
-        if delay > .zero { Thread.sleep(forTimeInterval: InferenceEngine.seconds(delay)) }
+        if delay > .zero { Thread.sleep(forTimeInterval: delay.inSeconds) }
         let n = WindowPlan.size * WindowPlan.size, k = model.classes
         return try inputs.map { x in
             guard x.count == model.bands * n else {

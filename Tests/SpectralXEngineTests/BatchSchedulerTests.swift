@@ -151,13 +151,3 @@ struct BatchSchedulerTests {
         #expect(outs == [2, 2, 2])
     }
 }
-
-@Suite("SHA-256 through libcrypto")
-struct FileDigestTests {
-    @Test func knownVector() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("digest-\(UUID().uuidString)")
-        try Data("abc".utf8).write(to: url)
-        defer { try? FileManager.default.removeItem(at: url) }
-        #expect(try FileDigest.sha256Hex(of: url) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-    }
-}

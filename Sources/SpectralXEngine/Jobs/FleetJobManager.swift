@@ -1,8 +1,10 @@
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 import SpectralXPostgres
 import SpectralXRaster
+import SpectralXSupport
 
 /// The knobs of a fleet replica (`serve --jobs-db … --replica-id … --job-lease … --job-heartbeat …`).
 public struct FleetConfiguration: Sendable {
@@ -55,11 +57,12 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
     private var stopping = false
     private var activeWorkers = 0
 
-    private let claimed = Counter(label: "spectralx_fleet_jobs_claimed_total")
-    private let renewals = Counter(label: "spectralx_fleet_lease_renewals_total")
-    private let leasesLost = Counter(label: "spectralx_fleet_leases_lost_total")
-    private let takeovers = Counter(label: "spectralx_fleet_takeovers_total")
-    private let windowCounter = Counter(label: "spectralx_job_windows_total")
+    // Labelled with the replica: the series of a fleet stay apart wherever they are collected together.
+    private let claimed: Counter
+    private let renewals: Counter
+    private let leasesLost: Counter
+    private let takeovers: Counter
+    private let windowCounter: Counter
 
     /// Why this replica stopped a job it ran.
     enum FleetStop: Equatable {
@@ -74,6 +77,13 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
         self.table = table
         self.configuration = configuration
         self.logger = logger
+        let replica = [("replica", configuration.replicaID)]
+        claimed = Counter(label: "spectralx_fleet_jobs_claimed_total", dimensions: replica)
+        renewals = Counter(label: "spectralx_fleet_lease_renewals_total", dimensions: replica)
+        leasesLost = Counter(label: "spectralx_fleet_leases_lost_total", dimensions: replica)
+        takeovers = Counter(label: "spectralx_fleet_takeovers_total", dimensions: replica)
+        // Its own family: Prometheus keeps a family all labelled or all not (one replica's is unlabelled).
+        windowCounter = Counter(label: "spectralx_fleet_job_windows_total", dimensions: replica)
         store = try JobStore(directory: configuration.jobs.directory)
         do {
             let applied = try table.migrate()
@@ -261,7 +271,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
             }
             guard let claim else {
                 condition.withLock {
-                    if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: InferenceEngine.seconds(configuration.pollInterval))) }
+                    if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: (configuration.pollInterval).inSeconds)) }
                 }
                 continue
             }
@@ -371,33 +381,36 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
         case failure(String)
     }
 
-    /// The record as last committed, and the rows committed with it (touched by the run's callbacks,
-    /// one at a time: the pipeline reports events in order on one thread).
-    private final class Committed: @unchecked Sendable {  // @unchecked: see above; guarded by `lock` for the heartbeat's reads
-        let lock = NSLock()
-        var record: JobRecord
-        var rows: Int
-        var at: ContinuousClock.Instant = .now
-        /// Windows this run computed, as last reported (for the window counter).
-        var reported = 0
-        init(record: JobRecord, rows: Int) { self.record = record; self.rows = rows }
+    /// The record as last committed, and the rows committed with it (the run's callbacks write it, the
+    /// commits read it).
+    private final class Committed: Sendable {
+        struct State {
+            var record: JobRecord
+            var rows: Int
+            var at: ContinuousClock.Instant = .now
+            /// Windows this run computed, as last reported (for the window counter).
+            var reported = 0
+        }
+        let state: Mutex<State>
+        init(record: JobRecord, rows: Int) { state = Mutex(State(record: record, rows: rows)) }
+        var record: JobRecord { state.withLock { $0.record } }
     }
 
     /// Writes the record under the lease when rows advanced, when `force`, or a second after the last
     /// write; false (and the token cancelled) when the lease is gone.
     @discardableResult
     private func commit(_ lease: PostgresJobTable.Lease, committed: Committed, force: Bool, token: CancellationToken) -> Bool {
-        committed.lock.lock()
-        let r = committed.record, rows = r.rowsDone ?? 0
-        let due = force || rows > committed.rows || committed.at.duration(to: .now) >= .seconds(1)
-        committed.lock.unlock()
+        let (r, rows, due) = committed.state.withLock { c -> (JobRecord, Int, Bool) in
+            let rows = c.record.rowsDone ?? 0
+            return (c.record, rows, force || rows > c.rows || c.at.duration(to: .now) >= .seconds(1))
+        }
         guard due else { return true }
         do {
             let state = try table.commitProgress(lease, rows: rows, record: Self.encode(r), extend: configuration.lease)
-            committed.lock.lock()
-            committed.rows = max(committed.rows, rows)
-            committed.at = .now
-            committed.lock.unlock()
+            committed.state.withLock { c in
+                c.rows = max(c.rows, rows)
+                c.at = .now
+            }
             if state != .held { stop(lease.jobID, state == .dismissed ? .dismissed : .leaseLost, token) }
             return state == .held
         } catch {
@@ -425,25 +438,25 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
             let run = SceneJobRun(jobID: id, input: store.inputURL(id, format: r.inputFormat), format: r.inputFormat,
                                   domain: domainLease.domain, options: r.options, output: partial)
             try executor.run(run, cancel: token) { [self] event in
-                committed.lock.lock()
-                switch event {
-                case .statistics(let stats):
-                    committed.record.statistics = stats
-                case .progress(let p):
-                    let added = p.windowsComputed - committed.reported
-                    if added > 0 { windowCounter.increment(by: added) }
-                    committed.reported = max(committed.reported, p.windowsComputed)
-                    let elapsed = InferenceEngine.seconds(started.duration(to: clock.now))
-                    committed.record.apply(p, elapsed: elapsed)
+                committed.state.withLock { c in
+                    switch event {
+                    case .statistics(let stats):
+                        c.record.statistics = stats
+                    case .progress(let p):
+                        let added = p.windowsComputed - c.reported
+                        if added > 0 { windowCounter.increment(by: added) }
+                        c.reported = max(c.reported, p.windowsComputed)
+                        c.record.apply(p, elapsed: started.duration(to: clock.now).inSeconds)
+                    }
                 }
-                committed.lock.unlock()
                 commit(lease, committed: committed, force: false, token: token)
             }
             try token.check()
             let result = store.jobDirectory(id).appendingPathComponent("result-g\(lease.generation).tif")
             try JobStore.durableRename(partial, to: result)
             let size = (try? FileManager.default.attributesOfItem(atPath: result.path)[.size] as? NSNumber)?.int64Value ?? 0
-            let digest = try FileDigest.sha256Hex(of: result)
+            let digest: String
+            do { digest = try SHA256.hash(fileAtPath: result.path).hex } catch { throw JobError.storage("\(error)") }
             return .success(result, bytes: size, etag: "\"\(digest.prefix(32))\"")
         } catch {
             if token.isCancelled { return .stopped }
@@ -514,7 +527,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
         while !condition.withLock({ stopping }) {
             sweep(now: Date())
             condition.withLock {
-                if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: InferenceEngine.seconds(configuration.jobs.sweepInterval))) }
+                if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: (configuration.jobs.sweepInterval).inSeconds)) }
             }
         }
     }
@@ -522,7 +535,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
     /// Any replica: removes finished jobs past the TTL (row first, then files) and the files of jobs
     /// dismissed while their replica was gone.
     func sweep(now: Date) {
-        let ttl = InferenceEngine.seconds(configuration.jobs.ttl), lease = InferenceEngine.seconds(configuration.lease)
+        let ttl = (configuration.jobs.ttl).inSeconds, lease = (configuration.lease).inSeconds
         guard let rows = try? table.list(statuses: ["successful", "failed", "dismissed"]) else { return }
         for row in rows {
             guard let r = Self.decode(row.record) else { continue }
@@ -547,7 +560,7 @@ private final class Heartbeat: @unchecked Sendable {  // @unchecked: `stopped` i
     func wait(_ interval: Duration) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        if !stopped { _ = condition.wait(until: Date(timeIntervalSinceNow: InferenceEngine.seconds(interval))) }
+        if !stopped { _ = condition.wait(until: Date(timeIntervalSinceNow: (interval).inSeconds)) }
         return !stopped
     }
 

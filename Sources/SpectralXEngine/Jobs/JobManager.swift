@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import SpectralXRaster
+import SpectralXSupport
 
 /// The knobs of the jobs layer (`serve --jobs-dir --job-ttl --max-jobs --max-jobs-bytes --max-running-jobs`).
 public struct JobConfiguration: Sendable {
@@ -366,14 +367,15 @@ public final class JobManager: @unchecked Sendable {
                 switch event {
                 case .statistics(let stats): recordStatistics(id, stats)
                 case .progress(let p):
-                    progressed(id, p, elapsed: InferenceEngine.seconds(started.duration(to: clock.now)), first: first, last: last)
+                    progressed(id, p, elapsed: started.duration(to: clock.now).inSeconds, first: first, last: last)
                 }
             }
             try token.check()
             let result = store.resultURL(id)
             try JobStore.durableRename(partial, to: result)
             let size = (try? FileManager.default.attributesOfItem(atPath: result.path)[.size] as? NSNumber)?.int64Value ?? 0
-            let digest = try FileDigest.sha256Hex(of: result)
+            let digest: String
+            do { digest = try SHA256.hash(fileAtPath: result.path).hex } catch { throw JobError.storage("\(error)") }
             return .success(bytes: size, etag: "\"\(digest.prefix(32))\"")
         } catch EngineError.shuttingDown {
             return .interrupted(.shutdown)
@@ -483,14 +485,14 @@ public final class JobManager: @unchecked Sendable {
         condition.lock()
         while !stopping {
             sweepLocked(now: Date())
-            _ = condition.wait(until: Date(timeIntervalSinceNow: InferenceEngine.seconds(configuration.sweepInterval)))
+            _ = condition.wait(until: Date(timeIntervalSinceNow: configuration.sweepInterval.inSeconds))
         }
         condition.unlock()
     }
 
     /// Removes finished jobs older than the TTL. Caller holds the lock.
     private func sweepLocked(now: Date) {
-        let ttl = InferenceEngine.seconds(configuration.ttl)
+        let ttl = configuration.ttl.inSeconds
         for (id, r) in records where r.status.isFinal {
             guard let f = r.finished, now.timeIntervalSince(f) >= ttl else { continue }
             store.remove(id)

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SpectralXSupport
 
 /// The jobs directory: one sub-directory per job, every state change written atomically (temporary
 /// file, fsync, rename, fsync of the directory), so a crash or `kill -9` at any point leaves either
@@ -60,13 +58,10 @@ public struct JobStore: Sendable {
         do {
             let input = incoming.appendingPathComponent(record.inputFormat.fileName)
             try place(input)
-            try Self.fsync(path: input.path)
+            try Self.storage { () throws(FileSystemError) in try AtomicFile.synchronize(path: input.path) }
             let checked = try check(input)
             try Self.durableWrite(try JobRecord.encoder.encode(checked), to: incoming.appendingPathComponent("job.json"))
-            guard rename(incoming.path, jobDirectory(record.jobID).path) == 0 else {
-                throw JobError.storage("cannot rename \(incoming.path): \(String(cString: strerror(errno)))")
-            }
-            try Self.fsync(path: directory.path)
+            try Self.durableRename(incoming, to: jobDirectory(record.jobID))
             return checked
         } catch {
             try? fm.removeItem(at: incoming)
@@ -78,8 +73,8 @@ public struct JobStore: Sendable {
     public func remove(_ id: String) {
         let fm = FileManager.default
         let trash = directory.appendingPathComponent(".trash-\(id)-\(UUID().uuidString.prefix(8))", isDirectory: true)
-        if rename(jobDirectory(id).path, trash.path) == 0 {
-            try? Self.fsync(path: directory.path)
+        if (try? AtomicFile.rename(jobDirectory(id).path, to: trash.path, durable: false)) != nil {
+            try? AtomicFile.synchronize(path: directory.path)
             try? fm.removeItem(at: trash)
         } else {
             try? fm.removeItem(at: jobDirectory(id))
@@ -122,48 +117,18 @@ public struct JobStore: Sendable {
 
     // MARK: - durable file operations
 
-    /// Writes `data` to `<url>.tmp`, fsyncs it, renames it over `url`, fsyncs the directory.
-    public static func durableWrite(_ data: Data, to url: URL) throws {
-        let tmp = url.path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JobError.storage("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { ok = false; return }
-                off += n
-            }
-        }
-        let synced = Glibc.fsync(fd) == 0
-        close(fd)
-        guard ok, synced else {
-            unlink(tmp)
-            throw JobError.storage("cannot write \(tmp): \(String(cString: strerror(errno)))")
-        }
-        guard rename(tmp, url.path) == 0 else {
-            unlink(tmp)
-            throw JobError.storage("cannot rename \(tmp): \(String(cString: strerror(errno)))")
-        }
-        try fsync(path: url.deletingLastPathComponent().path)
+    /// Replaces `url` with `data` durably (`AtomicFile`: temporary file, fsync, rename, fsync of the directory).
+    public static func durableWrite(_ data: Data, to url: URL) throws(JobError) {
+        try storage { () throws(FileSystemError) in try AtomicFile.write(data, to: url.path, durable: true, permissions: 0o600) }
     }
 
     /// Renames `from` over `to` and makes the rename durable.
-    public static func durableRename(_ from: URL, to: URL) throws {
-        try fsync(path: from.path)
-        guard rename(from.path, to.path) == 0 else {
-            throw JobError.storage("cannot rename \(from.path): \(String(cString: strerror(errno)))")
-        }
-        try fsync(path: to.deletingLastPathComponent().path)
+    public static func durableRename(_ from: URL, to: URL) throws(JobError) {
+        try storage { () throws(FileSystemError) in try AtomicFile.rename(from.path, to: to.path, durable: true) }
     }
 
-    /// fsync of a file or directory by path.
-    static func fsync(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw JobError.storage("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard Glibc.fsync(fd) == 0 else { throw JobError.storage("fsync \(path): \(String(cString: strerror(errno)))") }
+    /// The jobs layer's form of a failed file operation.
+    private static func storage(_ body: () throws(FileSystemError) -> Void) throws(JobError) {
+        do { try body() } catch { throw .storage("\(error)") }
     }
 }
