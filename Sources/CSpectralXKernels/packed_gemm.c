@@ -506,6 +506,20 @@ int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *pack
     return sx_gemm_packed_at(sx_packed_gemm_level(), x, lda, m, packed, n, k, p0, p1, bias, accumulate, y, ldc);
 }
 
+static __thread float *sx_scratch_a, *sx_scratch_b;
+static __thread size_t sx_scratch_a_count, sx_scratch_b_count;
+
+/// A 64-byte aligned buffer of at least `count` floats in *p (grown, never shrunk); NULL when out of memory.
+static float *sx_scratch(float **p, size_t *capacity, size_t count) {
+    if (*capacity >= count && *p) return *p;
+    free(*p);
+    *p = NULL;
+    *capacity = 0;
+    if (posix_memalign((void **)p, 64, (count ? count : 1) * sizeof(float)) != 0) { *p = NULL; return NULL; }
+    *capacity = count;
+    return *p;
+}
+
 int sx_sgemm(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t lda,
              const float *b, ptrdiff_t ldb, int accumulate, float *c, ptrdiff_t ldc) {
     if (m <= 0 || n <= 0) return 0;
@@ -513,14 +527,13 @@ int sx_sgemm(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, floa
         if (!accumulate) for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
         return 0;
     }
-    float *apack = NULL, *bpack = NULL;
-    if (posix_memalign((void **)&apack, 64, sx_packed_rows_count(m, k) * sizeof(float)) != 0) return -1;
-    if (posix_memalign((void **)&bpack, 64, sx_packed_weight_count(n, k) * sizeof(float)) != 0) { free(apack); return -1; }
+    // Per-thread packing buffers, kept between calls: the attention heads call this hundreds of times a
+    // forward with the same small sizes (two allocations a call otherwise).
+    float *apack = sx_scratch(&sx_scratch_a, &sx_scratch_a_count, sx_packed_rows_count(m, k));
+    float *bpack = sx_scratch(&sx_scratch_b, &sx_scratch_b_count, sx_packed_weight_count(n, k));
+    if (!apack || !bpack) return -1;
     sx_pack_rows_ex(a, lda, transA, alpha, m, k, 0, sx_groups(m), apack);
     if (transB) sx_pack_weight_ld(b, ldb, n, k, bpack);
     else sx_pack_columns(b, ldb, k, n, bpack);
-    const int status = sx_gemm_packed_panels(apack, m, k, bpack, n, 0, sx_panels(n), NULL, accumulate, c, ldc);
-    free(apack);
-    free(bpack);
-    return status;
+    return sx_gemm_packed_panels(apack, m, k, bpack, n, 0, sx_panels(n), NULL, accumulate, c, ldc);
 }
