@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 if [ -z "${SPECTRALX_TEST_POSTGRES_URL:-}" ]; then
   PGDIR="$(mktemp -d /tmp/spectralx-test-pg.XXXXXX)"
   trap './scripts/postgres/stop.sh "$PGDIR"' EXIT
-  if url="$(./scripts/postgres/start.sh "$PGDIR" "${SPECTRALX_TEST_POSTGRES_PORT:-54329}" | tail -1)"; then
+  # A free loopback port unless one is given.
+  port="${SPECTRALX_TEST_POSTGRES_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+  if url="$(./scripts/postgres/start.sh "$PGDIR" "$port" | tail -1)"; then
     export SPECTRALX_TEST_POSTGRES_URL="$url"
   else
     echo "test: PostgreSQL did not start; the job-table tests will skip" >&2
