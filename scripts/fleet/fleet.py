@@ -8,7 +8,8 @@ replicas sharing one jobs directory and the job database, and nginx round-robin 
 `drill` (what CI runs, every loop bounded): submits the jobs through the front; polls every job's status
 through the front (counting any 404); `kill -9`s the replica running a job once it has committed a row
 band and `SIGTERM`s another running one; then stops PostgreSQL for --outage seconds while two more jobs
-run (tile requests must keep answering 200, job routes 503 with Retry-After). It checks that every job
+run (tile requests must keep answering 200, job routes 503 with Retry-After); then freezes (SIGSTOP) the
+replica running a job until another has finished it, thaws it, and checks it wrote nothing. It checks that every job
 finished exactly once (the job table's finished_count) with the result of an uninterrupted run of the same
 scene, and reports submit-to-done per job and the takeover delays. Exit status 0 when all holds.
 
@@ -286,6 +287,37 @@ def drill(a):
                 failures.append(f"outage job {j} finished {count} times")
             if hashlib.sha256(call(fleet.front, "GET", f"/v1/jobs/{j}/results")[2]).hexdigest() != expected:
                 failures.append(f"outage job {j}: result differs from the uninterrupted run")
+        # Phase 3: a stale replica. The dead replicas come back; the owner of a running job is frozen
+        # (SIGSTOP) until another replica has taken the job over and finished it, then thawed (SIGCONT):
+        # it must write nothing more (its next heartbeat finds the lease lost), the result stays the new
+        # owner's, and the job stays finished once.
+        for i, p in fleet.procs.items():
+            if p.poll() is not None:
+                fleet.start_replica(i)
+        for i in fleet.procs:
+            wait_until(f"replica {i} ready again", 600, lambda i=i: fleet.ready(fleet.base + 1 + i))
+        stale_job = submit(fleet.front, body)
+        row = wait_until("the stale-test job to commit a row band", 600, lambda: psql(
+            fleet.db, f"SELECT lease_owner, lease_generation FROM spectralx_jobs WHERE job_id = '{stale_job}' "
+                      "AND status = 'running' AND progress_rows > 0"))
+        frozen, gen = int(row[0][0].replace("replica", "")), int(row[0][1])
+        fleet.procs[frozen].send_signal(signal.SIGSTOP)
+        log(f"SIGSTOP replica{frozen} while it runs {stale_job} (lease generation {gen})")
+        wait_until("another replica to finish the stale-test job", 600, lambda: psql(
+            fleet.db, f"SELECT 1 FROM spectralx_jobs WHERE job_id = '{stale_job}' AND status = 'successful'"), interval=0.5)
+        fleet.procs[frozen].send_signal(signal.SIGCONT)
+        time.sleep(5)  # several heartbeats of the thawed replica
+        status, count, final_gen = psql(fleet.db, f"SELECT status, finished_count, lease_generation FROM spectralx_jobs "
+                                                  f"WHERE job_id = '{stale_job}'")[0]
+        lost = [line for line in call(fleet.base + 1 + frozen, "GET", "/metrics")[2].decode().splitlines()
+                if line.startswith("spectralx_fleet_leases_lost_total")]
+        log(f"SIGCONT replica{frozen}: job {status}, finished {count} time(s), generation {final_gen}; its metric: {lost}")
+        if status != "successful" or int(count) != 1 or int(final_gen) <= gen:
+            failures.append(f"stale replica: job {status}, finished {count} times, generation {final_gen}")
+        if hashlib.sha256(call(fleet.front, "GET", f"/v1/jobs/{stale_job}/results")[2]).hexdigest() != expected:
+            failures.append("stale replica: the result differs from the uninterrupted run")
+        if not any(line.rstrip().endswith(" 1") or line.rstrip().endswith(" 1.0") for line in lost):
+            failures.append(f"stale replica: it did not report the lost lease ({lost})")
         for job, t in sorted(submitted.items(), key=lambda kv: kv[1]):
             mark = " (kill -9)" if killed and job == killed[0] else " (SIGTERM)" if termed and job == termed[0] else ""
             log(f"job {job}: submit to done {done_at.get(job, float('nan')) - t:.1f} s{mark}")
