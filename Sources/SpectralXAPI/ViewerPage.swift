@@ -1,4 +1,4 @@
-// Generated from viewer/index.html by scripts/service/embed-viewer.sh; a test checks they are equal.
+// Generated from viewer/index.html by scripts/service/embed.sh; a test checks they are equal.
 enum ViewerPage {
     static let html = #"""
     <!doctype html>

@@ -114,6 +114,15 @@ public struct PostgresJobTable: Sendable {
         }
     }
 
+    /// How many jobs are in `statuses` (a count, without reading the records).
+    public func count(statuses: [String]) throws(PostgresError) -> Int {
+        try pool.withConnection { (c: PostgresConnection) throws(PostgresError) -> Int in
+            let r = try c.query("SELECT count(*) AS n FROM spectralx_jobs WHERE status = ANY($1::text[])",
+                                ["{" + statuses.joined(separator: ",") + "}"])
+            return Int(r.value(0, "n") ?? "0") ?? 0
+        }
+    }
+
     /// Claims the oldest claimable job for replica `owner`: an accepted one, or a running one whose lease
     /// expired. nil when there is none.
     public func claim(owner: String, lease: Duration) throws(PostgresError) -> Claim? {

@@ -238,6 +238,6 @@ struct OGCRouteTests {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("viewer/index.html")
         #expect(try s.request("GET", "/?f=html").text == (try String(contentsOf: file, encoding: .utf8)),
-                "viewer/index.html and the embedded copy differ: run scripts/service/embed-viewer.sh")
+                "viewer/index.html and the embedded copy differ: run scripts/service/embed.sh")
     }
 }

@@ -121,6 +121,6 @@ struct RouteTests {
         let r = try s.request("GET", "/openapi.yaml")
         #expect(r.status == 200)
         #expect(r.text == (try String(contentsOf: file, encoding: .utf8)),
-                "openapi.yaml and the embedded copy differ: run scripts/service/embed-openapi.sh")
+                "openapi.yaml and the embedded copy differ: run scripts/service/embed.sh")
     }
 }

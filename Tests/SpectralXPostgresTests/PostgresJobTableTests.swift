@@ -107,6 +107,7 @@ struct PostgresJobTableTests {
         try table.insert(jobID: "b", created: Date() + 1, ownerKey: "bob", record: Self.record("b"))
         #expect(try table.list(ownerKey: "alice").map(\.jobID) == ["a"])
         #expect(try table.list().count == 2)
+        #expect(try table.count(statuses: ["accepted"]) == 2 && table.count(statuses: ["running"]) == 0)
     }
 
     @Test("a statement past the timeout is a typed timeout; the connection stays usable")

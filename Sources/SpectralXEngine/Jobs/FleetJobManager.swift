@@ -134,7 +134,8 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
     public func admissionError(bytes: Int64?) -> JobError? {
         if condition.withLock({ stopping }) { return .shuttingDown }
         do {
-            let count = try database { () throws(PostgresError) in try table.list(statuses: ["accepted", "running", "successful", "failed"]).count }
+            // A count, not the records: this runs for every job upload's head.
+            let count = try database { () throws(PostgresError) in try table.count(statuses: ["accepted", "running", "successful", "failed"]) }
             if count >= configuration.jobs.maxJobs { return .tooManyJobs(limit: configuration.jobs.maxJobs, retryAfterSeconds: 60) }
         } catch let e as JobError {
             return e
