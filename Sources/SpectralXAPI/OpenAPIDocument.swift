@@ -896,14 +896,11 @@ enum OpenAPIDocument {
           schema: {type: string, format: uuid, pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
       responses:
         OGCException:
-          description: An OGC exception document (type, title, status, detail, plus the stable code); errors the HTTP layer
-            raises before routing (framing, body size) keep the /v1 error body.
+          description: An OGC exception document (type, title, status, detail, plus the stable code), also for the errors
+            the HTTP layer raises once it has read the request line (framing, body size, timeouts).
           content:
             application/json:
-              schema:
-                oneOf:
-                  - $ref: "#/components/schemas/Exception"
-                  - $ref: "#/components/schemas/Error"
+              schema: {$ref: "#/components/schemas/Exception"}
         Error:
           description: An error.
           content:

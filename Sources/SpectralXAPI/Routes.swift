@@ -116,6 +116,13 @@ public final class SpectralXService: HTTPHandler {
         return e.response
     }
 
+    /// The HTTP layer's own errors (framing, body size, timeouts) on the OGC routes as OGC exception
+    /// documents, like every other error there; the `/v1` routes keep the HTTP layer's body.
+    public func errorResponse(_ error: HTTPServerError, head: HTTPRequestHead) -> HTTPResponse? {
+        guard case .ogc(let o) = Route(path: head.target.path) else { return nil }
+        return APIError(error.status, error.code, error.message).ogcResponse(route: o)
+    }
+
     /// How many times the head checks ran (tests: once per request, whether refused or handled).
     public var headCheckCount: Int { headChecks.load(ordering: .relaxed) }
 

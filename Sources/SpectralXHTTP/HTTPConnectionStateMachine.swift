@@ -362,7 +362,7 @@ public struct HTTPConnectionStateMachine: Sendable {
             case .readingHead:
                 let event: HTTPParserEvent?
                 do { event = try parser.next() } catch {
-                    return actions + fail(error, head: nil, requestID: HTTPRequest.requestID(from: parser.partialHeaders), now: now)
+                    return actions + fail(error, head: parser.refusedHead, requestID: HTTPRequest.requestID(from: parser.partialHeaders), now: now)
                 }
                 guard case .head(let head) = event else {
                     // Only blank lines so far: still between requests.

@@ -68,7 +68,9 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
 
     /// A complete response carrying this error.
     public var response: HTTPResponse {
-        HTTPResponse(status: status, headers: ["Content-Type": "application/json"], body: .data(jsonBody))
+        var r = HTTPResponse(status: status, headers: ["Content-Type": "application/json"], body: .data(jsonBody))
+        r.serverError = self
+        return r
     }
 
     static func badRequest(_ message: String) -> HTTPServerError {

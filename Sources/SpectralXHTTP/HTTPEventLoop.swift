@@ -573,7 +573,8 @@ final class HTTPEventLoop: Sendable {
                 conn.pendingDispatch = (request, context(conn, requestID: requestID), priority, forceClose)
                 if !flush(conn) { finishAbruptly(conn, st); return }
                 if conn.out.isEmpty { afterFlush(conn, st) }
-            case .respond(let response, let head, let requestID, let close):
+            case .respond(let answer, let head, let requestID, let close):
+                let response = core.handler.rendered(answer, head: head)
                 let refusal = !conn.holdsSlot && response.status == .serviceUnavailable
                 if refusal {
                     core.refused.withLock { $0 += 1 }
@@ -640,6 +641,7 @@ final class HTTPEventLoop: Sendable {
                 context.logger.error("handler failed", metadata: ["error": "\(error)"])
                 response = HTTPServerError.internalError.response
             }
+            response = core.handler.rendered(response, head: request.head)
             let close = forceClose || HTTPConnectionRules.shouldClose(
                 head: request.head, response: response, shuttingDown: core.isShuttingDown, peerGone: context.clientGone.isGone)
             let outcome = HTTPResponseWriter.write(response, head: request.head, requestID: request.requestID, close: close,

@@ -153,10 +153,27 @@ public protocol HTTPHandler: Sendable {
     /// is sent instead of reading the body; the connection stays open when the request has no body
     /// (and neither side asked to close), otherwise it is closed. Default: nil.
     func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse?
+
+    /// How an error of the HTTP layer itself (framing, body size, timeouts, a thrown
+    /// `HTTPServerError`) is written for a request whose head was read: a layer above may answer some
+    /// routes in another document shape (OGC exception documents). nil keeps the standard JSON error
+    /// body. The status and the HTTP layer's own fields (e.g. `Connection: close`) are kept. Default: nil.
+    func errorResponse(_ error: HTTPServerError, head: HTTPRequestHead) -> HTTPResponse?
 }
 
 extension HTTPHandler {
     public func validateHead(_ head: HTTPRequestHead, context: HTTPRequestContext) -> HTTPResponse? { nil }
+    public func errorResponse(_ error: HTTPServerError, head: HTTPRequestHead) -> HTTPResponse? { nil }
+
+    /// `response` as this handler writes it: an HTTP-layer error re-shaped by `errorResponse`, else unchanged.
+    func rendered(_ response: HTTPResponse, head: HTTPRequestHead?) -> HTTPResponse {
+        guard let error = response.serverError, let head, let custom = errorResponse(error, head: head) else { return response }
+        var out = response
+        out.body = custom.body
+        for (name, value) in custom.headers { out.headers.replaceOrAdd(name: name, value: value) }
+        out.serverError = nil
+        return out
+    }
 }
 
 /// An `HTTPHandler` from closures.

@@ -80,6 +80,10 @@ public struct HTTPRequestParser: Sendable {
     /// The header fields parsed so far for the current request (to echo `X-Request-Id` on errors).
     public var partialHeaders: HTTPHeaders { fields }
 
+    /// The head of a request whose header section was read whole but refused (framing, length,
+    /// Host), so the error can be answered in its route's shape; nil for errors before that.
+    public private(set) var refusedHead: HTTPRequestHead?
+
     /// The next event, or nil when more bytes are needed.
     public mutating func next() throws(HTTPServerError) -> HTTPParserEvent? {
         do {
@@ -114,7 +118,13 @@ public struct HTTPRequestParser: Sendable {
                     try addField(line)
                     continue
                 }
-                let head = try finishHead()
+                let head: HTTPRequestHead
+                do {
+                    head = try finishHead()
+                } catch {
+                    refusedHead = HTTPRequestHead(method: method, rawTarget: rawTarget, version: version, headers: fields, framing: .none)
+                    throw error
+                }
                 bodyReceived = 0
                 switch head.framing {
                 case .none, .contentLength(0): state = .body(remaining: 0)

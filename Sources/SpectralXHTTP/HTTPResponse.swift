@@ -24,6 +24,9 @@ public struct HTTPResponse: Sendable {
     /// makes the server close after this response.
     public var headers: HTTPHeaders
     public var body: Body
+    /// Set when this is an error of the HTTP layer's shape (`HTTPServerError.response`), so the
+    /// handler can re-shape it per route (`HTTPHandler.errorResponse`).
+    public internal(set) var serverError: HTTPServerError? = nil
 
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders(), body: Body = .empty) {
         self.status = status

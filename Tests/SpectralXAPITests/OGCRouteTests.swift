@@ -234,6 +234,22 @@ struct OGCRouteTests {
         }
     }
 
+    /// Errors of the HTTP layer itself (here a body over the limit, refused from the declared length,
+    /// and an unsupported transfer coding) are OGC exception documents on the OGC routes too, and
+    /// keep the `/v1` error body on the `/v1` routes.
+    @Test func httpLayerErrorsAreExceptionsOnOGCRoutes() throws {
+        let big = try LoopbackClient.send(port: s.port, method: "POST", path: "/processes/syn/execution", headers: Self.json,
+                                          body: Data([1]), declaredLength: 8 << 30)
+        expectException(big, 413, type: "urn:spectralx:error:payload_too_large")
+        #expect(big.json["code"] as? String == "payload_too_large")
+        let coding = try s.request("POST", "/processes/syn/execution", headers: Self.json + [("Transfer-Encoding", "gzip, chunked")],
+                                   body: Data("0\r\n\r\n".utf8))
+        expectException(coding, 501)
+        let v1 = try LoopbackClient.send(port: s.port, method: "POST", path: "/v1/domains/syn/segment",
+                                         headers: [("Content-Type", "image/tiff")], body: Data([1]), declaredLength: 8 << 30)
+        #expect(v1.errorCode! == (413, "payload_too_large"))
+    }
+
     @Test func viewerPageIsTheRepositoryFile() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("viewer/index.html")
