@@ -35,5 +35,5 @@ python3 scripts/ogc/check_stac.py "$work/demo-stac.json"
 # The viewer in headless Chromium; the screenshot is kept as a CI artefact (SPECTRALX_ARTIFACTS, default .build/artifacts).
 artifacts="${SPECTRALX_ARTIFACTS:-.build/artifacts}"
 mkdir -p "$artifacts"
-python3 scripts/ogc/viewer_check.py "http://127.0.0.1:$port" "$artifacts/viewer.png"
+python3 scripts/ogc/viewer_check.py "http://127.0.0.1:$port" "$artifacts"
 echo "ogc clients: ok"
