@@ -88,6 +88,14 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case insufficientStorage = "insufficient_storage"
     case storageError = "storage_error"
     case jobDatabaseUnavailable = "job_database_unavailable"
+    case fetchNotAllowed = "fetch_not_allowed"
+    case referenceNotFound = "reference_not_found"
+    case referenceChanged = "reference_changed"
+    case referenceUnreachable = "reference_unreachable"
+    case referenceLimitExceeded = "reference_limit_exceeded"
+    case invalidSTACItem = "invalid_stac_item"
+    case unknownAsset = "unknown_asset"
+    case unmatchedBand = "unmatched_band"
     case internalError = "internal_error"
 }
 
@@ -102,7 +110,29 @@ enum ErrorMapping {
         case let e as JobError: return map(e)
         case let e as RasterError: return map(e)
         case let e as CheckpointError: return APIError(.unprocessableContent, .invalidModel, e.description)
+        case let e as SceneReferenceError: return map(e)
+        case let e as STACError: return map(e)
         default: return APIError(.internalServerError, .internalError, "internal error: \(error)")
+        }
+    }
+
+    /// A scene by reference: refused by the policy 403; missing, changed or too large 422; the
+    /// remote server failing after the retries 502 (its fault, not the request's).
+    static func map(_ e: SceneReferenceError) -> APIError {
+        switch e {
+        case .notAllowed: return APIError(.forbidden, .fetchNotAllowed, e.description)
+        case .notFound: return APIError(.unprocessableContent, .referenceNotFound, e.description)
+        case .changed: return APIError(.unprocessableContent, .referenceChanged, e.description)
+        case .limitExceeded: return APIError(.unprocessableContent, .referenceLimitExceeded, e.description)
+        case .unreachable: return APIError(HTTPStatus(code: 502), .referenceUnreachable, e.description, retryAfter: 10)
+        }
+    }
+
+    static func map(_ e: STACError) -> APIError {
+        switch e {
+        case .invalidItem, .noWavelengths: return APIError(.unprocessableContent, .invalidSTACItem, e.description)
+        case .unknownAsset: return APIError(.unprocessableContent, .unknownAsset, e.description)
+        case .unmatchedBand: return APIError(.unprocessableContent, .unmatchedBand, e.description)
         }
     }
 

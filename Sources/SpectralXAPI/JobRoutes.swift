@@ -119,11 +119,7 @@ extension SpectralXService {
             }
             return .failure(APIError(.notFound, "unknown_domain", "no domain named '\(name)' is loaded"))
         }
-        let type = head.headers["Content-Type"] ?? ""
-        if UploadKind(contentType: type) == nil {
-            return .failure(APIError(.unsupportedMediaType, "unsupported_media_type",
-                                     "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part"))
-        }
+        if let e = uploadKindError(head) { return .failure(e) }
         let length = head.headers["Content-Length"].flatMap { Int64($0) }
         if let e = jobs.admissionError(bytes: length) { return .failure(ErrorMapping.map(e)) }
         return .success(caller)
@@ -199,6 +195,13 @@ struct JobRoutes {
             }
             format = kind == .tiff ? .tiff : .npy
             upload = .data(part.body)
+        case .reference?:
+            // Opened (and each object's ETag pinned) now, so a missing file or a refused URL is answered
+            // at submission; the job stores the pinned reference, never the scene.
+            let opened = try ReferenceBody.open(try ReferenceBody.read(request.body), domain: lease.domain, opener: service.opener,
+                                                limits: service.configuration.rasterLimits)
+            format = .reference
+            upload = .data(opened.pinned.encoded())
         case nil:
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Type '\(type)' is not accepted")
         }

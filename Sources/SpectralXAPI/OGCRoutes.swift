@@ -348,7 +348,14 @@ struct OGCExecution {
     func respond() throws -> HTTPResponse {
         let lease = try service.engine.store.lease(domain)
         defer { lease.release() }
-        let parsed = try parse()
+        var parsed = try parse()
+        var opened: OpenedScene? = nil
+        if parsed.format == .reference {
+            let o = try ReferenceBody.open(parsed.sceneBytes, domain: lease.domain, opener: service.opener,
+                                           limits: service.configuration.rasterLimits)
+            parsed.sceneBytes = o.pinned.encoded()
+            opened = o
+        }
         if Self.prefersAsync(request.headers), let jobs = service.jobs {
             guard parsed.output == .geotiff else {
                 throw APIError(.badRequest, .invalidParameter, "asynchronous execution writes a Cloud-Optimized GeoTIFF; "
@@ -361,13 +368,15 @@ struct OGCExecution {
             response.headers.replaceOrAdd(name: "Preference-Applied", value: "respond-async")
             return response
         }
-        return try executeSync(parsed, lease.domain)
+        return try executeSync(parsed, lease.domain, opened: opened)
     }
 
-    private func executeSync(_ p: Parsed, _ domain: LoadedDomain) throws -> HTTPResponse {
+    private func executeSync(_ p: Parsed, _ domain: LoadedDomain, opened: OpenedScene?) throws -> HTTPResponse {
         let limits = service.configuration.rasterLimits
-        let source: any RasterSource = p.format == .tiff ? try TIFFScene(data: p.sceneBytes, limits: limits)
-            : try NpyScene(data: p.sceneBytes, limits: limits)
+        let source: any RasterSource
+        if let opened { source = opened.source }
+        else if p.format == .tiff { source = try TIFFScene(data: p.sceneBytes, limits: limits) }
+        else { source = try NpyScene(data: p.sceneBytes, limits: limits) }
         guard source.width * source.height <= Self.maxSyncPixels else {
             throw APIError(.payloadTooLarge, HTTPErrorCode.payloadTooLarge.rawValue,
                            "a \(source.width)×\(source.height) scene is above the \(Self.maxSyncPixels)-pixel synchronous limit; "
@@ -514,9 +523,11 @@ struct OGCExecution {
         if let s = v as? String {
             text = s
         } else if let q = v as? [String: Any] {
-            if q["href"] != nil {
-                throw bad("input 'scene' given by href: this server makes no outbound requests; send the scene inline "
-                          + "as {\"value\": <base64>, \"mediaType\": \"image/tiff\", \"encoding\": \"base64\"}")
+            if let href = q["href"] {
+                // By reference: read in place (ReferenceBody), under the server's fetch policy.
+                guard service.opener != nil else { throw ReferenceBody.disabled }
+                let reference = ["inputs": ["href": try ReferenceBody.checkedURL(href)]]
+                return (try JSONSerialization.data(withJSONObject: reference), .reference)
             }
             text = q["value"] as? String
             media = (q["mediaType"] as? String) ?? ((q["format"] as? [String: Any])?["mediaType"] as? String)

@@ -225,6 +225,8 @@ enum OpenAPIDocument {
                 schema: {type: string, format: binary}
               application/x-npy:
                 schema: {type: string, format: binary}
+              application/json:
+                schema: {$ref: "#/components/schemas/SceneReference"}
               multipart/form-data:
                 schema:
                   type: object
@@ -266,6 +268,19 @@ enum OpenAPIDocument {
               $ref: "#/components/responses/Error"
             "413":
               $ref: "#/components/responses/Error"
+            "403":
+              description: A scene by reference that the server's fetch policy refuses (or no --fetch-allow).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+            "502":
+              description: The server holding a scene by reference failed after the retries (reference_unreachable).
+              headers:
+                Retry-After:
+                  schema: {type: integer}
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
             "415":
               $ref: "#/components/responses/Error"
             "422":
@@ -328,6 +343,8 @@ enum OpenAPIDocument {
                 schema: {type: string, format: binary}
               application/x-npy:
                 schema: {type: string, format: binary}
+              application/json:
+                schema: {$ref: "#/components/schemas/SceneReference"}
               multipart/form-data:
                 schema:
                   type: object
@@ -352,6 +369,19 @@ enum OpenAPIDocument {
               $ref: "#/components/responses/Error"
             "413":
               description: payload_too_large, the upload is larger than --max-job-body (the message names the limit in bytes).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+            "403":
+              description: A scene by reference that the server's fetch policy refuses (or no --fetch-allow).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
+            "502":
+              description: The server holding a scene by reference failed after the retries (reference_unreachable).
+              headers:
+                Retry-After:
+                  schema: {type: integer}
               content:
                 application/json:
                   schema: {$ref: "#/components/schemas/Error"}
@@ -915,6 +945,38 @@ enum OpenAPIDocument {
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
       schemas:
+        SceneReference:
+          type: object
+          description: |
+            A scene read in place instead of uploaded (`Content-Type: application/json`), when the server runs with
+            `--fetch-allow` (403 fetch_not_allowed otherwise, and for any URL, resolved address or redirect the list does
+            not allow). `href`: one COG/GeoTIFF URL (http, https, s3://bucket/key), or a list stacked as bands in order
+            (grids coarser by an integer factor resampled to the finest). `stac_item`: a STAC Item (URL, or the item
+            itself with absolute hrefs) whose `assets` are used in the given order, or by default the asset bands whose
+            centre wavelengths pair with the domain's `wavelengths_um` (nearest within `wavelength_tolerance_um`,
+            default 2.5 % of the wavelength and at least 0.01 um, each used once; an unmatched band is 422
+            unmatched_band naming it). Each object's ETag is pinned at submission; a job whose file changes fails naming
+            both ETags. A URL that answers 404 is 422 reference_not_found at submission. URLs with user information are
+            refused (credentials are never stored); S3 is read with the server's AWS credentials.
+          required: [inputs]
+          properties:
+            inputs:
+              type: object
+              properties:
+                href:
+                  oneOf:
+                    - {type: string, maxLength: 4096}
+                    - {type: array, minItems: 1, maxItems: 64, items: {type: string, maxLength: 4096}}
+                stac_item:
+                  oneOf:
+                    - {type: string, maxLength: 4096}
+                    - {type: object}
+                assets:
+                  type: array
+                  minItems: 1
+                  maxItems: 64
+                  items: {type: string}
+                wavelength_tolerance_um: {type: number, exclusiveMinimum: true, minimum: 0, maximum: 1}
         Exception:
           type: object
           description: OGC API exception (RFC 7807 members).
@@ -958,6 +1020,7 @@ enum OpenAPIDocument {
                     - deadline_exceeded
                     - empty_body
                     - expectation_failed
+                    - fetch_not_allowed
                     - header_fields_too_large
                     - http_version_not_supported
                     - incompatible_stack
@@ -972,6 +1035,7 @@ enum OpenAPIDocument {
                     - invalid_model
                     - invalid_multipart
                     - invalid_parameter
+                    - invalid_stac_item
                     - invalid_transfer_encoding
                     - job_database_unavailable
                     - job_dismissed
@@ -987,6 +1051,10 @@ enum OpenAPIDocument {
                     - queue_full
                     - range_not_satisfiable
                     - raster_limit_exceeded
+                    - reference_changed
+                    - reference_limit_exceeded
+                    - reference_not_found
+                    - reference_unreachable
                     - request_timeout
                     - result_not_ready
                     - shutting_down
@@ -994,7 +1062,9 @@ enum OpenAPIDocument {
                     - too_many_connections
                     - too_many_jobs
                     - unauthorized
+                    - unknown_asset
                     - unknown_domain
+                    - unmatched_band
                     - unrecognized_file
                     - unsupported_compression
                     - unsupported_media_type

@@ -82,14 +82,17 @@ public final class SpectralXService: HTTPHandler {
     public let configuration: APIConfiguration
     /// Scene jobs (`…/jobs`, `/v1/jobs`); nil answers those routes 404 `jobs_disabled`.
     public let jobs: (any JobService)?
+    /// Reads scenes by reference (JSON bodies with `href` / `stac_item`); nil: such bodies are refused 403.
+    public let opener: (any SceneOpening)?
     let logger: Logger
     private let headChecks = Atomic<Int>(0)
 
     public init(engine: InferenceEngine, configuration: APIConfiguration = APIConfiguration(),
-                jobs: (any JobService)? = nil, logger: Logger = Logger(label: "spectralx.api")) {
+                jobs: (any JobService)? = nil, opener: (any SceneOpening)? = nil, logger: Logger = Logger(label: "spectralx.api")) {
         ServiceMetrics.bootstrap()
         self.engine = engine
         self.jobs = jobs
+        self.opener = opener
         self.configuration = configuration
         self.logger = logger
     }
@@ -121,6 +124,19 @@ public final class SpectralXService: HTTPHandler {
     public func errorResponse(_ error: HTTPServerError, head: HTTPRequestHead) -> HTTPResponse? {
         guard case .ogc(let o) = Route(path: head.target.path) else { return nil }
         return APIError(error.status, error.code, error.message).ogcResponse(route: o)
+    }
+
+    /// The media type of an upload route: a raster, a multipart form, or (with an opener) a JSON scene reference.
+    func uploadKindError(_ head: HTTPRequestHead) -> APIError? {
+        let type = head.headers["Content-Type"] ?? ""
+        switch UploadKind(contentType: type) {
+        case nil:
+            return APIError(.unsupportedMediaType, .unsupportedMediaType,
+                            "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy, multipart/form-data with a "
+                            + "'tile' part, or application/json with a scene reference")
+        case .reference? where opener == nil: return ReferenceBody.disabled
+        default: return nil
+        }
     }
 
     /// How many times the head checks ran (tests: once per request, whether refused or handled).
@@ -170,11 +186,7 @@ public final class SpectralXService: HTTPHandler {
                     }
                     return APIError(.notFound, .unknownDomain, "no domain named '\(name)' is loaded")
                 }
-                let type = head.headers["Content-Type"] ?? ""
-                if UploadKind(contentType: type) == nil {
-                    return APIError(.unsupportedMediaType, .unsupportedMediaType,
-                                    "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part")
-                }
+                if let e = uploadKindError(head) { return e }
                 // A full queue is refused before the upload is transferred (and before 100-continue).
                 if let full = engine.scheduler.admissionError() { return ErrorMapping.map(full) }
             }

@@ -8,6 +8,8 @@ import SpectralXSupport
 /// The accepted request bodies of the segment route.
 enum UploadKind: Equatable {
     case tiff, npy, multipart
+    /// `application/json`: a scene by reference (`ReferenceBody`).
+    case reference
 
     init?(contentType: String) {
         let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
@@ -15,6 +17,7 @@ enum UploadKind: Equatable {
         case "image/tiff", "image/geotiff", "image/tiff-fx": self = .tiff
         case "application/x-npy", "application/npy": self = .npy
         case "multipart/form-data": self = .multipart
+        case "application/json": self = .reference
         default: return nil
         }
     }
@@ -22,7 +25,7 @@ enum UploadKind: Equatable {
     /// Kind of a multipart file part: its Content-Type, else its file name, else its magic bytes
     /// (the raster layer's one format detector).
     static func sniff(contentType: String?, filename: String?, bytes: Data) -> UploadKind? {
-        if let contentType, let k = UploadKind(contentType: contentType), k != .multipart { return k }
+        if let contentType, let k = UploadKind(contentType: contentType), k == .tiff || k == .npy { return k }
         let name = filename?.lowercased() ?? ""
         if name.hasSuffix(".tif") || name.hasSuffix(".tiff") { return .tiff }
         if name.hasSuffix(".npy") { return .npy }
@@ -56,7 +59,7 @@ struct SegmentRoute {
         let t0 = clock.now
         let lease = try service.engine.store.lease(domain)
         defer { lease.release() }
-        let (source, kind) = try decode()
+        let (source, kind) = try decode(lease.domain)
         let decodeSeconds = t0.duration(to: clock.now).inSeconds
         let q = request.target
         let output = try parseOutput(q.queryValue("output"), default: kind == .npy ? .npy : .geotiff)
@@ -121,7 +124,7 @@ struct SegmentRoute {
     /// The upload as a windowed raster source: a spooled body is read from its file (TIFF blocks
     /// decoded on demand, NPY memory-mapped); several `tile` parts of a multipart body are stacked
     /// as bands, in order.
-    private func decode() throws -> (any RasterSource, UploadKind) {
+    private func decode(_ loaded: LoadedDomain) throws -> (any RasterSource, UploadKind) {
         let type = request.headers["Content-Type"] ?? ""
         guard let kind = UploadKind(contentType: type) else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Type '\(type)' is not accepted")
@@ -129,6 +132,9 @@ struct SegmentRoute {
         guard !request.body.isEmpty else { throw APIError(.badRequest, "empty_body", "the request has no body; send the tile") }
         let limits = service.configuration.rasterLimits
         switch kind {
+        case .reference:
+            let opened = try ReferenceBody.open(try ReferenceBody.read(request.body), domain: loaded, opener: service.opener, limits: limits)
+            return (opened.source, kind)
         case .tiff, .npy:
             let source: any RasterSource
             if let url = request.body.fileURL {

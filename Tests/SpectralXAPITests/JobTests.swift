@@ -20,16 +20,16 @@ final class JobTestServer: Sendable {
     var port: Int { server.port }
 
     init(directory: URL, api: APIConfiguration = APIConfiguration(), maxJobs: Int = 100, maxBytes: Int64 = 1 << 30,
-         ttl: Duration = .seconds(3600), engine: InferenceEngine = JobScenes.engine,
+         ttl: Duration = .seconds(3600), engine: InferenceEngine = JobScenes.engine, opener: (any SceneOpening)? = nil,
          http configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         ServiceMetrics.bootstrap()
         self.directory = directory
         self.engine = engine
-        jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+        jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits, opener: opener),
                               configuration: JobConfiguration(directory: directory, ttl: ttl, maxJobs: maxJobs, maxBytes: maxBytes))
         var http = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configure(&http)
-        service = SpectralXService(engine: engine, configuration: api, jobs: jobs)
+        service = SpectralXService(engine: engine, configuration: api, jobs: jobs, opener: opener)
         server = try HTTPServer(configuration: http, handler: service)
         try server.start()
     }

@@ -154,7 +154,7 @@ struct OGCRouteTests {
         try refused(Self.execute(tile, extra: ["colour": "red"]))
         try refused(Self.execute(tile, extra: ["overlap": 300]))
         try refused(Self.execute(tile, extra: ["mode": 3]))
-        try refused(Data(#"{"inputs": {"scene": {"href": "http://example.invalid/x.tif"}}}"#.utf8))
+        try refused(Data(#"{"inputs": {"scene": {"href": "http://127.0.0.1:9/x.tif"}}}"#.utf8), 403)  // no --fetch-allow
         try refused(Data(#"{"inputs": {"scene": "aGVsbG8gd29ybGQ="}}"#.utf8))  // "hello world": not a raster
         try refused(Self.execute(tile), 415, headers: [("Content-Type", "image/tiff")])
         try refused(Self.execute(try npyTile(bands: 3)))  // declared image/tiff, the bytes are NPY

@@ -91,14 +91,27 @@ public protocol SceneJobExecutor: Sendable {
 public struct PipelineSceneJobExecutor: SceneJobExecutor {
     public let engine: InferenceEngine
     public let limits: RasterLimits
+    /// Opens scenes by reference (`JobInputFormat.reference`); nil: such jobs fail saying fetching is off.
+    public let opener: (any SceneOpening)?
 
-    public init(engine: InferenceEngine, limits: RasterLimits) {
+    public init(engine: InferenceEngine, limits: RasterLimits, opener: (any SceneOpening)? = nil) {
         self.engine = engine
         self.limits = limits
+        self.opener = opener
+    }
+
+    /// The job's scene: the spooled file, or the files its reference names (ETags as pinned at submission).
+    func open(_ input: URL, format: JobInputFormat) throws -> any RasterSource {
+        guard format == .reference else { return try RasterFile.open(path: input.path, limits: limits) }
+        guard let opener else {
+            throw RasterError.invalidArgument("this server does not read scenes by reference (start it with --fetch-allow)")
+        }
+        let reference = try SceneReference.decode(try Data(contentsOf: input))
+        return try opener.open(reference, limits: limits).source
     }
 
     public func inspect(_ input: URL, format: JobInputFormat, domain: LoadedDomain, options: JobOptions) throws -> SceneHeader {
-        let source = try RasterFile.open(path: input.path, limits: limits)
+        let source = try open(input, format: format)
         // The segmenter's own checks (band count, size limits, nodata value), nothing decoded yet.
         try engine.segmenter.check(domain, source: source, options: options.segmentation)
         return SceneHeader(width: source.width, height: source.height, bands: source.bands)
@@ -110,7 +123,7 @@ public struct PipelineSceneJobExecutor: SceneJobExecutor {
 
     public func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SegmentationEvent) -> Void) throws {
         try cancel.check()
-        let source = try RasterFile.open(path: run.input.path, limits: limits)
+        let source = try open(run.input, format: run.format)
         _ = try engine.segmenter.segment(run.domain, source: source, options: run.options.segmentation,
                                          output: .resumableFile(path: run.output.path, scoresEncoding: run.options.scoresEncoding,
                                                                 identity: ResumeIdentity(input: "job \(run.jobID)")),
