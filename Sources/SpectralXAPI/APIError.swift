@@ -88,6 +88,7 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case insufficientStorage = "insufficient_storage"
     case storageError = "storage_error"
     case jobDatabaseUnavailable = "job_database_unavailable"
+    case blobStoreUnavailable = "blob_store_unavailable"
     case internalError = "internal_error"
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""A local spectralx fleet on loopback: PostgreSQL (scripts/postgres/start.sh), N `spectralx serve`
-replicas sharing one jobs directory and the job database, and nginx round-robin in front.
+"""A local spectralx fleet on loopback: PostgreSQL (scripts/postgres/start.sh), an S3-compatible blob
+store (moto's server mode), N `spectralx serve` replicas each with a jobs directory of its own (nothing
+shared on disk: job state in the database, inputs, row bands and results in the blob store), and nginx
+round-robin in front.
 
-    scripts/fleet/fleet.py up    [--replicas 3] [--models STORE]      # start it, print the URLs, Ctrl-C stops it
-    scripts/fleet/fleet.py drill [--replicas 3] [--jobs 6] [--models STORE]
+    scripts/fleet/fleet.py up    [--replicas 3] [--models STORE] [--blob-store s3|file]   # Ctrl-C stops it
+    scripts/fleet/fleet.py drill [--replicas 3] [--jobs 6] [--models STORE] [--blob-store s3|file]
 
 `drill` (what CI runs, every loop bounded): submits the jobs through the front; polls every job's status
 through the front (counting any 404); `kill -9`s the replica running a job once it has committed a row
@@ -14,7 +16,8 @@ finished exactly once (the job table's finished_count) with the result of an uni
 scene, and reports submit-to-done per job and the takeover delays. Exit status 0 when all holds.
 
 Without --models a synthetic store (4 bands, 3 classes) is written once into $SPECTRALX_CACHE or
-~/.cache/spectralx/fleet-store. Loopback only; nothing is downloaded.
+~/.cache/spectralx/fleet-store. `--blob-store file` uses a directory all replicas see
+(file://<work>/blobs) instead of moto. Loopback only; nothing is downloaded.
 """
 import argparse
 import hashlib
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, ".build", "release", "spectralx")
@@ -71,8 +75,9 @@ def scene_npy(height, width=224, bands=4):
 
 
 class Fleet:
-    def __init__(self, replicas, models, base_port, lease, heartbeat):
+    def __init__(self, replicas, models, base_port, lease, heartbeat, blob_kind="s3"):
         self.n, self.models, self.base = replicas, models, base_port
+        self.blob_kind, self.moto, self.blob_env = blob_kind, None, {}
         self.lease, self.heartbeat = lease, heartbeat
         self.work = tempfile.mkdtemp(prefix="spectralx-fleet-")
         os.chmod(self.work, 0o711)  # PostgreSQL runs as its own user and must reach its data directory inside
@@ -87,6 +92,7 @@ class Fleet:
         self.db = subprocess.run([os.path.join(ROOT, "scripts/postgres/start.sh"), self.pg_dir, str(self.base + 100)],
                                  capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         log(f"PostgreSQL at {self.db}")
+        self.start_blob_store()
         for i in range(self.n):
             self.start_replica(i)
         for i in range(self.n):
@@ -94,10 +100,41 @@ class Fleet:
         self.start_nginx()
         log(f"front (nginx round-robin over {self.n} replicas): http://127.0.0.1:{self.front}")
 
+    def start_blob_store(self):
+        """moto_server on loopback with a bucket (s3), or a directory every replica sees (file)."""
+        if self.blob_kind == "file":
+            blobs = os.path.join(self.work, "blobs")
+            os.makedirs(blobs)
+            self.blob_env = {"SPECTRALX_BLOB_STORE": "file://" + blobs}
+            log(f"blob store: file://{blobs}")
+            return
+        moto = shutil.which("moto_server")
+        if not moto:
+            raise SystemExit("moto_server not found: scripts/setup.sh --test installs moto[server]")
+        port = self.base + 200
+        self.moto = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
+                                     stdout=open(os.path.join(self.work, "moto.log"), "ab"), stderr=subprocess.STDOUT)
+        endpoint = f"http://127.0.0.1:{port}"
+
+        def up():
+            try:
+                return call(port, "GET", "/moto-api/", timeout=2)[0] == 200
+            except OSError:
+                return False
+        wait_until("moto_server", 60, up)
+        # moto in its default mode takes any credentials; the bucket is made with an unsigned PUT.
+        urllib.request.urlopen(urllib.request.Request(endpoint + "/spectralx-fleet", method="PUT"), timeout=10).read()
+        self.blob_env = {"SPECTRALX_BLOB_STORE": "s3://spectralx-fleet/jobs", "AWS_ENDPOINT_URL_S3": endpoint,
+                         "AWS_ACCESS_KEY_ID": "fleet-drill", "AWS_SECRET_ACCESS_KEY": "fleet-drill-secret", "AWS_REGION": "us-east-1"}
+        log(f"blob store: s3://spectralx-fleet/jobs on moto at {endpoint}")
+
     def start_replica(self, i):
         port = self.base + 1 + i
-        env = dict(os.environ, SPECTRALX_JOBS_DB=self.db, SPECTRALX_REPLICA_ID=f"replica{i}", SPECTRALX_JOBS_DIR=self.jobs_dir,
-                   SPECTRALX_JOB_LEASE=self.lease, SPECTRALX_JOB_HEARTBEAT=self.heartbeat, SPECTRALX_LOG_LEVEL="info")
+        # A jobs directory per replica: a replica taking a job over needs nothing from another's disk.
+        jobs_dir = os.path.join(self.jobs_dir, f"replica{i}")
+        env = dict(os.environ, SPECTRALX_JOBS_DB=self.db, SPECTRALX_REPLICA_ID=f"replica{i}", SPECTRALX_JOBS_DIR=jobs_dir,
+                   SPECTRALX_JOB_LEASE=self.lease, SPECTRALX_JOB_HEARTBEAT=self.heartbeat, SPECTRALX_LOG_LEVEL="info",
+                   **self.blob_env)
         out = open(os.path.join(self.work, f"replica{i}.log"), "ab")
         self.procs[i] = subprocess.Popen([BIN, "serve", "--models", self.models, "--host", "127.0.0.1", "--port", str(port),
                                           "--drain-timeout", "20"], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -152,6 +189,13 @@ http {{
         if self.nginx:
             self.nginx.terminate()
             self.nginx.wait()
+        if self.moto:
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
+                self.moto.wait()
         subprocess.run([os.path.join(ROOT, "scripts/postgres/stop.sh"), self.pg_dir, "--keep"], check=False)
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -176,7 +220,7 @@ def submit(port, body):
 
 def drill(a):
     models = a.models or default_store()
-    fleet = Fleet(a.replicas, models, a.port, a.lease, a.heartbeat)
+    fleet = Fleet(a.replicas, models, a.port, a.lease, a.heartbeat, a.blob_store)
     failures = []
     try:
         fleet.start()
@@ -334,11 +378,11 @@ def drill(a):
 
 
 def up(a):
-    fleet = Fleet(a.replicas, a.models or default_store(), a.port, a.lease, a.heartbeat)
+    fleet = Fleet(a.replicas, a.models or default_store(), a.port, a.lease, a.heartbeat, a.blob_store)
     try:
         fleet.start()
         log(f"replicas: " + ", ".join(f"http://127.0.0.1:{a.port + 1 + i}" for i in range(a.replicas)))
-        log(f"job database: {fleet.db}; jobs directory: {fleet.jobs_dir}; Ctrl-C stops the fleet")
+        log(f"job database: {fleet.db}; blob store: {fleet.blob_env.get('SPECTRALX_BLOB_STORE')}; Ctrl-C stops the fleet")
         signal.sigwait([signal.SIGINT, signal.SIGTERM])
     finally:
         fleet.stop()
@@ -354,6 +398,8 @@ def main():
     p.add_argument("--height", type=int, default=1344, help="scene rows (224 columns, 4 bands)")
     p.add_argument("--lease", default="6s")
     p.add_argument("--heartbeat", default="1s")
+    p.add_argument("--blob-store", choices=["s3", "file"], default="s3",
+                   help="s3: moto_server on loopback (port +200); file: a directory every replica sees")
     p.add_argument("--outage", type=int, default=30, help="seconds PostgreSQL is stopped in the drill's second phase")
     a = p.parse_args()
     if not os.path.exists(BIN):
