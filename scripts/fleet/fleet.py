@@ -252,18 +252,21 @@ def drill(a):
         deadline = time.time() + 1800
         while len(done_at) < len(submitted) and time.time() < deadline:
             poll()
-            running = psql(fleet.db, "SELECT job_id, lease_owner, progress_rows, lease_generation FROM spectralx_jobs "
+            running = psql(fleet.db, "SELECT job_id, lease_owner, progress_rows, lease_generation, "
+                                     "COALESCE(jsonb_array_length(record->'spool_bands'), 0) FROM spectralx_jobs "
                                      "WHERE status = 'running' ORDER BY job_id")
             if killed is None:
-                for job, owner, rows, gen in running:
-                    if int(rows) > 0 and job in submitted:
+                # Once a row band is committed (in the blob store and listed in the record): the takeover
+                # must continue from it.
+                for job, owner, rows, gen, bands in running:
+                    if int(bands) > 0 and job in submitted:
                         i = int(owner.replace("replica", ""))
                         fleet.procs[i].send_signal(signal.SIGKILL)
                         killed = (job, i, time.time(), int(gen))
-                        log(f"kill -9 replica{i} while it runs {job} at row {rows}")
+                        log(f"kill -9 replica{i} while it runs {job} at row {rows}, {bands} row band(s) committed")
                         break
             elif termed is None:
-                for job, owner, rows, gen in running:
+                for job, owner, rows, gen, bands in running:
                     i = int(owner.replace("replica", ""))
                     if job in submitted and i != killed[1] and job != killed[0]:
                         fleet.procs[i].send_signal(signal.SIGTERM)
@@ -294,6 +297,14 @@ def drill(a):
                 failures.append(f"job {job}: result differs from the uninterrupted run")
         if killed is None or termed is None:
             failures.append("the drill could not kill and stop a replica mid-job")
+        else:
+            # The replica that took the kill -9'd job over rebuilt its spool from the committed bands.
+            rebuilt = [line.strip() for i in range(fleet.n)
+                       for line in open(os.path.join(fleet.work, f"replica{i}.log"), errors="replace")
+                       if "spool rebuilt from the store" in line and killed[0] in line]
+            log(f"kill -9'd job resumed: {rebuilt[0][rebuilt[0].find('bands='):][:160] if rebuilt else 'NOT from committed bands'}")
+            if not rebuilt:
+                failures.append("the kill -9'd job was not resumed from its committed row bands")
         # Phase 2: PostgreSQL stopped for --outage seconds while jobs run: tiles keep answering 200, job
         # routes answer 503 with Retry-After; once it is back every job completes, once, with the same result.
         outage_jobs = [submit(fleet.front, body) for _ in range(2)]
