@@ -31,9 +31,10 @@ struct FleetJobTests {
         }
     }
 
-    static func fleet(_ kind: TestBlobStoreKind, delay: Duration, name: String = #function) throws -> Fleet? {
+    static func fleet(_ kind: TestBlobStoreKind, delay: Duration, name: String = #function,
+                      wrap: (any BlobStore) -> any BlobStore = { $0 }) throws -> Fleet? {
         guard let table = try PostgresTestDatabase.freshTable(name + kind.rawValue) else { return nil }
-        guard let blobs = try kind.fresh() else { return nil }
+        guard let blobs = try kind.fresh().map(wrap) else { return nil }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-fleet-\(UUID().uuidString)")
         var replicas: [FleetJobManager] = []
         var domain: LoadedDomain?
@@ -201,6 +202,39 @@ struct FleetJobTests {
         #expect(throws: BlobStoreError.self) { try stored.read(0, 5) }
     }
 
+    @Test("blob store full at submission: 503-mapped error, nothing accepted, nothing left behind")
+    func inputUploadFails() throws {
+        guard let f = try Self.fleet(.file, delay: .zero, wrap: { FailingBlobStore($0, failing: "input.") }) else { return }
+        defer { f.replicas.forEach { _ = $0.shutdown(until: nil) }; try? FileManager.default.removeItem(at: f.directory) }
+        let body = try Self.scene(height: 224)
+        let error = #expect(throws: JobError.self) {
+            try f.replicas[0].submit(domain: f.domain, options: JobOptions(overlap: 0), format: .npy, upload: .data(body), ownerKeyHash: nil)
+        }
+        if case .blobStoreUnavailable(let why, _)? = error {
+            #expect(why.contains("upload the input") && why.contains("No space left"), "\(why)")
+        } else {
+            Issue.record("expected blobStoreUnavailable, got \(String(describing: error))")
+        }
+        #expect(try f.table.list().isEmpty, "no job recorded")
+        #expect(try f.blobs.list(prefix: "").isEmpty)
+        let local = try FileManager.default.contentsOfDirectory(atPath: f.replicas[0].store.directory.path)
+        #expect(!local.contains { JobRecord.isValidID($0) }, "no working copy left: \(local)")
+    }
+
+    @Test("blob store full for the result: the job fails naming the store after bounded retries; no result")
+    func resultUploadFails() throws {
+        guard let f = try Self.fleet(.file, delay: .zero, wrap: { FailingBlobStore($0, failing: "result-") }) else { return }
+        defer { f.replicas.forEach { _ = $0.shutdown(until: nil) }; try? FileManager.default.removeItem(at: f.directory) }
+        let job = try f.replicas[0].submit(domain: f.domain, options: JobOptions(overlap: 0), format: .npy,
+                                           upload: .data(try Self.scene(height: 224)), ownerKeyHash: nil)
+        try Self.wait(.seconds(60), "the job to fail") { try f.replicas[1].record(job.jobID).status == .failed }
+        let r = try f.replicas[1].record(job.jobID)
+        #expect(r.message.contains("blob store") && r.message.contains("upload the result"), "\(r.message)")
+        #expect(r.resultFile == nil)
+        #expect(throws: JobError.noSuchJob(job.jobID)) { try f.replicas[1].result(r) }
+        try Self.wait(.seconds(10), "the job's blobs to go") { try f.blobs.list(prefix: "jobs/\(job.jobID)/").isEmpty }
+    }
+
     @Test("DELETE on one replica stops the job running on the other", arguments: TestBlobStoreKind.allCases)
     func dismissAcrossReplicas(_ kind: TestBlobStoreKind) throws {
         guard let f = try Self.fleet(kind, delay: .milliseconds(300)) else { return }
@@ -224,4 +258,28 @@ struct FleetJobTests {
         #expect(try f.replicas[owner].record(job.jobID).status == .dismissed)
         try Self.wait(.seconds(10), "the job's blobs to go") { try f.blobs.list(prefix: "jobs/\(job.jobID)/").isEmpty }
     }
+}
+
+/// A store whose puts of keys containing `failing` fail as a full disk does (the others pass through).
+struct FailingBlobStore: BlobStore {
+    let base: any BlobStore
+    let failing: String
+    init(_ base: any BlobStore, failing: String) {
+        self.base = base
+        self.failing = failing
+    }
+
+    var location: String { base.location }
+    private func check(_ key: String) throws {
+        if key.contains(failing) { throw BlobStoreError.io("write \(key): No space left on device") }
+    }
+    func put(_ key: String, fromFile file: URL, mode: PutMode) throws -> BlobInfo { try check(key); return try base.put(key, fromFile: file, mode: mode) }
+    func put(_ key: String, data: Data, mode: PutMode) throws -> BlobInfo { try check(key); return try base.put(key, data: data, mode: mode) }
+    func get(_ key: String, range: ByteRange?, ifMatch: String?) throws -> Data { try base.get(key, range: range, ifMatch: ifMatch) }
+    func get(_ key: String, range: ByteRange?, ifMatch: String?, toFile file: URL) throws -> BlobInfo {
+        try base.get(key, range: range, ifMatch: ifMatch, toFile: file)
+    }
+    func head(_ key: String) throws -> BlobInfo { try base.head(key) }
+    func delete(_ key: String) throws { try base.delete(key) }
+    func list(prefix: String) throws -> [BlobInfo] { try base.list(prefix: prefix) }
 }

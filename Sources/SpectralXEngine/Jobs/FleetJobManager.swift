@@ -216,7 +216,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
         let inputKey = Self.inputKey(id, format: format)
         do {
             // Before the row: a job any replica can claim has its input in the store.
-            let info = try blob("upload the input", attempts: 2, token: nil) { try blobs.put(inputKey, fromFile: store.inputURL(id, format: format)) }
+            let info = try blob("upload the input", attempts: 2, token: nil, metadata: ["job": "\(id)"]) { try blobs.put(inputKey, fromFile: store.inputURL(id, format: format)) }
             blobBytesOut.increment(by: Int(info.size))
             try database { () throws(PostgresError) in
                 try table.insert(jobID: id, created: record.created, ownerKey: ownerKeyHash, record: Self.encode(record))
@@ -524,7 +524,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
             let digest: String
             do { digest = try SHA256.hash(fileAtPath: result.path).hex } catch { throw JobError.storage("\(error)") }
             // Whole or not at all (multipart completes atomically); named in the record only after this.
-            let info = try blob("upload the result", token: token) { try blobs.put(Self.prefix(id) + result.lastPathComponent, fromFile: result) }
+            let info = try blob("upload the result", token: token, metadata: metadata(lease)) { try blobs.put(Self.prefix(id) + result.lastPathComponent, fromFile: result) }
             blobBytesOut.increment(by: Int(info.size))
             try? FileManager.default.removeItem(at: result)
             return .success(result.lastPathComponent, bytes: size, etag: "\"\(digest.prefix(32))\"")
@@ -576,7 +576,8 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
     /// full disk) after 1, 2, 4 … s, at most `attempts` times in all and never once `token` is cancelled;
     /// the last failure is thrown as `JobError.blobStoreUnavailable`. The HTTP client's own retries of
     /// idempotent requests come on top.
-    private func blob<T>(_ what: String, attempts: Int = 4, token: CancellationToken?, _ body: () throws -> T) throws -> T {
+    private func blob<T>(_ what: String, attempts: Int = 4, token: CancellationToken?, metadata: Logger.Metadata,
+                         _ body: () throws -> T) throws -> T {
         var delay = 1.0
         for attempt in 1... {
             do {
@@ -587,7 +588,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
                     guard attempt < attempts, !(token?.isCancelled ?? false) else {
                         throw JobError.blobStoreUnavailable("\(what): \(e)", retryAfterSeconds: 5)
                     }
-                    logger.warning("blob store: \(what) failed, retrying in \(Int(delay)) s: \(e)")
+                    logger.warning("blob store: \(what) failed, retrying in \(Int(delay)) s: \(e)", metadata: metadata)
                     // Sliced so that a cancelled job stops waiting promptly.
                     let until = ContinuousClock.now + .seconds(delay)
                     while ContinuousClock.now < until && !(token?.isCancelled ?? false) { Thread.sleep(forTimeInterval: 0.1) }
@@ -607,7 +608,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
             return url
         }
         try FileManager.default.createDirectory(at: store.jobDirectory(r.jobID), withIntermediateDirectories: true)
-        let info = try blob("download the input", token: token) {
+        let info = try blob("download the input", token: token, metadata: ["job": "\(r.jobID)", "replica": "\(configuration.replicaID)"]) {
             try blobs.get(Self.inputKey(r.jobID, format: r.inputFormat), range: nil, toFile: url)
         }
         blobBytesIn.increment(by: Int(info.size))
@@ -690,7 +691,7 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
             defer { try? tiles.close() }
             var written: Int64 = 0, files: [String: Data] = [:]
             for band in bands {
-                let info = try blob("download a row band", token: token) { try blobs.get(band.key, range: nil, toFile: download) }
+                let info = try blob("download a row band", token: token, metadata: metadata(lease)) { try blobs.get(band.key, range: nil, toFile: download) }
                 blobBytesIn.increment(by: Int(info.size))
                 let h = try FileHandle(forReadingFrom: download)
                 defer { try? h.close() }
