@@ -15,7 +15,7 @@ struct ServeJobOptions: ParsableArguments {
     var jobTtl: String?
     @Option(help: "Jobs stored at once, any state; beyond it submissions get 503 (SPECTRALX_MAX_JOBS; default 100).")
     var maxJobs: Int?
-    @Option(help: "Bytes the jobs directory may hold, suffixes k/m/g; beyond it submissions get 507 (SPECTRALX_MAX_JOBS_BYTES; default 20g).")
+    @Option(help: "Bytes the jobs directory may hold, suffixes k/m/g; beyond it submissions get 507; fleet mode: the largest single upload (SPECTRALX_MAX_JOBS_BYTES; default 20g).")
     var maxJobsBytes: String?
     @Option(help: "Jobs computed at the same time (SPECTRALX_MAX_RUNNING_JOBS; default 1).")
     var maxRunningJobs: Int?

@@ -802,6 +802,9 @@ public final class FleetJobManager: JobService, @unchecked Sendable {
             }
         }
         sweepWorkingCopies(finished: Set(rows.map(\.jobID)), now: now, grace: 2 * lease)
+        // A shared directory keeps the temp file of a replica killed mid-put (S3 drops unfinished uploads
+        // by its own lifecycle rules).
+        (blobs as? FileBlobStore)?.removeStaleTemporaryFiles()
     }
 
     /// Removes this replica's working copies of jobs that are not running here and are finished or gone
