@@ -6,7 +6,7 @@
 //   SpectralXCheckpoint → SpectralXCheckpointImport (upstream .ckpt: zip + safe unpickler) → spectralx
 //   CZlib, SpectralXSupport → SpectralXRaster (GeoTIFF / NumPy / preprocessing; knows nothing of the model)
 //   CLibPQ, SpectralXSupport → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
-//   SpectralXModel + SpectralXRaster + SpectralXPostgres → SpectralXEngine (model store, batching, tiling, jobs)
+//   SpectralXModel + SpectralXRaster + SpectralXPostgres + SpectralXBlobStore → SpectralXEngine (model store, batching, tiling, jobs)
 //   COpenSSL, SpectralXSupport → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
 //   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4) → SpectralXBlobStore (file:// and s3:// blob stores)
 //   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "SpectralXEngine",
             dependencies: [
-                "SpectralXModel", "SpectralXRaster", "SpectralXPostgres", "SpectralXSupport", "CMalloc",
+                "SpectralXModel", "SpectralXRaster", "SpectralXPostgres", "SpectralXBlobStore", "SpectralXSupport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -77,14 +77,16 @@ let package = Package(
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
                 "SpectralXCheckpointImport",
-                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXSupport", "COpenSSL",
+                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXBlobStore", "SpectralXSupport", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
         // Shared by the test targets: one synthesized model store per test process, fixture lookup.
-        .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint", "SpectralXPostgres"], path: "Tests/SpectralXTestSupport"),
+        // moto's S3 server for the blob store and fleet tests.
+        .target(name: "SpectralXTestSupport", dependencies: ["SpectralXCheckpoint", "SpectralXPostgres", "SpectralXBlobStore", "SpectralXFetch"],
+                path: "Tests/SpectralXTestSupport"),
         // The engine and API tests' fake runner and describe-only stores (no weights).
         .target(name: "SpectralXEngineTestSupport", dependencies: ["SpectralXEngine", "SpectralXCheckpoint", "SpectralXSupport"],
                 path: "Tests/SpectralXEngineTestSupport"),
@@ -100,15 +102,15 @@ let package = Package(
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
         .testTarget(name: "SpectralXPostgresTests", dependencies: ["SpectralXPostgres", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch"]),
+        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",
             dependencies: ["SpectralXEngine", "SpectralXModel", "SpectralXCheckpoint", "SpectralXRaster", "SpectralXPostgres",
-                           "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
+                           "SpectralXBlobStore", "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
         .testTarget(
             name: "SpectralXAPITests",
             dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster",
-                           "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
+                           "SpectralXPostgres", "SpectralXBlobStore", "SpectralXFetch", "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
     ]
 )

@@ -96,6 +96,7 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case invalidSTACItem = "invalid_stac_item"
     case unknownAsset = "unknown_asset"
     case unmatchedBand = "unmatched_band"
+    case blobStoreUnavailable = "blob_store_unavailable"
     case internalError = "internal_error"
 }
 

@@ -249,9 +249,21 @@ struct JobRoutes {
     func results(_ id: String) throws -> HTTPResponse {
         let r = try visible(id)
         guard r.status == .successful, let etag = r.resultETag else { throw JobError.notFinished(id: id, status: r.status) }
-        let url = jobs.resultURL(r)
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.int64Value else {
-            throw JobError.noSuchJob(id)  // removed (expired or dismissed) since the record was read
+        let size: Int64
+        let source = try jobs.result(r)
+        switch source {
+        case .file(let url):
+            guard let n = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.int64Value else {
+                throw JobError.noSuchJob(id)  // removed (expired or dismissed) since the record was read
+            }
+            size = n
+        case .stored(let stored):
+            size = stored.size
+        case .redirect(let url):
+            // The store serves the bytes (ranges and all); the client follows with its own headers.
+            var headers: HTTPHeaders = ["Location": url.absoluteString]
+            headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+            return HTTPResponse(status: HTTPStatus(code: 303), headers: headers)
         }
         var headers: HTTPHeaders = ["Content-Type": "image/tiff; application=geotiff; profile=cloud-optimized"]
         headers.replaceOrAdd(name: "ETag", value: etag)
@@ -262,6 +274,7 @@ struct JobRoutes {
            inm.split(separator: ",").contains(where: { let t = $0.trimmingCharacters(in: .whitespaces); return t == etag || t == "*" }) {
             return HTTPResponse(status: .notModified, headers: headers)
         }
+        var status = HTTPStatus.ok, region = (offset: Int64(0), length: size)
         // If-Range with another validator: the representation changed, send it whole.
         let ifRange = request.headers["If-Range"]
         if let range = request.headers["Range"], ifRange == nil || ifRange == etag {
@@ -274,10 +287,41 @@ struct JobRoutes {
                 return e.response
             case let .satisfiable(offset, length):
                 headers.replaceOrAdd(name: "Content-Range", value: "bytes \(offset)-\(offset + length - 1)/\(size)")
-                return HTTPResponse(status: HTTPStatus(code: 206), headers: headers, body: .fileRegion(url, offset: offset, length: length))
+                status = HTTPStatus(code: 206)
+                region = (offset, length)
             }
         }
-        return HTTPResponse(status: .ok, headers: headers, body: .file(url))
+        switch source {
+        case .file(let url):
+            return HTTPResponse(status: status, headers: headers,
+                                body: status == .ok ? .file(url) : .fileRegion(url, offset: region.offset, length: region.length))
+        case .stored(let stored):
+            return HTTPResponse(status: status, headers: headers, body: try Self.stream(stored, region.offset, region.length, method: request.head.method))
+        case .redirect:
+            preconditionFailure("answered above")
+        }
+    }
+
+    /// The body of a result in the blob store, read in 4 MiB ranges. The first range is read before the
+    /// answer, so a store that is unreachable gets a 503 instead of a truncated 200.
+    static func stream(_ stored: StoredResult, _ offset: Int64, _ length: Int64, method: String) throws -> HTTPResponse.Body {
+        guard length > 0, method != "HEAD" else { return .stream(length: length) { _ in } }
+        let piece: Int64 = 4 << 20
+        let first: Data
+        do { first = try stored.read(offset, min(piece, length)) } catch {
+            throw JobError.blobStoreUnavailable("read the result: \(error)", retryAfterSeconds: 5)
+        }
+        return .stream(length: length) { write in
+            try write(first)
+            var at = offset + Int64(first.count), left = length - Int64(first.count)
+            while left > 0 {
+                let data = try stored.read(at, min(piece, left))
+                guard !data.isEmpty else { return }  // the writer sees the short count and closes
+                try write(data)
+                at += Int64(data.count)
+                left -= Int64(data.count)
+            }
+        }
     }
 
     static func mapError(_ e: JobError) -> APIError {
@@ -293,6 +337,7 @@ struct JobRoutes {
         // Never answered to a request: a job whose model changed fails with it (its status says why).
         case .modelChanged: return APIError(.internalServerError, .internalError, e.description)
         case .databaseUnavailable(_, let s): return APIError(.serviceUnavailable, "job_database_unavailable", e.description, retryAfter: s)
+        case .blobStoreUnavailable(_, let s): return APIError(.serviceUnavailable, "blob_store_unavailable", e.description, retryAfter: s)
         }
     }
 }
@@ -360,11 +405,13 @@ struct JobStatusDocument: Encodable {
     var height: Int
     var bands: Int
     var resultBytes: Int64?
+    /// Fleet mode: the replica running the job, or the one that last ran it (absent on a single replica).
+    var replica: String?
 
     enum CodingKeys: String, CodingKey {
         case jobID, type, processID, status, message, progress, created, started, finished, updated, links
         case windowsDone = "windows_done", windowsTotal = "windows_total", etaSeconds = "eta_seconds"
-        case domain, options, width, height, bands, resultBytes = "result_bytes"
+        case domain, options, width, height, bands, resultBytes = "result_bytes", replica
     }
 
     static func path(_ id: String, ogc: Bool = false) -> String { (ogc ? "/jobs/" : "/v1/jobs/") + id }
@@ -396,6 +443,7 @@ struct JobStatusDocument: Encodable {
         height = r.height
         bands = r.bands
         resultBytes = r.resultBytes
+        replica = r.replica
     }
 }
 

@@ -521,6 +521,11 @@ enum OpenAPIDocument {
               content:
                 image/tiff:
                   schema: {type: string, format: binary}
+            "303":
+              description: Fleet mode with `serve --blob-presign`, the result in S3; `Location` is a presigned URL of the object.
+              headers:
+                Location:
+                  schema: {type: string}
             "304":
               description: Not modified (If-None-Match).
             "400":
@@ -1014,6 +1019,7 @@ enum OpenAPIDocument {
                   enum:
                     - admin_disabled
                     - bad_request
+                    - blob_store_unavailable
                     - body_too_slow
                     - cancelled
                     - conflicting_framing
@@ -1177,6 +1183,7 @@ enum OpenAPIDocument {
             height: {type: integer}
             bands: {type: integer}
             result_bytes: {type: integer}
+            replica: {type: string, description: 'fleet mode: the replica running the job, or the one that last ran it (absent on a single replica)'}
 
     """#
 }

@@ -50,6 +50,8 @@ public enum ServiceMetrics {
         "spectralx_fleet_lease_renewals_total": "Fleet mode: job lease renewals (heartbeats) by this replica.",
         "spectralx_fleet_leases_lost_total": "Fleet mode: running jobs this replica stopped because another replica holds the lease now.",
         "spectralx_fleet_takeovers_total": "Fleet mode: jobs this replica took over from a replica whose lease expired or was released.",
+        "spectralx_fleet_blob_bytes_in_total": "Fleet mode: bytes this replica read from the blob store (inputs, row bands, results served).",
+        "spectralx_fleet_blob_bytes_out_total": "Fleet mode: bytes this replica wrote to the blob store (inputs, row bands, results).",
         "spectralx_job_windows_per_second": "Windows per second of the running jobs over their current runs.",
     ]
 

@@ -16,6 +16,9 @@ public struct HTTPResponse: Sendable {
         case fileRegion(URL, offset: Int64, length: Int64)
         /// Sent with `Transfer-Encoding: chunked` (HTTP/1.1 clients) or close-delimited (HTTP/1.0).
         case chunked(HTTPChunkProducer)
+        /// Exactly `length` bytes from the producer, with a `Content-Length` (a body read from elsewhere in
+        /// pieces, e.g. a blob store); a producer that fails or writes another count closes the connection.
+        case stream(length: Int64, HTTPChunkProducer)
     }
 
     public var status: HTTPStatus

@@ -21,7 +21,7 @@ enum HTTPResponseWriter {
         switch response.body {
         case .empty: break
         case .data(let d): payload = d
-        case .file, .fileRegion, .chunked: return nil
+        case .file, .fileRegion, .chunked, .stream: return nil
         }
         var headers = response.headers
         headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
@@ -72,6 +72,9 @@ enum HTTPResponseWriter {
         case .chunked(let p):
             producer = p
             if http10 { framing = .closeDelimited; close = true } else { framing = .chunked }
+        case .stream(let length, let p):
+            producer = p
+            framing = .contentLength(length)
         }
         if !response.status.allowsBody {
             framing = .none
@@ -110,6 +113,11 @@ enum HTTPResponseWriter {
                     count += Int64(data.count)
                 }
                 sent = count
+                if case .contentLength(let n) = framing, count != n {
+                    // The peer was promised n bytes: only closing tells it the body is incomplete.
+                    logger.error("streamed body ended at \(count) of \(n) bytes")
+                    return Outcome(ok: false, bytes: sent, closed: true)
+                }
                 if chunked { try transport.write(HTTPResponseSerializer.lastChunk(), idleTimeout: config.writeTimeout) }
             } else {
                 var all = headBytes

@@ -124,7 +124,7 @@ public final class COGWriter {
             try? fm.removeItem(atPath: spoolDir)
             do {
                 try fm.createDirectory(atPath: spoolDir, withIntermediateDirectories: true)
-                spool = try TileSpool(path: spoolDir + "/level0.tiles")
+                spool = try TileSpool(path: spoolDir + "/" + Self.tileFileName)
             } catch { throw RasterError.io("cannot create the output spool \(spoolDir): \(error.localizedDescription)") }
         }
         rowsWritten = 0; rowsAppended = 0; byteCounts = []
@@ -147,7 +147,7 @@ public final class COGWriter {
         else { throw RasterError.io("no resumable output spool at \(spoolDir)") }
         let total = st.byteCounts.reduce(0, +)
         do {
-            spool = try TileSpool(resuming: spoolDir + "/level0.tiles", length: total)
+            spool = try TileSpool(resuming: spoolDir + "/" + Self.tileFileName, length: total)
         } catch { throw RasterError.io("cannot reopen the output spool \(spoolDir): \(error.localizedDescription)") }
         rowsWritten = st.rowsWritten; rowsAppended = st.rowsWritten; byteCounts = st.byteCounts
         buffer = []
@@ -168,6 +168,18 @@ public final class COGWriter {
         var rowsWritten: Int
         var byteCounts: [UInt64]
     }
+
+    /// What the spool at `spoolDirectory` vouches for: durable rows and the tile file's byte counts
+    /// (their sum is the tile file's durable length); nil without a readable state. Lets a caller ship
+    /// the durable part of a spool elsewhere (a fleet job's row bands).
+    public static func durableState(spoolDirectory dir: String) -> (rows: Int, byteCounts: [UInt64])? {
+        guard let data = FileManager.default.contents(atPath: dir + "/state.json"),
+              let st = try? JSONDecoder().decode(SpoolState.self, from: data) else { return nil }
+        return (st.rowsWritten, st.byteCounts)
+    }
+
+    /// The spool's tile file (level 0), whose first bytes `durableState` vouches for.
+    public static let tileFileName = "level0.tiles"
 
     private func saveState() throws {
         guard spoolKind == .resumable else { return }

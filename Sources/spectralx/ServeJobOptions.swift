@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SpectralXBlobStore
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXPostgres
@@ -14,13 +15,13 @@ struct ServeJobOptions: ParsableArguments {
     var jobTtl: String?
     @Option(help: "Jobs stored at once, any state; beyond it submissions get 503 (SPECTRALX_MAX_JOBS; default 100).")
     var maxJobs: Int?
-    @Option(help: "Bytes the jobs directory may hold, suffixes k/m/g; beyond it submissions get 507 (SPECTRALX_MAX_JOBS_BYTES; default 20g).")
+    @Option(help: "Bytes the jobs directory may hold, suffixes k/m/g; beyond it submissions get 507; fleet mode: the largest single upload (SPECTRALX_MAX_JOBS_BYTES; default 20g).")
     var maxJobsBytes: String?
     @Option(help: "Jobs computed at the same time (SPECTRALX_MAX_RUNNING_JOBS; default 1).")
     var maxRunningJobs: Int?
     @Option(help: "Largest job upload (POST /v1/domains/{name}/jobs) in bytes, suffixes k/m/g, instead of --max-body; larger gets 413 before anything is spooled (SPECTRALX_MAX_JOB_BODY; default 8g).")
     var maxJobBody: String?
-    @Option(help: "Fleet mode: shared job state in PostgreSQL (postgres://user:password@host:port/db; SPECTRALX_JOBS_DB). --jobs-dir must then be a volume every replica mounts. Default: the jobs directory alone (one replica).")
+    @Option(help: "Fleet mode: shared job state in PostgreSQL (postgres://user:password@host:port/db; SPECTRALX_JOBS_DB). Without --blob-store, --jobs-dir must then be a volume every replica mounts. Default: the jobs directory alone (one replica).")
     var jobsDb: String?
     @Option(help: "Fleet mode: this replica's name in job leases and logs (SPECTRALX_REPLICA_ID; default <hostname>-<pid>).")
     var replicaId: String?
@@ -28,6 +29,10 @@ struct ServeJobOptions: ParsableArguments {
     var jobLease: String?
     @Option(help: "Fleet mode: how often a running job's lease is renewed (SPECTRALX_JOB_HEARTBEAT; default 5s).")
     var jobHeartbeat: String?
+    @Option(help: "Fleet mode: where job inputs, committed row bands and results live for every replica: file:///shared/dir (a volume every replica mounts) or s3://bucket/prefix (endpoint, region and credentials from the AWS_* variables) (SPECTRALX_BLOB_STORE; default file://<jobs-dir>/blobs).")
+    var blobStore: String?
+    @Option(help: "Fleet mode with an s3:// blob store: answer GET …/results with 303 to a presigned URL valid this long (e.g. 15m) instead of streaming the result (SPECTRALX_BLOB_PRESIGN; default off).")
+    var blobPresign: String?
 
     /// The upload limit of `POST /v1/domains/{name}/jobs` (`--max-body` stays the limit of every other route).
     func jobBodyLimit() throws -> HTTPRouteBodyLimit {
@@ -65,11 +70,17 @@ struct ServeJobOptions: ParsableArguments {
         let heartbeat = try Self.duration(jobHeartbeat ?? env["JOB_HEARTBEAT"] ?? "5s")
         guard heartbeat * 2 <= lease else { throw CLIError("--job-heartbeat must be at most half of --job-lease") }
         let replica = replicaId ?? env["REPLICA_ID"] ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        var blobs: (any BlobStore)?
+        if let location = blobStore ?? env["BLOB_STORE"], !location.isEmpty {
+            do { blobs = try BlobStores.open(url: location) } catch { throw CLIError("--blob-store: \(error)") }
+        }
+        let presign = try (blobPresign ?? env["BLOB_PRESIGN"]).map { try Self.duration($0) }
+        if presign != nil, !(blobs is S3BlobStore) { throw CLIError("--blob-presign needs an s3:// --blob-store") }
         let pool = PostgresPool(.init(url: url, size: configuration.maxRunning + 3))
         do {
             return try FleetJobManager(engine: engine, executor: executor, table: PostgresJobTable(pool: pool),
                                        configuration: FleetConfiguration(jobs: configuration, replicaID: replica, lease: lease,
-                                                                         heartbeat: heartbeat),
+                                                                         heartbeat: heartbeat, blobs: blobs, presign: presign),
                                        logger: Logger(label: "spectralx.fleet"))
         } catch let e as JobError {
             throw CLIError("cannot start the fleet job manager on \(redactedDatabaseURL(url)): \(e)")

@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXBlobStore
+import SpectralXTestSupport
 import SpectralXFetch
 import Testing
 

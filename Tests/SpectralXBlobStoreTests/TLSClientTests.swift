@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXFetch
+import SpectralXTestSupport
 import Testing
 
 /// The client's TLS against `openssl s_server -www` on loopback with a throw-away certificate.

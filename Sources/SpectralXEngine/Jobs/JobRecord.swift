@@ -117,15 +117,24 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// The domain's `LoadedDomain.modelDigest` at submission: the job runs and resumes only on that
     /// model (nil in records written before digests were recorded: the model at the first run is adopted).
     public var modelDigest: String?
-    /// Fleet mode: the result's file name in the job directory (`result-g<generation>.tif`: each lease
+    /// Fleet mode: the result's name under the job's blob prefix (`result-g<generation>.tif`: each lease
     /// generation writes its own, so a replica that lost its lease can never replace the finished one);
-    /// nil: `result.tif`.
+    /// nil: `result.tif` in the jobs directory.
     public var resultFile: String?
-    /// Fleet mode: the lease generation whose spool holds the committed row bands (a replica taking the
-    /// job over continues from a copy of it).
-    public var spoolGeneration: Int64?
+    /// Fleet mode: the committed row bands of the partial result, in order, as blob objects (a replica
+    /// taking the job over rebuilds its spool from them). Only bands whose upload completed are listed.
+    public var spoolBands: [SpoolBand]?
     /// Fleet mode: the replica running the job (status documents name it; nil on a single replica).
     public var replica: String?
+
+    /// One committed row band of a fleet job's partial result: the blob holding the tile bytes that
+    /// took the spool from `start` to `end` bytes, with the spool's state at `rows` durable rows.
+    public struct SpoolBand: Codable, Sendable, Equatable {
+        public var key: String
+        public var rows: Int
+        public var start: Int64
+        public var end: Int64
+    }
 
     enum CodingKeys: String, CodingKey {
         case jobID, status, progress, created, started, finished, updated, message
@@ -133,7 +142,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         case domain, options, inputFormat = "input_format", inputBytes = "input_bytes"
         case width, height, bands, ownerKeyHash = "owner_key_hash"
         case resultBytes = "result_bytes", resultETag = "result_etag", attempts, statistics, rowsDone = "rows_done"
-        case modelDigest = "model_digest", resultFile = "result_file", spoolGeneration = "spool_generation", replica
+        case modelDigest = "model_digest", resultFile = "result_file", spoolBands = "spool_bands", replica
     }
 
     public init(jobID: String, domain: String, options: JobOptions, inputFormat: JobInputFormat, inputBytes: Int64,

@@ -25,6 +25,8 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Fleet mode: the shared job database cannot be reached (job routes answer 503 with Retry-After;
     /// tile requests are unaffected).
     case databaseUnavailable(String, retryAfterSeconds: Int)
+    /// Fleet mode: the blob store (inputs, row bands, results) failed after bounded retries.
+    case blobStoreUnavailable(String, retryAfterSeconds: Int)
 
     public var description: String {
         switch self {
@@ -41,6 +43,7 @@ public enum JobError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the model of domain '\(domain)' changed since the job was submitted (model digest \(submitted.prefix(12))… then, "
                 + "\(now.prefix(12))… now); the job is not run on other weights: submit it again"
         case let .databaseUnavailable(why, _): return "the job database is unavailable (\(why)); retry later"
+        case let .blobStoreUnavailable(why, _): return "the blob store is unavailable (\(why)); retry later"
         }
     }
 }

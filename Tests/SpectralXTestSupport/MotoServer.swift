@@ -8,15 +8,15 @@ import Glibc
 /// moto's S3 in server mode on 127.0.0.1, one per flavour per test process. It runs under a small
 /// shell that kills it when its stdin (a pipe held by this process) closes, so it ends with the
 /// test process however that ends (SIGTERM, then SIGKILL: moto can outlive SIGTERM).
-final class MotoServer: Sendable {
-    let port: Int
-    let endpoint: URL
+public final class MotoServer: Sendable {
+    public let port: Int
+    public let endpoint: URL
     private let keepAlive: FileHandle
-    static let bucket = "spectralx-test"
-    static let credentials = AWSCredentials(accessKeyID: "testing-key", secretAccessKey: "testing-secret-value")
+    public static let bucket = "spectralx-test"
+    public static let credentials = AWSCredentials(accessKeyID: "testing-key", secretAccessKey: "testing-secret-value")
 
     /// Anonymous-auth moto (any credentials accepted) with the test bucket created.
-    static let plain: Result<MotoServer, SkipReason> = start(environment: [:]).flatMap { server in
+    public static let plain: Result<MotoServer, SkipReason> = start(environment: [:]).flatMap { server in
         do {
             try server.store(prefix: "").createBucket()
             return .success(server)
@@ -27,7 +27,7 @@ final class MotoServer: Sendable {
 
     /// moto verifying signatures and permissions, with an IAM user allowed s3:* whose key is
     /// `verifiedCredentials` (made by the three requests moto lets through unauthenticated).
-    static let authenticating: Result<(server: MotoServer, credentials: AWSCredentials), SkipReason> =
+    public static let authenticating: Result<(server: MotoServer, credentials: AWSCredentials), SkipReason> =
         start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"]).flatMap { server in
             do { return .success((server, try server.makeIAMUser())) } catch {
                 return .failure(SkipReason(description: "cannot create an IAM user in moto: \(error)"))
@@ -66,7 +66,10 @@ final class MotoServer: Sendable {
         return AWSCredentials(accessKeyID: try field("AccessKeyId"), secretAccessKey: try field("SecretAccessKey"))
     }
 
-    struct SkipReason: Error, CustomStringConvertible { let description: String }
+    public struct SkipReason: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
 
     private init(port: Int, keepAlive: FileHandle) {
         self.port = port
@@ -74,7 +77,7 @@ final class MotoServer: Sendable {
         endpoint = URL(string: "http://127.0.0.1:\(port)")!
     }
 
-    func store(prefix: String, credentials: AWSCredentials = MotoServer.credentials, partSize: Int = 5 << 20,
+    public func store(prefix: String, credentials: AWSCredentials = MotoServer.credentials, partSize: Int = 5 << 20,
                signPayload: Bool = true) throws -> S3BlobStore {
         var c = S3Configuration(endpoint: endpoint, bucket: Self.bucket, prefix: prefix, region: "us-east-1", credentials: credentials)
         c.partSize = partSize
@@ -84,7 +87,7 @@ final class MotoServer: Sendable {
         return try S3BlobStore(configuration: c)
     }
 
-    static func executable() -> String? {
+    public static func executable() -> String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             let candidate = "\(dir)/moto_server"
             if access(candidate, X_OK) == 0 { return candidate }
@@ -93,7 +96,7 @@ final class MotoServer: Sendable {
     }
 
     /// A free loopback port (bound, read, released).
-    static func freePort() -> Int? {
+    public static func freePort() -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -137,5 +140,26 @@ final class MotoServer: Sendable {
         }
         let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(500)) } ?? ""
         return .failure(SkipReason(description: "moto_server did not answer on 127.0.0.1:\(port) within 60 s: \(tail)"))
+    }
+}
+
+/// The two blob stores the fleet's job tests run against, the same tests for each.
+public enum TestBlobStoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    case file, s3
+
+    public var description: String { rawValue + "://" }
+
+    /// A fresh, empty store of this kind; nil (after printing why) when moto is not available.
+    public func fresh() throws -> (any BlobStore)? {
+        switch self {
+        case .file:
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-blobs-\(UUID().uuidString)")
+            return try FileBlobStore(directory: dir)
+        case .s3:
+            switch MotoServer.plain {
+            case .success(let moto): return try moto.store(prefix: "fleet/\(UUID().uuidString)")
+            case .failure(let why): print("SKIP (s3://): \(why)"); return nil
+            }
+        }
     }
 }
