@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import SpectralXModel
 import SpectralXRaster
+import SpectralXTensor
 
 /// Segmentation of whole tiles: the model store, the batching scheduler and the pre/post-processing
 /// of both inference modes. Knows nothing of HTTP: the API and `spectralx predict` both call it.
@@ -11,19 +12,24 @@ public final class InferenceEngine: Sendable {
     public let store: ModelStore
     public let scheduler: any BatchScheduling
     public let limits: InferenceLimits
+    /// The frozen linears' arithmetic of every forward pass of this engine (`.fp32` on a test's runner).
+    public let precision: Precision
 
-    /// An engine on the SpectralX network (`NetworkBatchRunner`).
+    /// An engine on the SpectralX network (`NetworkBatchRunner`) computing the frozen linears in `precision`.
     public convenience init(store: ModelStore, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-                            limits: InferenceLimits = InferenceLimits()) {
-        self.init(store: store, runner: NetworkBatchRunner(), scheduler: scheduler, limits: limits)
+                            limits: InferenceLimits = InferenceLimits(), precision: Precision = .fp32) {
+        self.init(store: store, runner: NetworkBatchRunner(precision: precision), scheduler: scheduler, limits: limits,
+                  precision: precision)
     }
 
     /// An engine whose batches run on `runner`: tests pass a fake that needs no weights (with a
     /// `ModelStore(binding: .describeOnly)`), so the API is tested without loading the network.
+    /// `precision` only labels the results (resume identities): the runner computes them.
     public init<Runner: BatchRunner>(store: ModelStore, runner: Runner, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-                                     limits: InferenceLimits = InferenceLimits())
+                                     limits: InferenceLimits = InferenceLimits(), precision: Precision = .fp32)
     where Runner.Model == LoadedDomain, Runner.Input == [Float], Runner.Output == [Float] {
         self.store = store
+        self.precision = precision
         self.scheduler = BatchScheduler(runner: runner, configuration: scheduler)
         self.limits = limits
     }

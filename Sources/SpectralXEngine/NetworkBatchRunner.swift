@@ -14,7 +14,11 @@ public struct NetworkBatchRunner: BatchRunner {
     /// Its logits, (K,224,224) float32.
     public typealias Output = [Float]
 
-    public init() {}
+    /// The arithmetic of the frozen backbone linears in every batch this runner runs (available here:
+    /// checked by whoever takes it from a user, see ``Precision/unavailableReason``).
+    public let precision: Precision
+
+    public init(precision: Precision = .fp32) { self.precision = precision }
 
     public func run(model: LoadedDomain, inputs: [[Float]]) throws -> [[Float]] {
         try run(groups: [BatchGroup(model: model, inputs: inputs)])[0]
@@ -43,7 +47,7 @@ public struct NetworkBatchRunner: BatchRunner {
             parts.append((network, x))
         }
         let trace = ForwardTrace()
-        let logits = SpectralXNetwork.mixed(parts, trace: trace)
+        let logits = SpectralXNetwork.mixed(parts, trace: trace, precision: precision)
         for (stage, seconds) in trace.stageSeconds {
             Metrics.Timer(label: "spectralx_model_stage_seconds", dimensions: [("stage", stage)])
                 .recordNanoseconds(Int64(seconds * 1e9))

@@ -11,21 +11,22 @@ public struct FrozenBackbone: Sendable {
         let attention: MultiHeadSelfAttention
         let fc1: Linear, fc2: Linear
 
-        /// The four frozen linears are packed for the AVX2 kernel where that is faster (see
-        /// ``Linear/packedForInference()``): they are most of the ViT's arithmetic. `packed` false keeps
-        /// them on OpenBLAS: a DINOv3 backbone with bf16 RoPE, whose parity with upstream (≤ 1e-4, at
-        /// upstream's own 8.8e-5 thread-count spread) was validated on OpenBLAS's summation order.
+        /// The four frozen linears are packed for the float32 kernel where that is faster (see
+        /// ``Linear/packedForInference()``; they are most of the ViT's arithmetic) and carry their bf16 copy
+        /// (``Linear/frozenForInference(packFloat32:)``). `packed` false keeps the float32 products on the
+        /// per-call path: a DINOv3 backbone with bf16 RoPE, whose parity with upstream (≤ 1e-4, at upstream's
+        /// own 8.8e-5 thread-count spread) was validated on OpenBLAS's summation order.
         init(attention: MultiHeadSelfAttention, fc1: Linear, fc2: Linear, packed: Bool = true) {
-            guard packed else {
-                self.attention = attention
-                self.fc1 = fc1
-                self.fc2 = fc2
-                return
-            }
-            self.attention = MultiHeadSelfAttention(qkv: attention.qkv.packedForInference(),
-                                                    proj: attention.proj.packedForInference(), heads: attention.heads)
-            self.fc1 = fc1.packedForInference()
-            self.fc2 = fc2.packedForInference()
+            self.attention = MultiHeadSelfAttention(qkv: attention.qkv.frozenForInference(packFloat32: packed),
+                                                    proj: attention.proj.frozenForInference(packFloat32: packed),
+                                                    heads: attention.heads)
+            self.fc1 = fc1.frozenForInference(packFloat32: packed)
+            self.fc2 = fc2.frozenForInference(packFloat32: packed)
+        }
+
+        /// Bytes of the packed copies the four linears hold now.
+        var packedBytes: (fp32: Int, bf16: Int) {
+            [attention.qkv, attention.proj, fc1, fc2].reduce((0, 0)) { ($0.0 + $1.packedBytes.fp32, $0.1 + $1.packedBytes.bf16) }
         }
     }
     /// Token layout, kind and block structure, read from the weights.
@@ -41,6 +42,12 @@ public struct FrozenBackbone: Sendable {
     /// backbone file, another backbone architecture or a reloaded copy never do.
     public var identity: ObjectIdentifier { ObjectIdentifier(classToken.storage) }
 
+    /// Bytes of the frozen linears' packed copies held now, per precision (a copy not yet made counts 0;
+    /// float32 products of unpacked linears read the mapped weights instead).
+    public var packedBytes: (fp32: Int, bf16: Int) {
+        blocks.reduce((0, 0)) { ($0.0 + $1.packedBytes.fp32, $0.1 + $1.packedBytes.bf16) }
+    }
+
     /// `s` is the `vit_backbone` scope.
     public init(_ s: WeightScope) {
         configuration = .vitL
@@ -53,7 +60,8 @@ public struct FrozenBackbone: Sendable {
             let adapted = ModelShape.adaptedBlocks.contains(i)
             let mlp = b["mlp"]
             return Block(
-                attention: MultiHeadSelfAttention(b["attn"], dim: d, heads: ModelShape.heads),
+                attention: MultiHeadSelfAttention(qkv: Linear(b["attn"]["qkv"], in: d, out: 3 * d),
+                                                  proj: Linear(b["attn"]["proj"], in: d, out: d), heads: ModelShape.heads),
                 fc1: Linear(adapted ? mlp["fc1"]["linear"] : mlp["fc1"], in: d, out: ModelShape.mlpHidden),
                 fc2: Linear(adapted ? mlp["fc2"]["linear"] : mlp["fc2"], in: ModelShape.mlpHidden, out: d))
         }
@@ -123,7 +131,8 @@ final class BlockWorkspace {
 
 extension FrozenBackbone.Block {
     /// One pre-norm transformer block on the stream `x` (`images·197 × 1024`), in place.
-    func forward(_ x: Tensor, images: Int, segments: [StreamSegment], workspace ws: BlockWorkspace, trace: ForwardTrace?, index: Int) {
+    func forward(_ x: Tensor, images: Int, segments: [StreamSegment], workspace ws: BlockWorkspace, trace: ForwardTrace?, index: Int,
+                 precision: Precision) {
         let t = x.shape[0] / images, d = ModelShape.width
         let rows = images * t
         precondition(ws.rows == rows)
@@ -133,7 +142,7 @@ extension FrozenBackbone.Block {
             s.block.norm1.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
         let a = ws.output
-        attention.apply(u.pointer, sequences: images, tokens: t, workspace: ws.attention, into: a.mutablePointer)
+        attention.apply(u.pointer, sequences: images, tokens: t, workspace: ws.attention, into: a.mutablePointer, precision: precision)
         Elementwise.add(a.pointer, into: x.mutablePointer, count: x.count)
 
         for s in segments {
@@ -141,11 +150,11 @@ extension FrozenBackbone.Block {
             s.block.norm2.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
         let h = ws.hidden
-        fc1.apply(u.pointer, rows: rows, into: h.mutablePointer)
+        fc1.apply(u.pointer, rows: rows, into: h.mutablePointer, precision: precision)
         segments.addAdapters(\.fc1Adapter, input: u, into: h, tokens: t, trace: trace, name: "mmoe.b\(index).fc1")
         Activations.gelu(h.mutablePointer, count: h.count)
         let y = ws.output
-        fc2.apply(h.pointer, rows: rows, into: y.mutablePointer)
+        fc2.apply(h.pointer, rows: rows, into: y.mutablePointer, precision: precision)
         segments.addAdapters(\.fc2Adapter, input: h, into: y, tokens: t, trace: trace, name: "mmoe.b\(index).fc2")
         Elementwise.add(y.pointer, into: x.mutablePointer, count: x.count)
     }
