@@ -3,6 +3,7 @@ import Logging
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
+import SpectralXTensor
 import SpectralXSupport
 
 /// The accepted request bodies of the segment route.
@@ -226,6 +227,16 @@ struct SegmentRoute {
                 throw APIError(.badRequest, "invalid_parameter", "timeout must be seconds in (0, 3600]; got '\(v)'")
             }
             o.timeout = .milliseconds(Int64(s * 1000))
+        }
+        o.precision = service.configuration.defaultPrecision
+        if let v = q.queryValue("precision") {
+            guard let p = Precision(name: v) else {
+                throw APIError(.badRequest, "invalid_parameter", "precision must be fp32 or bf16; got '\(v)'")
+            }
+            o.precision = p
+        }
+        if let reason = o.precision.unavailableReason {
+            throw APIError(.badRequest, "invalid_parameter", "precision \(o.precision) is not available on this server: \(reason)")
         }
         return o
     }

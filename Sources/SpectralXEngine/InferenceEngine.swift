@@ -12,24 +12,19 @@ public final class InferenceEngine: Sendable {
     public let store: ModelStore
     public let scheduler: any BatchScheduling
     public let limits: InferenceLimits
-    /// The frozen linears' arithmetic of every forward pass of this engine (`.fp32` on a test's runner).
-    public let precision: Precision
 
-    /// An engine on the SpectralX network (`NetworkBatchRunner`) computing the frozen linears in `precision`.
+    /// An engine on the SpectralX network (`NetworkBatchRunner`).
     public convenience init(store: ModelStore, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-                            limits: InferenceLimits = InferenceLimits(), precision: Precision = .fp32) {
-        self.init(store: store, runner: NetworkBatchRunner(precision: precision), scheduler: scheduler, limits: limits,
-                  precision: precision)
+                            limits: InferenceLimits = InferenceLimits()) {
+        self.init(store: store, runner: NetworkBatchRunner(), scheduler: scheduler, limits: limits)
     }
 
     /// An engine whose batches run on `runner`: tests pass a fake that needs no weights (with a
     /// `ModelStore(binding: .describeOnly)`), so the API is tested without loading the network.
-    /// `precision` only labels the results (resume identities): the runner computes them.
     public init<Runner: BatchRunner>(store: ModelStore, runner: Runner, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-                                     limits: InferenceLimits = InferenceLimits(), precision: Precision = .fp32)
-    where Runner.Model == LoadedDomain, Runner.Input == [Float], Runner.Output == [Float] {
+                                     limits: InferenceLimits = InferenceLimits())
+    where Runner.Model == DomainRun, Runner.Input == [Float], Runner.Output == [Float] {
         self.store = store
-        self.precision = precision
         self.scheduler = BatchScheduler(runner: runner, configuration: scheduler)
         self.limits = limits
     }
@@ -53,6 +48,7 @@ public final class InferenceEngine: Sendable {
 
     /// Checks a raster's size and band count against a domain and the limits (before reading pixels).
     public func validate(width: Int, height: Int, bands: Int, for domain: LoadedDomain, options: SegmentationOptions) throws {
+        if let reason = options.precision.unavailableReason { throw EngineError.invalidArgument("precision \(options.precision): \(reason)") }
         guard bands == domain.bands else {
             throw EngineError.incompatibleInput(
                 "domain '\(domain.name)' takes \(domain.bands) bands, the tile has \(bands)")

@@ -131,7 +131,7 @@ public struct Segmenter: Sendable {
         let pipeline = try SegmentationPipeline(engine: engine, domain: domain, source: source, options: options)
         let key = options.mode == .tile
             ? identity.map { $0.key(domain: domain, source: source, options: options, scoresEncoding: scoresEncoding,
-                                    precision: engine.precision) } : nil
+                                    precision: options.precision) } : nil
         let saved = key.flatMap { SceneCheckpoint.load(forOutput: path, identity: $0) }
         let sink = try COGSink(path: path, domain: domain, width: source.width, height: source.height, geo: source.geo,
                                options: options, scoresEncoding: scoresEncoding, spool: identity != nil ? .resumable : .temporary,

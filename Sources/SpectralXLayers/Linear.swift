@@ -51,8 +51,10 @@ public struct Linear: Sendable {
     /// `packFloat32` and `.fp32` is in ``Precision/packedAtLoad`` (see ``packedForInference()``), rounded to
     /// bf16 now when `.bf16` is in it, else on the first bf16 product. A process that runs only bf16 so never
     /// holds the float32 packed copy; its float32 products, if any, pack the weight per call (same bits).
-    public func frozenForInference(packFloat32: Bool = true) -> Linear {
+    /// `bf16` false: a linear that computes in float32 in every precision (packed as `packFloat32` says).
+    public func frozenForInference(packFloat32: Bool = true, bf16 capable: Bool = true) -> Linear {
         guard bf16 == nil else { return self }
+        guard capable else { return packFloat32 ? packedForInference() : self }
         let atLoad = Precision.packedAtLoad
         let base = packFloat32 && atLoad.contains(.fp32) ? packedForInference() : self
         let lazy = LazyBF16Weight()

@@ -44,7 +44,7 @@ extension FrozenBackbone {
                                                   proj: Linear(attn["proj"], in: d, out: d), heads: c.heads),
                 fc1: Linear(adapted ? mlp["fc1"]["linear"] : mlp["fc1"], in: d, out: c.mlpHidden),
                 fc2: Linear(adapted ? mlp["fc2"]["linear"] : mlp["fc2"], in: c.mlpHidden, out: d),
-                packed: c.rope?.dtype == "f32")
+                packed: c.rope?.dtype == "f32", bf16: i >= Self.firstBF16Block)
         }
         dinov3 = DINOv3Parts(storageTokens: storage,
                              rotary: RotaryEmbedding(periods: periods, grid: c.grid, bfloat16: c.rope?.dtype != "f32"),
@@ -170,7 +170,7 @@ extension SpectralXNetwork {
         for i in 0..<c.depth {
             trace.time("vit") {
                 backbone.blocks[i].forwardDINOv3(stream, images: b, parts: parts, segments: segments(i),
-                                                 trace: trace, index: i, precision: precision)
+                                                 trace: trace, index: i, precision: FrozenBackbone.precision(precision, block: i))
             }
             if i == 4 { trace?.record("stream.b04", stream.reshaped([b, t, d])) }
             guard let call = c.adaptedBlocks.firstIndex(of: i) else { continue }

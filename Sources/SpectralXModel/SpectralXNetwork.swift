@@ -133,7 +133,8 @@ public struct SpectralXNetwork: Sendable {
         for i in 0..<ModelShape.depth {
             trace.time("vit") {
                 backbone.blocks[i].forward(stream, images: b, segments: parts.indices.map { StreamSegment(images: ranges[$0], block: parts[$0].domain.blocks[i]) },
-                                           workspace: workspace, trace: trace, index: i, precision: precision)
+                                           workspace: workspace, trace: trace, index: i,
+                                           precision: FrozenBackbone.precision(precision, block: i))
             }
             if i == 4 { trace?.record("stream.b04", stream.reshaped([b, t, d])) }
             guard let call = ModelShape.adaptedBlocks.firstIndex(of: i) else { continue }

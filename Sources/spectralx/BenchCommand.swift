@@ -327,7 +327,7 @@ enum MixedStreamBench {
                 defaultTimeout: .seconds(3600), mixModels: mixing))
             defer { scheduler.shutdown() }
             // Warm-up: one image per domain.
-            for (i, l) in leases.enumerated() { _ = try scheduler.submit(model: l.domain, input: inputs[i]) }
+            for (i, l) in leases.enumerated() { _ = try scheduler.submit(model: DomainRun(l.domain), input: inputs[i]) }
             let failures = Mutex(0)
             let group = DispatchGroup()
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -337,7 +337,7 @@ enum MixedStreamBench {
                 let lease = leases[which], input = inputs[which]
                 Thread.detachNewThread {
                     for _ in 0..<imagesPerClient {
-                        if (try? scheduler.submit(model: lease.domain, input: input)) == nil { failures.withLock { $0 += 1 } }
+                        if (try? scheduler.submit(model: DomainRun(lease.domain), input: input)) == nil { failures.withLock { $0 += 1 } }
                     }
                     group.leave()
                 }

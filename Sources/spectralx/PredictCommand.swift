@@ -114,12 +114,14 @@ struct PredictCommand: ParsableCommand {
             try modelStore.load(domain)
             let engine = InferenceEngine(store: modelStore, scheduler: SchedulerConfiguration(
                 maxBatchSize: maxBatch, maxQueueDelay: .milliseconds(50), maxQueueLength: max(64, maxBatch * 4),
-                defaultTimeout: .seconds(7 * 86400)), precision: precision)
+                defaultTimeout: .seconds(7 * 86400)))
             defer { engine.scheduler.shutdown() }
             let lease = try modelStore.lease(domain)
             defer { lease.release() }
-            let options = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, maskNodata: nodataMask,
+            var asked = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, maskNodata: nodataMask,
                                               nodataRule: nodataRule, outputNodata: outputNodata)
+            asked.precision = precision
+            let options = asked
 
             // Open every input (headers only) to know the work: skipped outputs, windows in total.
             var todo: [(Job, any RasterSource, URL)] = []
