@@ -8,8 +8,10 @@
 // emulation, 2e7 random operands including denormals, overflow and signed zeros, see
 // Tests/SpectralXTensorTests/BF16WeightTests.swift) is two fused multiply-adds, the odd K index first:
 //     acc = ftz(fma(daz(a[2i+1]), daz(b[2i+1]), acc));  acc = ftz(fma(daz(a[2i]), daz(b[2i]), acc))
-// (a bf16 product is exact in float32, so on finite data in the normal range this is also the unfused
-// order). The portable micro-kernel computes exactly that with fmaf, so it gives the instruction's bits.
+// (a bf16 product is exact in float32, so while products stay in float32's normal range this is also the
+// unfused `acc += a*b` of Intel's documentation: the readings differ only for products that underflow or
+// overflow, which the model's values never come near). The portable micro-kernel computes exactly that
+// with fmaf, so it gives the instruction's bits.
 //
 // Layouts: those of packed_gemm.c with K taken in pairs. K blocks of SX_KC (even); inside a block, panels of
 // SX_NR = 16 columns; a panel holds ceil(kc/2) rows of 16 (even, odd) bf16 pairs: the 64 bytes of one
