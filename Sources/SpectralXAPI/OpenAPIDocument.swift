@@ -178,7 +178,7 @@ enum OpenAPIDocument {
 
             Response headers: `Server-Timing` (decode, preprocess, queue, inference, postprocess, encode, total in ms),
             `X-SpectralX-Batch-Size` (largest batch the request's images ran in), `X-SpectralX-Windows`
-            (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-Request-ID`.
+            (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-SpectralX-Precision` (fp32 or bf16), `X-Request-ID`.
           operationId: segment
           security: [{}, {apiKey: []}, {bearerKey: []}]
           parameters:
@@ -253,6 +253,8 @@ enum OpenAPIDocument {
                   schema: {type: integer}
                 X-SpectralX-Windows:
                   schema: {type: integer}
+                X-SpectralX-Precision:
+                  schema: {type: string, enum: [fp32, bf16]}
               content:
                 image/tiff:
                   schema: {type: string, format: binary}

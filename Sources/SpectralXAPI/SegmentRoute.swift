@@ -109,6 +109,7 @@ struct SegmentRoute {
         response.headers.replaceOrAdd(name: "X-SpectralX-Windows", value: String(result.windows))
         response.headers.replaceOrAdd(name: "X-SpectralX-Domain", value: domain)
         response.headers.replaceOrAdd(name: "X-SpectralX-Mode", value: options.mode.rawValue)
+        response.headers.replaceOrAdd(name: "X-SpectralX-Precision", value: options.precision.rawValue)
         logger.info("segmented", metadata: [
             "domain": "\(domain)", "width": "\(source.width)", "height": "\(source.height)", "mode": "\(options.mode.rawValue)",
             "output": "\(output.rawValue)", "batch": "\(result.batchSizes.max() ?? 1)", "windows": "\(result.windows)",

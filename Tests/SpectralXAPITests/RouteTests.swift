@@ -80,7 +80,7 @@ struct RouteTests {
         } else {
             let r = try s.request("POST", "/v1/domains/syn/segment?precision=bf16", headers: [("Content-Type", "application/x-npy")],
                                   body: try npyTile(bands: 4))
-            #expect(r.status == 200, "\(r.text)")
+            #expect(r.status == 200 && r.header("X-SpectralX-Precision") == "bf16", "\(r.text)")
         }
         let (type, body) = LoopbackClient.multipart(name: "image", filename: "x.npy", contentType: "application/x-npy", data: try npyTile(bands: 4))
         #expect(try post("/v1/domains/syn/segment", type, body) == (400, "missing_tile_part"))
@@ -99,6 +99,7 @@ struct RouteTests {
         #expect(labels.data.allSatisfy { $0 < 3 })
         #expect(npy.header("Server-Timing")?.contains("inference;dur=") == true)
         #expect(Int(npy.header("X-SpectralX-Batch-Size") ?? "") ?? 0 >= 1)
+        #expect(npy.header("X-SpectralX-Precision") == "fp32")
 
         let (type, body) = LoopbackClient.multipart(name: "tile", filename: "t.npy", contentType: "application/octet-stream", data: tile)
         let png = try s.request("POST", "/v1/domains/syn/segment?output=png", headers: [("Content-Type", type)], body: body)
