@@ -16,6 +16,7 @@
 // live in ymm registers for one K block; the block sum is added into y, so the rounding grows block by
 // block, as OpenBLAS's does.
 #include "spectralx_kernels.h"
+#include "packed_layout.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -23,15 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SX_KC 256
-#define SX_NR 16
-#define SX_MR 6
-#define SX_MC 120
-#define SX_NCP 16
-#define SX_MC512 240  // AVX-512 nest: rows per chunk where the L2 size is unknown (see sx_rows_per_chunk512)
-
-static ptrdiff_t sx_panels(ptrdiff_t n) { return (n + SX_NR - 1) / SX_NR; }
-static ptrdiff_t sx_groups(ptrdiff_t m) { return (m + SX_MR - 1) / SX_MR; }
 
 ptrdiff_t sx_packed_panel_columns(void) { return SX_NR; }
 
@@ -325,32 +317,7 @@ sx_tile512(const int G, const int P, ptrdiff_t kc, const float *a0, const float 
             }
         }
     }
-    if (rows == G * SX_MR && cols == P * SX_NR) {
-        const __m512 bias0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-        const __m512 bias1 = bias && P == 2 ? _mm512_loadu_ps(bias + SX_NR) : _mm512_setzero_ps();
-        for (int r = 0; r < G * SX_MR; r++) {
-            float *row = c + r * ldc;
-            __m512 v0 = acc[r][0], v1 = acc[r][1];
-            if (add) { v0 = _mm512_add_ps(_mm512_loadu_ps(row), v0); if (P == 2) v1 = _mm512_add_ps(_mm512_loadu_ps(row + SX_NR), v1); }
-            if (bias) { v0 = _mm512_add_ps(v0, bias0); v1 = _mm512_add_ps(v1, bias1); }
-            _mm512_storeu_ps(row, v0);
-            if (P == 2) _mm512_storeu_ps(row + SX_NR, v1);
-        }
-        return;
-    }
-    float t[2 * SX_MR * 2 * SX_NR] __attribute__((aligned(64)));
-    for (int r = 0; r < G * SX_MR; r++) {
-        _mm512_store_ps(t + r * 2 * SX_NR, acc[r][0]);
-        _mm512_store_ps(t + r * 2 * SX_NR + SX_NR, acc[r][1]);
-    }
-    for (int r = 0; r < rows; r++) {
-        for (int j = 0; j < cols; j++) {
-            float v = t[r * 2 * SX_NR + j];
-            if (add) v = c[r * ldc + j] + v;
-            if (bias) v = v + bias[j];
-            c[r * ldc + j] = v;
-        }
-    }
+    sx_store_tile512(G, P, acc, c, ldc, rows, cols, add, bias);
 }
 
 // Rows per chunk of the AVX-512 nest: as many as keep a chunk's y tiles (rows x SX_NCP panels x 16
@@ -358,7 +325,7 @@ sx_tile512(const int G, const int P, ptrdiff_t kc, const float *a0, const float 
 // (each element still takes its K blocks in order), so it never changes the bits. Why: at batch 4 (788
 // rows) one 2 MiB L2 holds all rows' tiles, and 240-row chunks streamed every weight 4 times (Emerald
 // Rapids: 0.93x the time per image at batch 4, eight interleaved pairs); a 512 KiB L2 keeps ~240.
-static ptrdiff_t sx_rows_per_chunk512(void) {
+ptrdiff_t sx_rows_per_chunk512(void) {
     static _Atomic ptrdiff_t cached = 0;
     ptrdiff_t rows = atomic_load_explicit(&cached, memory_order_relaxed);
     if (rows) return rows;

@@ -1,4 +1,5 @@
 import SpectralXRaster
+import SpectralXTensor
 
 /// Policy of the HTTP API on top of the engine: who may call what, and the bounds on uploads.
 public struct APIConfiguration: Sendable {
@@ -12,12 +13,16 @@ public struct APIConfiguration: Sendable {
     public var rasterLimits: RasterLimits
     /// Seconds suggested in `Retry-After` while the service is not ready.
     public var notReadyRetryAfter: Int
+    /// The precision of requests and jobs that do not ask for one (`?precision=`); `serve --precision`.
+    public var defaultPrecision: Precision
 
     /// The service's default `--max-body` (256 MiB): the one place it is written.
     public static let defaultMaxBodyBytes: Int64 = 256 << 20
 
     public init(adminToken: String? = nil, apiKeys: [String] = [],
-                rasterLimits: RasterLimits = APIConfiguration.defaultRasterLimits, notReadyRetryAfter: Int = 5) {
+                rasterLimits: RasterLimits = APIConfiguration.defaultRasterLimits, notReadyRetryAfter: Int = 5,
+                defaultPrecision: Precision = .fp32) {
+        self.defaultPrecision = defaultPrecision
         self.adminToken = adminToken?.isEmpty == true ? nil : adminToken
         self.apiKeys = apiKeys.filter { !$0.isEmpty }
         self.rasterLimits = rasterLimits

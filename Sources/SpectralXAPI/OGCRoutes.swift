@@ -4,6 +4,7 @@ import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
 import SpectralXSupport
+import SpectralXTensor
 
 /// The routes of OGC API – Processes – Part 1: Core 1.0, beside `/v1`. One process per loaded
 /// domain (process id = domain name): each domain has its own band count, classes and model card,
@@ -290,6 +291,8 @@ enum OGCProcess {
                                  ["type": "string", "enum": ["all", "any"], "default": "all"]),
             "output_nodata": input("Output nodata label", "Label of nodata pixels.",
                                    ["type": "integer", "minimum": 0, "maximum": 255, "default": 255]),
+            "precision": input("Precision", "Arithmetic of the frozen ViT linears: fp32 or bf16 (needs AVX512_BF16 on the server); default: the server's.",
+                               ["type": "string", "enum": ["fp32", "bf16"]]),
         ]
         p["outputs"] = [
             "labels": [
@@ -421,7 +424,7 @@ struct OGCExecution {
             throw bad("unknown member '\(key)' in the execute request")
         }
         guard let inputs = root["inputs"] as? [String: Any] else { throw bad("the execute request needs an 'inputs' object") }
-        let known = ["scene", "mode", "overlap", "scores", "scores_dtype", "nodata_mask", "nodata_rule", "output_nodata"]
+        let known = ["scene", "mode", "overlap", "scores", "scores_dtype", "nodata_mask", "nodata_rule", "output_nodata", "precision"]
         for key in inputs.keys where !known.contains(key) {
             throw bad("unknown input '\(key)'; inputs are \(known.joined(separator: ", "))")
         }
@@ -463,6 +466,12 @@ struct OGCExecution {
             guard let n = Self.int(v), let u = UInt8(exactly: n) else { throw bad("input 'output_nodata' must be an integer between 0 and 255") }
             o.outputNodata = u
         }
+        o.precision = service.configuration.defaultPrecision
+        if let v = inputs["precision"] {
+            guard let s = Self.value(v) as? String, let p = Precision(name: s) else { throw bad("input 'precision' must be \"fp32\" or \"bf16\"") }
+            o.precision = p
+        }
+        if let reason = o.precision.unavailableReason { throw bad("precision \(o.precision) is not available on this server: \(reason)") }
         var output = OutputFormat.geotiff
         if let outputs = root["outputs"] {
             guard let outs = outputs as? [String: Any] else { throw bad("'outputs' must be an object") }

@@ -178,7 +178,7 @@ enum OpenAPIDocument {
 
             Response headers: `Server-Timing` (decode, preprocess, queue, inference, postprocess, encode, total in ms),
             `X-SpectralX-Batch-Size` (largest batch the request's images ran in), `X-SpectralX-Windows`
-            (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-Request-ID`.
+            (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-SpectralX-Precision` (fp32 or bf16), `X-Request-ID`.
           operationId: segment
           security: [{}, {apiKey: []}, {bearerKey: []}]
           parameters:
@@ -218,6 +218,14 @@ enum OpenAPIDocument {
               in: query
               description: with scores=true, float32 probabilities or uint8 round(p*254) with 255 on invalid pixels
               schema: {type: string, enum: [float32, uint8], default: float32}
+            - name: precision
+              in: query
+              description: >-
+                arithmetic of the frozen ViT linears: fp32 (the reference) or bf16 (operands rounded to bf16, float32
+                accumulation; about twice as fast; everything else stays fp32). Default: the server's `serve --precision`
+                (fp32 unless set). bf16 on a server whose CPU lacks AVX512_BF16 is refused with 400 invalid_parameter.
+                Batches never mix precisions.
+              schema: {type: string, enum: [fp32, bf16]}
           requestBody:
             required: true
             content:
@@ -247,6 +255,8 @@ enum OpenAPIDocument {
                   schema: {type: integer}
                 X-SpectralX-Windows:
                   schema: {type: integer}
+                X-SpectralX-Precision:
+                  schema: {type: string, enum: [fp32, bf16]}
               content:
                 image/tiff:
                   schema: {type: string, format: binary}
@@ -336,6 +346,10 @@ enum OpenAPIDocument {
             - name: output_nodata
               in: query
               schema: {type: integer, minimum: 0, maximum: 255, default: 255}
+            - name: precision
+              in: query
+              description: as for /segment; recorded with the job
+              schema: {type: string, enum: [fp32, bf16]}
           requestBody:
             required: true
             content:
@@ -676,7 +690,7 @@ enum OpenAPIDocument {
           description: |
             An OGC execute request. Inputs: `scene` (required; base64 inline, `{"value", "mediaType", "encoding": "base64"}`
             or a bare base64 string; `href` is refused, the server makes no outbound requests), `mode`, `overlap`,
-            `scores`, `scores_dtype`, `nodata_mask`, `nodata_rule`, `output_nodata`. Output `labels`
+            `scores`, `scores_dtype`, `nodata_mask`, `nodata_rule`, `output_nodata`, `precision`. Output `labels`
             (`outputs.labels.format.mediaType`: image/tiff (default), application/x-npy or image/png, synchronous only).
             Without `Prefer: respond-async` the scene (at most 4096×4096 px) is segmented at once and the answer is the
             raster (`response: raw`, default) or `{"labels": {"value": base64, ...}}` (`response: document`). With it
@@ -715,6 +729,7 @@ enum OpenAPIDocument {
                         nodata_mask: {type: boolean}
                         nodata_rule: {type: string, enum: [all, any]}
                         output_nodata: {type: integer, minimum: 0, maximum: 255}
+                        precision: {type: string, enum: [fp32, bf16]}
                     outputs: {type: object}
                     response: {type: string, enum: [raw, document]}
           responses:

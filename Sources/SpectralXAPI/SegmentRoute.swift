@@ -3,6 +3,7 @@ import Logging
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
+import SpectralXTensor
 import SpectralXSupport
 
 /// The accepted request bodies of the segment route.
@@ -111,6 +112,7 @@ struct SegmentRoute {
         response.headers.replaceOrAdd(name: "X-SpectralX-Windows", value: String(result.windows))
         response.headers.replaceOrAdd(name: "X-SpectralX-Domain", value: domain)
         response.headers.replaceOrAdd(name: "X-SpectralX-Mode", value: options.mode.rawValue)
+        response.headers.replaceOrAdd(name: "X-SpectralX-Precision", value: options.precision.rawValue)
         logger.info("segmented", metadata: [
             "domain": "\(domain)", "width": "\(source.width)", "height": "\(source.height)", "mode": "\(options.mode.rawValue)",
             "output": "\(output.rawValue)", "batch": "\(result.batchSizes.max() ?? 1)", "windows": "\(result.windows)",
@@ -232,6 +234,16 @@ struct SegmentRoute {
                 throw APIError(.badRequest, "invalid_parameter", "timeout must be seconds in (0, 3600]; got '\(v)'")
             }
             o.timeout = .milliseconds(Int64(s * 1000))
+        }
+        o.precision = service.configuration.defaultPrecision
+        if let v = q.queryValue("precision") {
+            guard let p = Precision(name: v) else {
+                throw APIError(.badRequest, "invalid_parameter", "precision must be fp32 or bf16; got '\(v)'")
+            }
+            o.precision = p
+        }
+        if let reason = o.precision.unavailableReason {
+            throw APIError(.badRequest, "invalid_parameter", "precision \(o.precision) is not available on this server: \(reason)")
         }
         return o
     }

@@ -323,10 +323,10 @@ public protocol BatchScheduling: Sendable {
     /// See `BatchScheduler.setBatchObserver`.
     func setBatchObserver(_ observer: (@Sendable (Int) -> Void)?)
     /// Runs `inputs` of one domain; see `BatchScheduler.submit(model:inputs:…)`.
-    func submit(model: LoadedDomain, inputs: [[Float]], timeout: Duration?, waitForRoom: Bool, cancel: CancellationToken?,
+    func submit(model: DomainRun, inputs: [[Float]], timeout: Duration?, waitForRoom: Bool, cancel: CancellationToken?,
                 priority: BatchPriority) throws -> [BatchedOutput<[Float]>]
     /// Stops taking work; see `BatchScheduler.shutdown`.
     func shutdown()
 }
 
-extension BatchScheduler: BatchScheduling where Runner.Model == LoadedDomain, Runner.Input == [Float], Runner.Output == [Float] {}
+extension BatchScheduler: BatchScheduling where Runner.Model == DomainRun, Runner.Input == [Float], Runner.Output == [Float] {}

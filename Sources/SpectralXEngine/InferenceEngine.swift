@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import SpectralXModel
 import SpectralXRaster
+import SpectralXTensor
 
 /// Segmentation of whole tiles: the model store, the batching scheduler and the pre/post-processing
 /// of both inference modes. Knows nothing of HTTP: the API and `spectralx predict` both call it.
@@ -22,7 +23,7 @@ public final class InferenceEngine: Sendable {
     /// `ModelStore(binding: .describeOnly)`), so the API is tested without loading the network.
     public init<Runner: BatchRunner>(store: ModelStore, runner: Runner, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
                                      limits: InferenceLimits = InferenceLimits())
-    where Runner.Model == LoadedDomain, Runner.Input == [Float], Runner.Output == [Float] {
+    where Runner.Model == DomainRun, Runner.Input == [Float], Runner.Output == [Float] {
         self.store = store
         self.scheduler = BatchScheduler(runner: runner, configuration: scheduler)
         self.limits = limits
@@ -47,6 +48,7 @@ public final class InferenceEngine: Sendable {
 
     /// Checks a raster's size and band count against a domain and the limits (before reading pixels).
     public func validate(width: Int, height: Int, bands: Int, for domain: LoadedDomain, options: SegmentationOptions) throws {
+        if let reason = options.precision.unavailableReason { throw EngineError.invalidArgument("precision \(options.precision): \(reason)") }
         guard bands == domain.bands else {
             throw EngineError.incompatibleInput(
                 "domain '\(domain.name)' takes \(domain.bands) bands, the tile has \(bands)")

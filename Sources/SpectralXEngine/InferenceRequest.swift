@@ -1,4 +1,5 @@
 import SpectralXRaster
+import SpectralXTensor
 
 /// How a tile becomes model input (service.md §2 `mode`).
 public enum InferenceMode: String, Sendable, CaseIterable {
@@ -9,6 +10,16 @@ public enum InferenceMode: String, Sendable, CaseIterable {
 }
 
 /// What to compute for one tile.
+/// What one batch of the scheduler runs: images of one domain at one precision (the batch key).
+public struct DomainRun: Sendable, Hashable {
+    public let domain: LoadedDomain
+    public let precision: Precision
+    public init(_ domain: LoadedDomain, precision: Precision = .fp32) {
+        self.domain = domain
+        self.precision = precision
+    }
+}
+
 public struct SegmentationOptions: Sendable, Equatable {
     public var mode: InferenceMode
     /// Pixels shared by neighbouring windows in `tile` mode (0 ..< 224).
@@ -26,6 +37,8 @@ public struct SegmentationOptions: Sendable, Equatable {
     public var outputNodata: UInt8
     /// Batch priority of the windows: `.background` for jobs, so interactive requests go first.
     public var priority: BatchPriority = .interactive
+    /// The frozen backbone linears' arithmetic (``Precision``); batches never mix precisions.
+    public var precision: Precision = .fp32
 
     /// The default output nodata value.
     public static let defaultOutputNodata: UInt8 = 255

@@ -378,7 +378,7 @@ public final class SegmentationPipeline: Sendable {
         }
         let t1 = clock.now
         try cancel?.check()
-        let out = try engine.scheduler.submit(model: domain, inputs: [input], timeout: options.timeout, waitForRoom: false,
+        let out = try engine.scheduler.submit(model: DomainRun(domain, precision: options.precision), inputs: [input], timeout: options.timeout, waitForRoom: false,
                                               cancel: cancel, priority: options.priority)[0]
         let t2 = clock.now
         var plane = (H == S && W == S) ? out.value
@@ -478,7 +478,7 @@ public final class SegmentationPipeline: Sendable {
                 preprocess += tw.duration(to: clock.now).inSeconds
                 // The first group is admitted like any request (may be refused when the queue is
                 // full); later groups of an admitted scene wait for room instead.
-                let outs = try engine.scheduler.submit(model: domain, inputs: scratch.windows, timeout: options.timeout,
+                let outs = try engine.scheduler.submit(model: DomainRun(domain, precision: options.precision), inputs: scratch.windows, timeout: options.timeout,
                                                        waitForRoom: admitted, cancel: cancel, priority: options.priority)
                 admitted = true
                 let tp = clock.now

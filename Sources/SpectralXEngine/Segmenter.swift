@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXRaster
+import SpectralXTensor
 
 /// Where a segmentation goes.
 public enum SegmentationOutput: Sendable {
@@ -23,11 +24,14 @@ public struct ResumeIdentity: Sendable, Equatable {
     public init(input: String) { self.input = input }
 
     /// The full identity `SceneCheckpoint` compares.
-    func key(domain: LoadedDomain, source: any RasterSource, options o: SegmentationOptions, scoresEncoding: ScoresEncoding) -> String {
-        ["input " + input, "model=\(domain.modelDigest)", "domain=\(domain.name)", "classes=\(domain.classes)",
+    /// `precision` enters only when it is not fp32, so spools written before precisions existed still resume.
+    func key(domain: LoadedDomain, source: any RasterSource, options o: SegmentationOptions, scoresEncoding: ScoresEncoding,
+             precision: Precision) -> String {
+        (["input " + input, "model=\(domain.modelDigest)", "domain=\(domain.name)", "classes=\(domain.classes)",
          "scene=\(source.width)x\(source.height)x\(source.bands)", "sample=\(source.sampleType)", "mode=\(o.mode.rawValue)",
          "overlap=\(o.overlap)", "scores=\(o.scores)", "scoresEncoding=\(scoresEncoding.rawValue)", "maskNodata=\(o.maskNodata)",
-         "nodataRule=\(o.nodataRule.rawValue)", "outputNodata=\(o.outputNodata)", "blend=mmseg-slide-mean"].joined(separator: "\n")
+         "nodataRule=\(o.nodataRule.rawValue)", "outputNodata=\(o.outputNodata)", "blend=mmseg-slide-mean"]
+         + (precision == .fp32 ? [] : ["precision=\(precision.rawValue)"])).joined(separator: "\n")
     }
 }
 
@@ -126,7 +130,8 @@ public struct Segmenter: Sendable {
                        events: ((SegmentationEvent) -> Void)?) throws -> SegmentationResult {
         let pipeline = try SegmentationPipeline(engine: engine, domain: domain, source: source, options: options)
         let key = options.mode == .tile
-            ? identity.map { $0.key(domain: domain, source: source, options: options, scoresEncoding: scoresEncoding) } : nil
+            ? identity.map { $0.key(domain: domain, source: source, options: options, scoresEncoding: scoresEncoding,
+                                    precision: options.precision) } : nil
         let saved = key.flatMap { SceneCheckpoint.load(forOutput: path, identity: $0) }
         let sink = try COGSink(path: path, domain: domain, width: source.width, height: source.height, geo: source.geo,
                                options: options, scoresEncoding: scoresEncoding, spool: identity != nil ? .resumable : .temporary,

@@ -1,3 +1,4 @@
+import Synchronization
 import SpectralXTensor
 
 /// `y = x·Wᵀ + b` (PyTorch `nn.Linear`, weight `(out, in)`), over the last axis.
@@ -6,6 +7,9 @@ public struct Linear: Sendable {
     public let bias: Tensor?
     /// The weight packed for the AVX2 kernel (``packedForInference()``); nil: OpenBLAS.
     public let packed: PackedWeight?
+    /// The bf16 copy of a frozen backbone linear (``frozenForInference(packFloat32:)``), made at load or by
+    /// the first `.bf16` product; nil for every other linear, which computes in float32 in every precision.
+    let bf16: LazyBF16Weight?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
@@ -13,18 +17,21 @@ public struct Linear: Sendable {
         weight = scope.tensor("weight", [outFeatures, inFeatures])
         self.bias = bias ? scope.tensor("bias", [outFeatures]) : nil
         packed = nil
+        bf16 = nil
     }
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = weight
         self.bias = bias
         packed = nil
+        bf16 = nil
     }
 
-    private init(weight: Tensor, bias: Tensor?, packed: PackedWeight?) {
+    private init(weight: Tensor, bias: Tensor?, packed: PackedWeight?, bf16: LazyBF16Weight?) {
         self.weight = weight
         self.bias = bias
         self.packed = packed
+        self.bf16 = bf16
     }
 
     /// This layer with its weight packed for the AVX2 kernel where that is faster here
@@ -37,12 +44,40 @@ public struct Linear: Sendable {
               weight.offset == 0, weight.count == weight.storage.count,
               let p = PackedWeight(weight: weight.pointer, n: outFeatures, k: inFeatures) else { return self }
         weight.storage.releaseResidentPages()
-        return Linear(weight: weight, bias: bias, packed: p)
+        return Linear(weight: weight, bias: bias, packed: p, bf16: bf16)
+    }
+
+    /// A frozen backbone linear (qkv, proj, fc1, fc2) ready for both precisions: packed for float32 when
+    /// `packFloat32` and `.fp32` is in ``Precision/packedAtLoad`` (see ``packedForInference()``), rounded to
+    /// bf16 now when `.bf16` is in it, else on the first bf16 product. A process that runs only bf16 so never
+    /// holds the float32 packed copy; its float32 products, if any, pack the weight per call (same bits).
+    /// `bf16` false: a linear that computes in float32 in every precision (packed as `packFloat32` says).
+    public func frozenForInference(packFloat32: Bool = true, bf16 capable: Bool = true) -> Linear {
+        guard bf16 == nil else { return self }
+        guard capable else { return packFloat32 ? packedForInference() : self }
+        let atLoad = Precision.packedAtLoad
+        let base = packFloat32 && atLoad.contains(.fp32) ? packedForInference() : self
+        let lazy = LazyBF16Weight()
+        if atLoad.contains(.bf16) { lazy.weight(of: weight, n: outFeatures, k: inFeatures) }
+        return Linear(weight: weight, bias: bias, packed: base.packed, bf16: lazy)
+    }
+
+    /// Bytes of the packed copies this linear holds now (float32, bf16).
+    public var packedBytes: (fp32: Int, bf16: Int) {
+        (packed.map { $0.n.roundedUp(to: 16) * $0.k * 4 } ?? 0, bf16?.bytes ?? 0)
     }
 
     /// `rows` input rows (stride `inStride`) → output rows (stride `outStride`); `accumulate` adds to `y`.
+    /// `.bf16` runs the bf16 kernel on a frozen backbone linear; any other linear computes in float32.
     public func apply(_ x: UnsafePointer<Float>, rows: Int, inStride: Int? = nil,
-                      into y: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false) {
+                      into y: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false,
+                      precision: Precision = .fp32) {
+        if precision == .bf16, let bf16 {
+            bf16.weight(of: weight, n: outFeatures, k: inFeatures)
+                .multiply(x, rows: rows, lda: inStride ?? inFeatures, bias: bias?.pointer, accumulate: accumulate,
+                          into: y, ldc: outStride ?? outFeatures)
+            return
+        }
         if let packed {
             packed.multiply(x, rows: rows, lda: inStride ?? inFeatures, bias: bias?.pointer, accumulate: accumulate,
                             into: y, ldc: outStride ?? outFeatures)
@@ -86,4 +121,32 @@ public struct Linear: Sendable {
         apply(x.pointer, rows: rows, into: y.mutablePointer)
         return y
     }
+}
+
+/// A frozen linear's bf16 packed weight, made once: at load, or by the first bf16 product (by whichever
+/// thread gets there first; the others wait for it), then shared by every domain and request.
+final class LazyBF16Weight: Sendable {
+    private let packed = Mutex<PackedBF16Weight?>(nil)
+
+    /// The bf16 copy of `weight` (`n × k`), made now if need be. A weight borrowed from the checkpoint
+    /// mapping then has its pages released (re-read from the file if the float32 path needs them).
+    @discardableResult
+    func weight(of weight: Tensor, n: Int, k: Int) -> PackedBF16Weight {
+        packed.withLock { p in
+            if let p { return p }
+            guard let made = PackedBF16Weight(weight: weight.pointer, n: n, k: k) else {
+                preconditionFailure("an empty frozen linear (\(n) × \(k))")
+            }
+            weight.storage.releaseResidentPages()
+            p = made
+            return made
+        }
+    }
+
+    /// Bytes of the bf16 copy, 0 before it is made.
+    var bytes: Int { packed.withLock { $0?.bytes ?? 0 } }
+}
+
+private extension Int {
+    func roundedUp(to m: Int) -> Int { (self + m - 1) / m * m }
 }

@@ -42,18 +42,20 @@ public struct MultiHeadSelfAttention: Sendable {
         }
     }
 
-    /// `sequences·tokens` rows of `x` → projected output rows in `y`, using `workspace` for scratch.
+    /// `sequences·tokens` rows of `x` → projected output rows in `y`, using `workspace` for scratch. `precision`
+    /// applies to the qkv and proj products (see ``Linear/apply(_:rows:inStride:into:outStride:accumulate:precision:)``);
+    /// the scores and softmax are float32.
     public func apply(_ x: UnsafePointer<Float>, sequences: Int, tokens: Int, workspace ws: Workspace,
-                      into y: UnsafeMutablePointer<Float>) {
+                      into y: UnsafeMutablePointer<Float>, precision: Precision = .fp32) {
         let rows = sequences * tokens
         precondition(ws.qkv.count >= rows * 3 * dim && ws.mixed.count >= rows * dim && ws.scores.count >= heads * tokens * tokens)
-        qkv.apply(x, rows: rows, into: ws.qkv.base)
+        qkv.apply(x, rows: rows, into: ws.qkv.base, precision: precision)
         for s in 0..<sequences {
             AttentionKernel.selfAttention(
                 qkv: ws.qkv.base + s * tokens * 3 * dim, tokens: tokens, dim: dim, heads: heads,
                 scores: ws.scores.base, into: ws.mixed.base + s * tokens * dim)
         }
-        proj.apply(ws.mixed.base, rows: rows, into: y)
+        proj.apply(ws.mixed.base, rows: rows, into: y, precision: precision)
     }
 }
 

@@ -44,7 +44,7 @@ extension FrozenBackbone {
                                                   proj: Linear(attn["proj"], in: d, out: d), heads: c.heads),
                 fc1: Linear(adapted ? mlp["fc1"]["linear"] : mlp["fc1"], in: d, out: c.mlpHidden),
                 fc2: Linear(adapted ? mlp["fc2"]["linear"] : mlp["fc2"], in: c.mlpHidden, out: d),
-                packed: c.rope?.dtype == "f32")
+                packed: c.rope?.dtype == "f32", bf16: i >= Self.firstBF16Block)
         }
         dinov3 = DINOv3Parts(storageTokens: storage,
                              rotary: RotaryEmbedding(periods: periods, grid: c.grid, bfloat16: c.rope?.dtype != "f32"),
@@ -72,7 +72,7 @@ extension FrozenBackbone.Block {
     /// `X += γ1 ⊙ Attn(LN1 X)` with RoPE on q/k, then `X += γ2 ⊙ MLP(LN2 X)` (AoMoA inside in adapted
     /// blocks, as ViT-L). Each domain's norms and adapters run on its own rows, as in ``forward``.
     func forwardDINOv3(_ x: Tensor, images: Int, parts: DINOv3Parts, segments: [StreamSegment], trace: ForwardTrace?,
-                       index: Int) {
+                       index: Int, precision: Precision) {
         let rows = x.shape[0], d = x.shape[1], t = rows / images, f = fc1.outFeatures
         let u = Tensor(zeros: [rows, d])
         for s in segments {
@@ -87,8 +87,11 @@ extension FrozenBackbone.Block {
         // other kernels, threading and batch 1 (0.78e-4 … 1.02e-4 before, 1.04e-3 with Are flips on
         // Prescott); the mean error is unchanged. Costs ≈0.13 s per image (≈8 %). v is never rounded
         // and stays on the float32 GEMM.
+        // In bf16 precision the operands are rounded to bf16 anyway: the whole qkv on the bf16 kernel.
         let fused = Tensor(zeros: [rows, 3 * d])
-        if parts.rotary.bfloat16 {
+        if precision == .bf16 {
+            attention.qkv.apply(u.pointer, rows: rows, into: fused.mutablePointer, precision: .bf16)
+        } else if parts.rotary.bfloat16 {
             attention.qkv.apply(u.pointer, rows: rows, outputs: 0..<(2 * d), float64Accumulation: true,
                                 into: fused.mutablePointer, outStride: 3 * d)
             attention.qkv.apply(u.pointer, rows: rows, outputs: (2 * d)..<(3 * d), into: fused.mutablePointer, outStride: 3 * d)
@@ -108,7 +111,7 @@ extension FrozenBackbone.Block {
                                           scores: scores.base, into: mixed.mutablePointer + s * t * d)
         }
         let a = Tensor(zeros: [rows, d])
-        attention.proj.apply(mixed.pointer, rows: rows, into: a.mutablePointer)
+        attention.proj.apply(mixed.pointer, rows: rows, into: a.mutablePointer, precision: precision)
         if index < parts.layerScales.count { scaleColumns(a, rows: rows, by: parts.layerScales[index].attention) }
         Elementwise.add(a.pointer, into: x.mutablePointer, count: x.count)
 
@@ -117,11 +120,11 @@ extension FrozenBackbone.Block {
             s.block.norm2.apply(x.pointer + r0 * d, rows: s.images.count * t, into: u.mutablePointer + r0 * d)
         }
         let h = Tensor(zeros: [rows, f])
-        fc1.apply(u.pointer, rows: rows, into: h.mutablePointer)
+        fc1.apply(u.pointer, rows: rows, into: h.mutablePointer, precision: precision)
         segments.addAdapters(\.fc1Adapter, input: u, into: h, tokens: t, trace: trace, name: "mmoe.b\(index).fc1")
         Activations.gelu(h.mutablePointer, count: h.count)
         let y = Tensor(zeros: [rows, d])
-        fc2.apply(h.pointer, rows: rows, into: y.mutablePointer)
+        fc2.apply(h.pointer, rows: rows, into: y.mutablePointer, precision: precision)
         segments.addAdapters(\.fc2Adapter, input: h, into: y, tokens: t, trace: trace, name: "mmoe.b\(index).fc2")
         if index < parts.layerScales.count { scaleColumns(y, rows: rows, by: parts.layerScales[index].mlp) }
         Elementwise.add(y.pointer, into: x.mutablePointer, count: x.count)
@@ -144,7 +147,8 @@ extension SpectralXNetwork {
     /// The forward pass of `UPerNetWrapperSpectralX_DINOv3` (spec dinov3 §3.8): HyperT tokens after
     /// `[cls, storage…]`, 24 DINOv3 blocks, the Are-adapter on the patch tokens only (prefix tokens carried
     /// through), feature maps = final LayerNorm of the Are output; neck and head as ViT-L.
-    func forwardDINOv3(_ x: Tensor, parts: DINOv3Parts, trace: ForwardTrace?, areOverride: AreIndexOverride?) -> Tensor {
+    func forwardDINOv3(_ x: Tensor, parts: DINOv3Parts, trace: ForwardTrace?, areOverride: AreIndexOverride?,
+                       precision: Precision) -> Tensor {
         let c = backbone.configuration
         let b = x.shape[0], prefix = c.prefixTokens, t = c.tokensPerImage, n = c.patchTokens, d = c.width
         let (tokens, side) = trace.time("hypert") { domain.tokenizer(x, trace: trace) }
@@ -166,7 +170,7 @@ extension SpectralXNetwork {
         for i in 0..<c.depth {
             trace.time("vit") {
                 backbone.blocks[i].forwardDINOv3(stream, images: b, parts: parts, segments: segments(i),
-                                                 trace: trace, index: i)
+                                                 trace: trace, index: i, precision: FrozenBackbone.precision(precision, block: i))
             }
             if i == 4 { trace?.record("stream.b04", stream.reshaped([b, t, d])) }
             guard let call = c.adaptedBlocks.firstIndex(of: i) else { continue }

@@ -73,32 +73,38 @@ public struct SpectralXNetwork: Sendable {
     /// Reference Are indices to substitute at documented near-ties (spec §12 step 3); tests only.
     public typealias AreIndexOverride = @Sendable (_ call: Int, _ image: Int) -> (spatial: [Int], spectral: [Int])?
 
-    /// `(B, C, 224, 224)` preprocessed input → logits `(B, K, 224, 224)`. Images are independent.
-    public func callAsFunction(_ x: Tensor, trace: ForwardTrace? = nil, areOverride: AreIndexOverride? = nil) -> Tensor {
+    /// `(B, C, 224, 224)` preprocessed input → logits `(B, K, 224, 224)`. Images are independent. `precision`:
+    /// the frozen backbone linears' arithmetic (``Precision``); it must be available here
+    /// (``Precision/unavailableReason``, checked by the callers that take it from users).
+    public func callAsFunction(_ x: Tensor, trace: ForwardTrace? = nil, areOverride: AreIndexOverride? = nil,
+                               precision: Precision = .fp32) -> Tensor {
         if let parts = backbone.dinov3 {
             let size = ModelShape.imageSize
             precondition(x.shape.count == 4 && x.shape[1] == domain.bands && x.shape[2] == size && x.shape[3] == size,
                          "input \(x.shape) does not match (B, \(domain.bands), \(size), \(size))")
-            return forwardDINOv3(x, parts: parts, trace: trace, areOverride: areOverride)
+            return forwardDINOv3(x, parts: parts, trace: trace, areOverride: areOverride, precision: precision)
         }
-        return Self.forward(backbone: backbone, parts: [(domain: domain, input: x)], trace: trace, areOverride: areOverride)[0]
+        return Self.forward(backbone: backbone, parts: [(domain: domain, input: x)], trace: trace, areOverride: areOverride,
+                            precision: precision)[0]
     }
 
     /// One forward pass over images of several domains that share this backbone (cross-domain
     /// batching): each part's own modules (HyperT, block LayerNorms, AoMoA, Are-adapter, neck, head)
     /// run on its images, the frozen linears of all 24 blocks run once over every image's rows.
     /// Returns each part's logits; an image's logits do not depend on its batch companions.
-    public static func mixed(_ parts: [(network: SpectralXNetwork, input: Tensor)], trace: ForwardTrace? = nil) -> [Tensor] {
+    public static func mixed(_ parts: [(network: SpectralXNetwork, input: Tensor)], trace: ForwardTrace? = nil,
+                             precision: Precision = .fp32) -> [Tensor] {
         guard let first = parts.first else { return [] }
         precondition(parts.allSatisfy { $0.network.backbone.identity == first.network.backbone.identity },
                      "a mixed batch must share one backbone")
         // The DINOv3 blocks have no shared-row path (yet): each part runs alone.
-        if first.network.backbone.dinov3 != nil { return parts.map { $0.network($0.input, trace: trace) } }
-        return forward(backbone: first.network.backbone, parts: parts.map { (domain: $0.network.domain, input: $0.input) }, trace: trace, areOverride: nil)
+        if first.network.backbone.dinov3 != nil { return parts.map { $0.network($0.input, trace: trace, precision: precision) } }
+        return forward(backbone: first.network.backbone, parts: parts.map { (domain: $0.network.domain, input: $0.input) }, trace: trace,
+                       areOverride: nil, precision: precision)
     }
 
     static func forward(backbone: FrozenBackbone, parts: [(domain: SpectralXDomain, input: Tensor)], trace: ForwardTrace?,
-                        areOverride: AreIndexOverride?) -> [Tensor] {
+                        areOverride: AreIndexOverride?, precision: Precision) -> [Tensor] {
         let size = ModelShape.imageSize
         for (domain, x) in parts {
             precondition(x.shape.count == 4 && x.shape[1] == domain.bands && x.shape[2] == size && x.shape[3] == size,
@@ -127,7 +133,8 @@ public struct SpectralXNetwork: Sendable {
         for i in 0..<ModelShape.depth {
             trace.time("vit") {
                 backbone.blocks[i].forward(stream, images: b, segments: parts.indices.map { StreamSegment(images: ranges[$0], block: parts[$0].domain.blocks[i]) },
-                                           workspace: workspace, trace: trace, index: i)
+                                           workspace: workspace, trace: trace, index: i,
+                                           precision: FrozenBackbone.precision(precision, block: i))
             }
             if i == 4 { trace?.record("stream.b04", stream.reshaped([b, t, d])) }
             guard let call = ModelShape.adaptedBlocks.firstIndex(of: i) else { continue }

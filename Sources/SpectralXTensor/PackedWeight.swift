@@ -123,7 +123,7 @@ extension PackedWeight {
 }
 
 /// The next chunk index for workers sharing a product (each index handed out once).
-private final class ChunkCounter: Sendable {
+final class ChunkCounter: Sendable {
     private let value = Atomic<Int>(0)
     func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }

@@ -42,6 +42,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout (sgemm peak, per-batch medians, stages, peak RSS) instead of text.")
     var json = false
 
+    @Option(help: ArgumentHelp("Precisions to time, comma-separated (fp32, bf16, or fp32,bf16: both in the same run, side by "
+                               + "side, with bf16's agreement with fp32 on the bench's own images). bf16 needs AVX512_BF16.",
+                               valueName: "fp32|bf16|fp32,bf16"))
+    var precision: String = "fp32"
+
     @Option(help: "Two domains DOMAIN_A,DOMAIN_B: also measure a 50/50 stream of both through the scheduler, with and without cross-domain batching (missing domains are synthesized in the default store).")
     var mixed: String?
 
@@ -74,6 +79,8 @@ struct BenchCommand: ParsableCommand {
                 KernelBench.run(runs: max(runs, 3), filter: filter)
                 return
             }
+            let precisions = try PrecisionOption.parseList(precision)
+            Precision.packedAtLoad = Set(precisions)
             let batches = batch.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
             guard !batches.isEmpty, runs >= 1 else { throw CLIError("--batch needs positive sizes and --runs ≥ 1") }
             let mixedDomains = try mixed.map { spec -> [String] in
@@ -108,16 +115,21 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "sgemm 2048³: median %.1f GFLOP/s over %d runs (OpenBLAS %@ kernels, %d threads, %d cores)",
                              peak.median, peak.samples.count, BLASRuntime.selection.active, GEMM.threads, Parallel.cores))
                 if let note = BLASRuntime.selection.note { print("blas: \(note)") }
-                print("linears: \(Self.linearsPath) (SPECTRALX_GEMM=openblas|packed chooses)")
+                print("linears: \(Self.linearsPath) (SPECTRALX_GEMM=openblas|packed chooses)"
+                      + (precisions.contains(.bf16) ? "; bf16 kernel \(PackedBF16Weight.kernelName)" : ""))
+                let held = net.backbone.packedBytes
+                print(String(format: "backbone packed linears: fp32 %.2f GB, bf16 %.2f GB", Double(held.fp32) / 1e9, Double(held.bf16) / 1e9))
                 print(String(format: "model: %@ backbone, C=%d K=%d, %.1f GFLOP per image (spec §8 count of the direct computation; GFLOP/s below are effective: the network does less arithmetic)",
                              net.backbone.configuration.kind.rawValue, c, k, flop / 1e9))
             }
 
-            var batchObjects: [JSONValue] = []
+            var batchObjects: [JSONValue] = [], comparisons: [JSONValue] = []
             for b in batches {
-                let x = BenchInput.make(batch: b, bands: c)
+              let x = BenchInput.make(batch: b, bands: c)
+              var logits: [Precision: Tensor] = [:], perImage: [Precision: Double] = [:]
+              for p in precisions {
                 PeakMemory.reset()
-                _ = net(x)  // warm-up: page in the mapped weights, size caches
+                logits[p] = net(x, precision: p)  // warm-up: page in the mapped weights, size caches
                 var totals: [Double] = [], cpu: [Double] = [], adjacentPeaks: [Double] = [], faults: [Double] = []
                 var computed: [Double] = []
                 var stages: [String: [Double]] = [:], stageFlops: [String: Double] = [:]
@@ -127,7 +139,7 @@ struct BenchCommand: ParsableCommand {
                     let trace = ForwardTrace()
                     let c0 = ProcessCPU.seconds(), f0 = ProcessCPU.minorFaults()
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    let (_, flops) = ArithmeticCount.measure { net(x, trace: trace) }
+                    let (_, flops) = ArithmeticCount.measure { net(x, trace: trace, precision: p) }
                     totals.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                     computed.append(flops)
                     cpu.append(ProcessCPU.seconds() - c0)
@@ -140,6 +152,7 @@ struct BenchCommand: ParsableCommand {
                 }
                 let rss = PeakMemory.peakBytes().map { $0 - probe.bytes }
                 let total = median(totals)
+                perImage[p] = total / Double(b)
                 let gflops = flop * Double(b) / total / 1e9
                 // Each run against the peak measured just before it, then the median of those ratios.
                 let adjacentRatio = median(zip(totals, adjacentPeaks).map { flop * Double(b) / $0 / 1e9 / $1 })
@@ -150,6 +163,7 @@ struct BenchCommand: ParsableCommand {
                 if json {
                     batchObjects.append(.object([
                         ("batch", .number("\(b)")),
+                        ("precision", .string(p.rawValue)),
                         ("seconds_per_image", .number(JSONNumber.format(total / Double(b)))),
                         ("runs", .array(totals.map { .number(JSONNumber.format($0 / Double(b))) })),
                         ("effective_gflops", .number(JSONNumber.format(gflops))),
@@ -173,8 +187,8 @@ struct BenchCommand: ParsableCommand {
                     continue
                 }
                 print("")
-                print(String(format: "batch %d: median %.3f s (%.3f s/image, %.2f images/s) — %.1f GFLOP/s = %.0f%% of sgemm peak [runs: %@]",
-                             b, total, total / Double(b), Double(b) / total, gflops, 100 * gflops / peak.median,
+                print(String(format: "batch %d %@: median %.3f s (%.3f s/image, %.2f images/s) — %.1f GFLOP/s = %.0f%% of sgemm peak [runs: %@]",
+                             b, p.rawValue, total, total / Double(b), Double(b) / total, gflops, 100 * gflops / peak.median,
                              totals.map { String(format: "%.3f", $0) }.joined(separator: " ")))
                 print(String(format: "  against the sgemm peak measured before each run: median %.0f%% [peaks: %@]", 100 * adjacentRatio,
                              adjacentPeaks.map { String(format: "%.0f", $0) }.joined(separator: " ")))
@@ -189,6 +203,25 @@ struct BenchCommand: ParsableCommand {
                 if let rss { print(String(format: "  peak RSS %.2f GB", Double(rss) / 1e9)) }
                 print(String(format: "  CPU time %.3f s per image (all threads, median), %.0f minor page faults per image",
                              median(cpu) / Double(b), median(faults) / Double(b)))
+              }
+              // Each further precision against the first, on this batch's images.
+              guard let base = precisions.first, let reference = logits[base] else { continue }
+              for p in precisions.dropFirst() {
+                  guard let other = logits[p], let t0 = perImage[base], let t1 = perImage[p] else { continue }
+                  let a = LogitAgreement(reference, other)
+                  if json {
+                      comparisons.append(.object([
+                          ("batch", .number("\(b)")), ("precision", .string(p.rawValue)), ("against", .string(base.rawValue)),
+                          ("speedup", .number(JSONNumber.format(t0 / t1))),
+                          ("argmax_agreement_percent", .number(JSONNumber.format(a.argmaxAgreementPercent))),
+                          ("max_abs_logit_error", .number(JSONNumber.format(a.maxAbsError))),
+                          ("mean_abs_logit_error", .number(JSONNumber.format(a.meanAbsError))),
+                      ]))
+                  } else {
+                      print(String(format: "batch %d %@ vs %@: %.2f× the speed; argmax agreement %.3f%%, max abs logit error %.4g, mean %.4g",
+                                   b, p.rawValue, base.rawValue, t0 / t1, a.argmaxAgreementPercent, a.maxAbsError, a.meanAbsError))
+                  }
+              }
             }
 
             var mixedObject: JSONValue?
@@ -219,8 +252,13 @@ struct BenchCommand: ParsableCommand {
                     ("gflop_per_image", .number(JSONNumber.format(flop / 1e9))),
                     ("bands", .number("\(c)")), ("classes", .number("\(k)")),
                     ("threads", .number("\(GEMM.threads)")), ("cores", .number("\(Parallel.cores)")),
+                    ("precisions", .array(precisions.map { .string($0.rawValue) })),
+                    ("bf16_kernel", .string(PackedBF16Weight.kernelName)),
+                    ("backbone_packed_bytes", .object([("fp32", .number("\(net.backbone.packedBytes.fp32)")),
+                                                       ("bf16", .number("\(net.backbone.packedBytes.bf16)"))])),
                     ("batches", .array(batchObjects)),
                 ]
+                if !comparisons.isEmpty { members.append(("comparisons", .array(comparisons))) }
                 if let mixedObject { members.append(("mixed", mixedObject)) }
                 print(JSONValue.object(members).pythonCompactJSON())
             }
@@ -289,7 +327,7 @@ enum MixedStreamBench {
                 defaultTimeout: .seconds(3600), mixModels: mixing))
             defer { scheduler.shutdown() }
             // Warm-up: one image per domain.
-            for (i, l) in leases.enumerated() { _ = try scheduler.submit(model: l.domain, input: inputs[i]) }
+            for (i, l) in leases.enumerated() { _ = try scheduler.submit(model: DomainRun(l.domain), input: inputs[i]) }
             let failures = Mutex(0)
             let group = DispatchGroup()
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -299,7 +337,7 @@ enum MixedStreamBench {
                 let lease = leases[which], input = inputs[which]
                 Thread.detachNewThread {
                     for _ in 0..<imagesPerClient {
-                        if (try? scheduler.submit(model: lease.domain, input: input)) == nil { failures.withLock { $0 += 1 } }
+                        if (try? scheduler.submit(model: DomainRun(lease.domain), input: input)) == nil { failures.withLock { $0 += 1 } }
                     }
                     group.leave()
                 }
@@ -381,3 +419,4 @@ enum BenchInput {
         return x
     }
 }
+

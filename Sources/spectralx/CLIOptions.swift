@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SpectralXEngine
+import SpectralXTensor
 
 /// Where the model store comes from; shared by `serve` and `predict` (one definition, one default).
 struct StoreOptions: ParsableArguments {
@@ -38,3 +39,32 @@ extension OutputFormat: ExpressibleByArgument {}
 extension ScoresEncoding: ExpressibleByArgument {}
 extension NodataRule: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension Precision: ExpressibleByArgument {}
+
+/// `--precision`: one help text and one check for every command that takes it.
+enum PrecisionOption {
+    static let help = ArgumentHelp(
+        "Arithmetic of the frozen ViT linears: fp32 (default; the reference, bit for bit as before) or bf16 (operands "
+            + "rounded to bf16, float32 accumulation; about twice as fast; norms, softmax, gating, Are-adapter, neck, head "
+            + "and classifier stay fp32). bf16 needs a CPU with AVX512_BF16 (AMD Zen 4/5, Intel Cooper Lake, Sapphire "
+            + "Rapids or later): elsewhere it is refused with an error.",
+        valueName: "fp32|bf16")
+
+    /// Throws the reason `precision` cannot run on this machine.
+    static func check(_ precision: Precision) throws {
+        if let reason = precision.unavailableReason { throw CLIError("--precision \(precision): \(reason)") }
+    }
+
+    /// `fp32,bf16` → the precisions in order, each available here.
+    static func parseList(_ text: String) throws -> [Precision] {
+        var out: [Precision] = []
+        for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let p = Precision(name: item) else { throw CLIError("--precision \(item): expected fp32 or bf16") }
+            try check(p)
+            if !out.contains(p) { out.append(p) }
+        }
+        guard !out.isEmpty else { throw CLIError("--precision: expected fp32, bf16 or fp32,bf16") }
+        return out
+    }
+}

@@ -29,6 +29,9 @@ struct ForwardCommand: ParsableCommand {
                                valueName: "ADAPTER:ROW=E1,E2"))
     var mmoeRoutes: [String] = []
 
+    @Option(help: PrecisionOption.help)
+    var precision: Precision = .fp32
+
     @Option(help: "Also write every named intermediate (HyperT tokens, streams, feature maps, neck, Are indices, …) as DIR/<name>.npy, for parity debugging.")
     var trace: String?
 
@@ -53,6 +56,8 @@ struct ForwardCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
+            try PrecisionOption.check(precision)
+            Precision.packedAtLoad = [precision]
             let net = try SpectralXNetwork.load(store: ModelStoreLayout(root: URL(fileURLWithPath: models)), domain: domain)
             let array: NpyArray
             do { array = try NpyArray.read(path: input) } catch { throw CLIError("\(input): \(error)") }
@@ -70,7 +75,7 @@ struct ForwardCommand: ParsableCommand {
                 r.routeOverrides = try Self.parseRoutes(mmoeRoutes)
                 recorder = r
             }
-            let logits = net(x, trace: recorder)
+            let logits = net(x, trace: recorder, precision: precision)
             try NpyWriter.write(logits.toArray(), shape: logits.shape, to: output)
             if let trace, let recorder {
                 try FileManager.default.createDirectory(atPath: trace, withIntermediateDirectories: true)

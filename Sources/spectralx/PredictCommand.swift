@@ -5,6 +5,7 @@ import Logging
 import SpectralXAPI
 import SpectralXEngine
 import SpectralXRaster
+import SpectralXTensor
 import Synchronization
 
 /// `spectralx predict`: the service's segmentation pipeline, offline. Tiles or whole scenes (files,
@@ -45,6 +46,7 @@ struct PredictCommand: ParsableCommand {
     var nodataRule: NodataRule = SegmentationOptions().nodataRule
     @Flag(inversion: .prefixedNo, help: "Treat the input's GDAL_NODATA value as invalid (NaN and internal masks always are).")
     var nodataMask = SegmentationOptions().maskNodata
+    @Option(help: PrecisionOption.help) var precision: Precision = .fp32
     @Option(help: "Largest batch per forward pass.") var maxBatch: Int = SchedulerConfiguration().maxBatchSize
     @Option(help: "Process only every N-th input, starting at the I-th (I/N, 0-based), e.g. $JOB_COMPLETION_INDEX/8.")
     var shard: String?
@@ -106,6 +108,8 @@ struct PredictCommand: ParsableCommand {
             }
 
             let (root, _) = try store.root()
+            try PrecisionOption.check(precision)
+            Precision.packedAtLoad = [precision]
             let modelStore = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
             try modelStore.load(domain)
             let engine = InferenceEngine(store: modelStore, scheduler: SchedulerConfiguration(
@@ -114,8 +118,10 @@ struct PredictCommand: ParsableCommand {
             defer { engine.scheduler.shutdown() }
             let lease = try modelStore.lease(domain)
             defer { lease.release() }
-            let options = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, maskNodata: nodataMask,
+            var asked = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, maskNodata: nodataMask,
                                               nodataRule: nodataRule, outputNodata: outputNodata)
+            asked.precision = precision
+            let options = asked
 
             // Open every input (headers only) to know the work: skipped outputs, windows in total.
             var todo: [(Job, any RasterSource, URL)] = []

@@ -40,6 +40,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "PEM private key for TLS (SPECTRALX_TLS_KEY).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: Logger.Level?
     @Option(help: "OpenBLAS threads (SPECTRALX_THREADS; default: all cores).") var threads: Int?
+    @Option(help: ArgumentHelp("Precision of requests and jobs without ?precision= (SPECTRALX_PRECISION; default fp32). "
+                               + "Its packed weights are made at start; the other precision's on its first request. "
+                               + PrecisionOption.help.abstract, valueName: "fp32|bf16")) var precision: Precision?
     @Flag(inversion: .prefixedNo, help: "Batch queued images of different domains on the same backbone together (SPECTRALX_MIX_DOMAINS; default on).")
     var mixDomains: Bool?
     @OptionGroup(title: "Jobs") var jobOptions: ServeJobOptions
@@ -77,6 +80,12 @@ struct ServeCommand: ParsableCommand {
                 root = try DemoStore.ensure(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"])) { say($0) }
                 demo = true
             }
+            let defaultPrecision = try precision ?? env["PRECISION"].map { v in
+                guard let p = Precision(name: v) else { throw CLIError("SPECTRALX_PRECISION=\(v): expected fp32 or bf16") }
+                return p
+            } ?? .fp32
+            try PrecisionOption.check(defaultPrecision)
+            Precision.packedAtLoad = [defaultPrecision]
             let store = ModelStore(root: root, logger: Logger(label: "spectralx.store"))
             var scheduling = Self.scheduling
             if let v = try maxBatch ?? env.int("MAX_BATCH") { scheduling.maxBatchSize = v }
@@ -94,7 +103,7 @@ struct ServeCommand: ParsableCommand {
             let bodyLimit = try (maxBody ?? env["MAX_BODY"]).map(ByteSize.parse) ?? APIConfiguration.defaultMaxBodyBytes
             let admin = adminToken ?? env["ADMIN_TOKEN"]
             let keys = (apiKeys ?? env["API_KEYS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let api = APIConfiguration(adminToken: admin, apiKeys: keys)
+            let api = APIConfiguration(adminToken: admin, apiKeys: keys, defaultPrecision: defaultPrecision)
             if api.adminToken == nil {
                 if api.apiKeys.isEmpty {
                     logger.warning("no credentials configured (local demo mode): PUT/DELETE /v1/domains/{name} are open to every client")

@@ -114,7 +114,7 @@ struct OGCRouteTests {
         let d = try s.request("GET", "/processes/syn").json
         #expect(d["id"] as? String == "syn")
         let inputs = try #require(d["inputs"] as? [String: [String: Any]])
-        #expect(Set(inputs.keys) == ["scene", "mode", "overlap", "scores", "nodata_mask", "nodata_rule", "output_nodata"])
+        #expect(Set(inputs.keys) == ["scene", "mode", "overlap", "scores", "nodata_mask", "nodata_rule", "output_nodata", "precision"])
         for (name, i) in inputs {
             #expect(i["schema"] is [String: Any], "input \(name) has no schema")
             #expect(i["minOccurs"] is Int && i["maxOccurs"] is Int && i["title"] is String, "input \(name)")

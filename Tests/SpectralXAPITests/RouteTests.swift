@@ -3,6 +3,7 @@ import SpectralXAPI
 import SpectralXEngine
 import SpectralXEngineTestSupport
 import SpectralXRaster
+import SpectralXTensor
 import Testing
 
 /// An NPY (C,H,W) float32 tile.
@@ -72,6 +73,15 @@ struct RouteTests {
         #expect(try post("/v1/domains/syn/segment", "application/x-npy", try npyTile(bands: 3)) == (422, "incompatible_tile"))
         #expect(try post("/v1/domains/syn/segment?output=jpeg", "application/x-npy", try npyTile(bands: 4)) == (400, "invalid_parameter"))
         #expect(try post("/v1/domains/syn/segment?mode=tile&overlap=300", "application/x-npy", try npyTile(bands: 4)) == (400, "invalid_parameter"))
+        #expect(try post("/v1/domains/syn/segment?precision=fp16", "application/x-npy", try npyTile(bands: 4)) == (400, "invalid_parameter"))
+        if Precision.bf16.unavailableReason != nil {
+            // Without AVX512_BF16 bf16 is refused with the reason, never run slowly.
+            #expect(try post("/v1/domains/syn/segment?precision=bf16", "application/x-npy", try npyTile(bands: 4)) == (400, "invalid_parameter"))
+        } else {
+            let r = try s.request("POST", "/v1/domains/syn/segment?precision=bf16", headers: [("Content-Type", "application/x-npy")],
+                                  body: try npyTile(bands: 4))
+            #expect(r.status == 200 && r.header("X-SpectralX-Precision") == "bf16", "\(r.text)")
+        }
         let (type, body) = LoopbackClient.multipart(name: "image", filename: "x.npy", contentType: "application/x-npy", data: try npyTile(bands: 4))
         #expect(try post("/v1/domains/syn/segment", type, body) == (400, "missing_tile_part"))
         // Declared body over the limit: refused from the head, before the body is sent.
@@ -89,6 +99,7 @@ struct RouteTests {
         #expect(labels.data.allSatisfy { $0 < 3 })
         #expect(npy.header("Server-Timing")?.contains("inference;dur=") == true)
         #expect(Int(npy.header("X-SpectralX-Batch-Size") ?? "") ?? 0 >= 1)
+        #expect(npy.header("X-SpectralX-Precision") == "fp32")
 
         let (type, body) = LoopbackClient.multipart(name: "tile", filename: "t.npy", contentType: "application/octet-stream", data: tile)
         let png = try s.request("POST", "/v1/domains/syn/segment?output=png", headers: [("Content-Type", type)], body: body)

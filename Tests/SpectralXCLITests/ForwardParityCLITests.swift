@@ -38,12 +38,13 @@ struct ForwardParityCLITests {
     ]
 
     /// Runs `spectralx forward` under every setting; expects byte-identical output files.
-    func expectSameBytes(domain: String, input: String, tag: String) throws {
+    func expectSameBytes(domain: String, input: String, tag: String, extra: [String] = [],
+                         settings: [(String, [String: String?])] = Self.settings) throws {
         var first: (String, Data)?
-        for (name, env) in Self.settings {
+        for (name, env) in settings {
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("forward-\(tag)-\(getpid()).npy")
             defer { try? FileManager.default.removeItem(at: out) }
-            let r = try CLI.run(["forward", "--models", SharedTestStore.root.path, "--domain", domain, input, "-o", out.path],
+            let r = try CLI.run(["forward", "--models", SharedTestStore.root.path, "--domain", domain, input, "-o", out.path] + extra,
                                 environment: env)
             #expect(r.status == 0, "\(name): stderr: \(r.stderr)")
             guard r.status == 0 else { return }
@@ -68,5 +69,28 @@ struct ForwardParityCLITests {
         if SharedTestStore.dinov3Synthesis != nil, let fixtures = SharedTestStore.fixturesDirectory {
             try expectSameBytes(domain: "D", input: fixtures.appendingPathComponent("inputB.npy").path, tag: "D")
         }
+    }
+
+    /// bf16 keeps the promise on a CPU with AVX512_BF16 (thread count, weight packing, OpenBLAS kernels),
+    /// and where the kernels are capped below AVX-512 it is refused with the reason instead of running.
+    @Test("spectralx forward --precision bf16: the same bytes under every thread count and weight packing; refused below AVX-512")
+    func bf16SameBytes() throws {
+        let dir = try CLI.temporaryDirectory("bf16-invariance")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("syn.npy").path
+        try NpyWriter.write(TestRandom.values(count: 2 * 4 * 224 * 224, seed: 2027).map { abs($0) }, shape: [2, 4, 224, 224], to: input)
+        let capped = try CLI.run(["forward", "--models", SharedTestStore.root.path, "--domain", "syn", input, "-o",
+                                  dir.appendingPathComponent("capped.npy").path, "--precision", "bf16"],
+                                 environment: ["SPECTRALX_SIMD": "avx2"])
+        #expect(capped.status != 0 && capped.stderr.contains("AVX512_BF16"), "stderr: \(capped.stderr)")
+        let probe = try CLI.run(["forward", "--models", SharedTestStore.root.path, "--domain", "syn", input, "-o",
+                                 dir.appendingPathComponent("probe.npy").path, "--precision", "bf16"])
+        guard probe.status == 0 else {
+            #expect(probe.stderr.contains("AVX512_BF16"), "stderr: \(probe.stderr)")
+            print("SKIP: no AVX512_BF16 on this CPU: \(probe.stderr)")
+            return
+        }
+        try expectSameBytes(domain: "syn", input: input, tag: "syn-bf16", extra: ["--precision", "bf16"],
+                            settings: Self.settings.filter { $0.0 != "SPECTRALX_SIMD=avx2" })
     }
 }

@@ -8,7 +8,7 @@ import SpectralXSupport
 /// depends on that pixel of the (normalised) first input band only: class `k` gets the logit
 /// `-(v·K − k − ½)²`, so the label is ⌊v·K⌋ and the softmax scores are proper probabilities.
 public struct FakeRunner: BatchRunner {
-    public typealias Model = LoadedDomain
+    public typealias Model = DomainRun
     public typealias Input = [Float]
     public typealias Output = [Float]
 
@@ -17,7 +17,8 @@ public struct FakeRunner: BatchRunner {
 
     public init(delay: Duration = .zero) { self.delay = delay }
 
-    public func run(model: LoadedDomain, inputs: [[Float]]) throws -> [[Float]] {
+    public func run(model run: DomainRun, inputs: [[Float]]) throws -> [[Float]] {
+        let model = run.domain
         if delay > .zero { Thread.sleep(forTimeInterval: delay.inSeconds) }
         let n = WindowPlan.size * WindowPlan.size, k = model.classes
         return try inputs.map { x in

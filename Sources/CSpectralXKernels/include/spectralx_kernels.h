@@ -5,6 +5,7 @@
 #define SPECTRALX_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -138,6 +139,42 @@ int sx_gemm_packed(const float *x, ptrdiff_t lda, ptrdiff_t m, const float *pack
 /// sx_gemm_packed on the micro-kernel of `level` (tests compare the two); -2 when this CPU lacks it.
 int sx_gemm_packed_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n, ptrdiff_t k,
                       ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate, float *y, ptrdiff_t ldc);
+
+// MARK: bf16 products with float32 accumulation (bf16_gemm.c)
+
+/// The bf16 product's micro-kernels, chosen at run time (sx_bf16_gemm_level). All give the same bits.
+enum sx_bf16_level {
+    SX_BF16_PORTABLE = 0,  ///< exact emulation of vdpbf16ps in C (fmaf): any CPU, slow
+    SX_BF16_AVX512 = 2,    ///< AVX512_BF16 (vdpbf16ps), 12 x 32 tiles
+    SX_BF16_AMX = 3,       ///< reserved: AMX-BF16 tiles, not written (no AMX machine at hand)
+};
+
+/// float32 -> bf16 bits as vcvtne2ps2bf16 rounds (nearest even, denormals to signed zero, NaN quiet).
+void sx_bf16_from_float(const float *x, ptrdiff_t count, uint16_t *out);
+/// bf16 elements (uint16) of the packed form of an (n x k) weight: 16-column panels of K pairs.
+size_t sx_bf16_packed_weight_count(ptrdiff_t n, ptrdiff_t k);
+/// Rounds an nn.Linear weight (n x k, row stride ldw) to bf16 into the packed layout; panels p0..<p1 only
+/// (0 and ceil(n/16) for all), so disjoint panel ranges may be packed concurrently.
+void sx_bf16_pack_weight(const float *w, ptrdiff_t ldw, ptrdiff_t n, ptrdiff_t k, ptrdiff_t p0, ptrdiff_t p1, uint16_t *packed);
+/// bf16 elements of the packed activation rows of an (m x k) input.
+size_t sx_bf16_packed_rows_count(ptrdiff_t m, ptrdiff_t k);
+/// Rounds the 6-row groups g0..<g1 of x (m x k, stride lda) to bf16 into apack; disjoint ranges concurrently.
+void sx_bf16_pack_rows(const float *x, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t g0, ptrdiff_t g1, uint16_t *apack);
+/// 1 when this CPU (and this build) runs the micro-kernel `level` (enum sx_bf16_level).
+int sx_bf16_gemm_supported(int level);
+/// The micro-kernel the products run on here: SX_BF16_AVX512 where the CPU has AVX512_BF16 and
+/// SPECTRALX_SIMD does not cap the kernels below AVX-512, else SX_BF16_PORTABLE.
+int sx_bf16_gemm_level(void);
+/// y[r, j] = sum_kk bf16(x)[r, kk] * bf16(W)[j, kk] (+ bias[j]) (+ y when accumulate), float32 accumulation,
+/// for the rows of groups g0..<g1 and the columns of panels p0..<p1 from rows packed by sx_bf16_pack_rows;
+/// concurrent calls on disjoint (group, panel) ranges share one apack. 0 on success, -2 level not supported.
+int sx_bf16_gemm_panels_at(int level, const uint16_t *apack, ptrdiff_t m, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k,
+                           const uint16_t *packed, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, const float *bias, int accumulate,
+                           float *y, ptrdiff_t ldc);
+/// The whole product on the calling thread (rows packed per call): tests compare the levels with it.
+/// 0 on success, -1 out of memory, -2 level not supported.
+int sx_bf16_gemm_at(int level, const float *x, ptrdiff_t lda, ptrdiff_t m, const uint16_t *packed, ptrdiff_t n, ptrdiff_t k,
+                    const float *bias, int accumulate, float *y, ptrdiff_t ldc);
 
 // MARK: Float64 products in one operation order (float64_gemm.c)
 

@@ -1,4 +1,5 @@
 import Foundation
+import SpectralXTensor
 
 /// A job's state, named as in OGC API – Processes – Part 1 (`statusCode`).
 public enum JobStatus: String, Codable, Sendable, CaseIterable {
@@ -43,10 +44,36 @@ public struct JobOptions: Codable, Sendable, Equatable {
     public var maskNodata: Bool
     public var nodataRule: NodataRule
     public var outputNodata: UInt8
+    /// The frozen linears' arithmetic; recorded only when not fp32, so earlier records read back unchanged.
+    public var precision: Precision = .fp32
 
     enum CodingKeys: String, CodingKey {
         case mode, overlap, scores, scoresEncoding = "scores_dtype", maskNodata = "nodata_mask", nodataRule = "nodata_rule"
-        case outputNodata = "output_nodata"
+        case outputNodata = "output_nodata", precision
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mode = try c.decode(InferenceMode.self, forKey: .mode)
+        overlap = try c.decode(Int.self, forKey: .overlap)
+        scores = try c.decode(Bool.self, forKey: .scores)
+        scoresEncoding = try c.decode(ScoresEncoding.self, forKey: .scoresEncoding)
+        maskNodata = try c.decode(Bool.self, forKey: .maskNodata)
+        nodataRule = try c.decode(NodataRule.self, forKey: .nodataRule)
+        outputNodata = try c.decode(UInt8.self, forKey: .outputNodata)
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(overlap, forKey: .overlap)
+        try c.encode(scores, forKey: .scores)
+        try c.encode(scoresEncoding, forKey: .scoresEncoding)
+        try c.encode(maskNodata, forKey: .maskNodata)
+        try c.encode(nodataRule, forKey: .nodataRule)
+        try c.encode(outputNodata, forKey: .outputNodata)
+        if precision != .fp32 { try c.encode(precision, forKey: .precision) }
     }
 
     public init(mode: InferenceMode = .tile, overlap: Int = 32, scores: Bool = false, scoresEncoding: ScoresEncoding = .float32,
@@ -65,6 +92,7 @@ public struct JobOptions: Codable, Sendable, Equatable {
     public init(_ o: SegmentationOptions, scoresEncoding: ScoresEncoding) {
         self.init(mode: o.mode, overlap: o.overlap, scores: o.scores, scoresEncoding: scoresEncoding, maskNodata: o.maskNodata,
                   nodataRule: o.nodataRule, outputNodata: o.outputNodata)
+        precision = o.precision
     }
 
     /// The engine options of a background run: batch priority `.background` (interactive requests go
@@ -73,6 +101,7 @@ public struct JobOptions: Codable, Sendable, Equatable {
         var o = SegmentationOptions(mode: mode, overlap: overlap, scores: scores, timeout: .seconds(7 * 24 * 3600),
                                     maskNodata: maskNodata, nodataRule: nodataRule, outputNodata: outputNodata)
         o.priority = .background
+        o.precision = precision
         return o
     }
 }
