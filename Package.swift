@@ -8,7 +8,9 @@
 //   CLibPQ, SpectralXSupport → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
 //   SpectralXModel + SpectralXRaster + SpectralXPostgres → SpectralXEngine (model store, batching, tiling, jobs)
 //   COpenSSL, SpectralXSupport → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
-//   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4) → SpectralXBlobStore (file:// and s3:// blob stores)
+//   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4, fetch allow-list) → SpectralXBlobStore (file:// and s3:// blob stores)
+//   SpectralXRaster + SpectralXBlobStore → SpectralXRemote (COGs read in place by range over HTTP(S)/S3, STAC items);
+//     SpectralXRaster itself never touches the network: it reads through its ByteRangeSource protocol
 //   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
 //
 // Linux only (glibc): the code uses glibc (`mallopt` through CMalloc, `Glibc` calls), `/proc`, and
@@ -63,6 +65,7 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "SpectralXFetch", dependencies: ["COpenSSL"], swiftSettings: strict),
         .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch"], swiftSettings: strict),
+        .target(name: "SpectralXRemote", dependencies: ["SpectralXRaster", "SpectralXBlobStore", "SpectralXFetch"], swiftSettings: strict),
         .target(
             name: "SpectralXAPI",
             dependencies: [
@@ -100,7 +103,7 @@ let package = Package(
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
         .testTarget(name: "SpectralXPostgresTests", dependencies: ["SpectralXPostgres", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch"]),
+        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch", "SpectralXRemote", "SpectralXRaster"]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",
