@@ -31,7 +31,7 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
 
     private let fileBacked: Bool
     /// Set for a file read by range; nil when `reader.data` is the whole file.
-    private let source: (any ByteRangeSource)?
+    public let source: (any ByteRangeSource)?
     private let mask: TIFFMaskIFD?
     private let lock = Mutex(())
     private var cache: [Int: [UInt8]] = [:]

@@ -324,4 +324,14 @@ public enum RemoteScene {
         guard source.size >= 8 else { throw RasterError.notRecognized("\(source.name) is not a TIFF (\(source.size) bytes)") }
         return try TIFFScene(source: source, limits: limits, cacheBytes: cacheBytes, firstRead: fetcher.configuration.firstRead)
     }
+
+    /// Several hrefs as one scene, as `--stack` stacks files: each file's bands in order, coarser
+    /// integer-multiple grids resampled to the finest (`StackedRasterSource`); one href is itself.
+    public static func open(stack hrefs: [String], fetcher: Fetcher, limits: RasterLimits = .default,
+                            cacheBytes: Int = 32 << 20) throws -> any RasterSource {
+        guard !hrefs.isEmpty else { throw RasterError.invalidArgument("no href") }
+        let scenes = try hrefs.map { try open($0, fetcher: fetcher, limits: limits, cacheBytes: cacheBytes) }
+        if scenes.count == 1 { return scenes[0] }
+        return try StackedRasterSource(scenes, names: scenes.map { ($0.source as? RemoteByteSource)?.name ?? "href" })
+    }
 }

@@ -197,6 +197,50 @@ import Glibc
         }
     }
 
+    /// A scene split into per-band files on 10, 20 and 60 m grids, described by a STAC item
+    /// (pystac): bands paired with the domain's wavelengths, stacked, equal the local stack.
+    @Test func stacItemBandsByWavelength() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-stac-\(getpid())").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../scripts/test/make_stac_scene.py").standardized.path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script, dir, "--size", "600"]
+        try p.run()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "make_stac_scene.py (needs rasterio and pystac)")
+        let nginx = try NginxServer.start(serving: dir + "/item.json").get()
+        defer { nginx.stop() }
+        let base = "http://127.0.0.1:\(nginx.port)"
+        let fetcher = try fetcher(["\(base)/"])
+        // The domain's order, not the item's; B8A (0.865) must not take B09 (0.945) or the reverse.
+        let wavelengths = [0.665, 0.49, 0.945, 0.865, 1.61]
+        let picked = try fetcher.hrefsForItem("\(base)/item.json", wavelengthsUm: wavelengths, assets: nil)
+        #expect(picked.map(\.asset) == ["B04", "B02", "B09", "B8A", "B11"])
+        #expect(picked[0].href == "\(base)/B04.tif")
+        let remote = try RemoteScene.open(stack: picked.map(\.href), fetcher: fetcher)
+        let names = ["B04", "B02", "B09", "B8A", "B11"].map { "\(dir)/\($0).tif" }
+        let local = try StackedRasterSource(try names.map { try TIFFScene(path: $0) }, names: names)
+        #expect(remote.width == 600 && remote.bands == 5)
+        for w in [PixelWindow(x: 0, y: 0, width: 600, height: 600), PixelWindow(x: 37, y: 411, width: 224, height: 150)] {
+            #expect(try remote.read(w).data == local.read(w).data, "window \(w)")
+        }
+        // Named assets, in the caller's order.
+        #expect(try fetcher.hrefsForItem("\(base)/item.json", wavelengthsUm: [], assets: ["B12", "B03"]).map(\.asset) == ["B12", "B03"])
+        // A band no asset is near: named in the error.
+        do {
+            _ = try fetcher.hrefsForItem("\(base)/item.json", wavelengthsUm: [0.665, 1.375], assets: nil)
+            Issue.record("unmatched band accepted")
+        } catch let e as STACItem.Failure {
+            guard case .unmatchedBand(let i, let um, _, _) = e else { Issue.record("\(e)"); return }
+            #expect(i == 1 && um == 1.375 && "\(e)".contains("1.375"))
+        }
+        // Each asset is used once: two domain bands at the same wavelength cannot share B04.
+        #expect(throws: STACItem.Failure.self) {
+            try fetcher.hrefsForItem("\(base)/item.json", wavelengthsUm: [0.665, 0.665], assets: nil)
+        }
+    }
+
     /// Refusals happen before any connection: an unlisted loopback port, file:, a redirect from an
     /// allowed origin to a disallowed one.
     @Test func refusalsComeBeforeConnecting() throws {
