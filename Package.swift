@@ -11,7 +11,7 @@
 //   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4, fetch allow-list) → SpectralXBlobStore (file:// and s3:// blob stores)
 //   SpectralXRaster + SpectralXBlobStore → SpectralXRemote (COGs read in place by range over HTTP(S)/S3, STAC items);
 //     SpectralXRaster itself never touches the network: it reads through its ByteRangeSource protocol
-//   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
+//   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI; SpectralXRemote for URL inputs)
 //
 // Linux only (glibc): the code uses glibc (`mallopt` through CMalloc, `Glibc` calls), `/proc`, and
 // the system OpenSSL, zlib and OpenBLAS; hence no `platforms:` entry claiming macOS.
@@ -80,7 +80,7 @@ let package = Package(
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
                 "SpectralXCheckpointImport",
-                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXSupport", "COpenSSL",
+                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXSupport", "COpenSSL", "SpectralXRemote", "SpectralXFetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
