@@ -11,7 +11,7 @@
 //   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4, fetch allow-list) → SpectralXBlobStore (file:// and s3:// blob stores)
 //   SpectralXRaster + SpectralXBlobStore → SpectralXRemote (COGs read in place by range over HTTP(S)/S3, STAC items);
 //     SpectralXRaster itself never touches the network: it reads through its ByteRangeSource protocol
-//   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI; SpectralXRemote for URL inputs)
+//   SpectralXEngine + SpectralXHTTP + SpectralXRemote → SpectralXAPI (routes; jobs by reference) → spectralx (CLI; SpectralXRemote for URL inputs)
 //
 // Linux only (glibc): the code uses glibc (`mallopt` through CMalloc, `Glibc` calls), `/proc`, and
 // the system OpenSSL, zlib and OpenBLAS; hence no `platforms:` entry claiming macOS.
@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "SpectralXAPI",
             dependencies: [
-                "SpectralXEngine", "SpectralXHTTP", "SpectralXSupport",
+                "SpectralXEngine", "SpectralXHTTP", "SpectralXSupport", "SpectralXRemote", "SpectralXFetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -112,6 +112,6 @@ let package = Package(
         .testTarget(
             name: "SpectralXAPITests",
             dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster",
-                           "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
+                           "SpectralXTestSupport", "SpectralXEngineTestSupport", "SpectralXFetch", "SpectralXRemote"]),
     ]
 )

@@ -1,3 +1,4 @@
+import SpectralXFetch
 import SpectralXRaster
 
 /// Policy of the HTTP API on top of the engine: who may call what, and the bounds on uploads.
@@ -12,6 +13,8 @@ public struct APIConfiguration: Sendable {
     public var rasterLimits: RasterLimits
     /// Seconds suggested in `Retry-After` while the service is not ready.
     public var notReadyRetryAfter: Int
+    /// What jobs by reference may fetch (`--fetch-allow`); empty: scenes by reference are refused.
+    public var fetchPolicy = FetchPolicy()
 
     /// The service's default `--max-body` (256 MiB): the one place it is written.
     public static let defaultMaxBodyBytes: Int64 = 256 << 20

@@ -2,6 +2,7 @@ import SpectralXCheckpoint
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
+import SpectralXRemote
 
 /// An error answer of the API: status, stable code, message, optional Retry-After. The JSON body is
 /// the server's standard `{"error":{"status":…,"code":"…","message":"…"}}`.
@@ -88,6 +89,12 @@ public enum APIErrorCode: String, CaseIterable, Sendable {
     case insufficientStorage = "insufficient_storage"
     case storageError = "storage_error"
     case jobDatabaseUnavailable = "job_database_unavailable"
+    // Scenes by reference (JSON job bodies).
+    case fetchDisabled = "fetch_disabled"
+    case fetchRefused = "fetch_refused"
+    case fetchLimit = "fetch_limit"
+    case hrefUnreadable = "href_unreadable"
+    case stacItemUnusable = "stac_item_unusable"
     case internalError = "internal_error"
 }
 
@@ -102,6 +109,7 @@ enum ErrorMapping {
         case let e as JobError: return map(e)
         case let e as RasterError: return map(e)
         case let e as CheckpointError: return APIError(.unprocessableContent, .invalidModel, e.description)
+        case is RemoteError, is STACItem.Failure: return ReferenceInputs.apiError(for: error) ?? APIError(.unprocessableContent, "href_unreadable", "\(error)")
         default: return APIError(.internalServerError, .internalError, "internal error: \(error)")
         }
     }

@@ -120,9 +120,9 @@ extension SpectralXService {
             return .failure(APIError(.notFound, "unknown_domain", "no domain named '\(name)' is loaded"))
         }
         let type = head.headers["Content-Type"] ?? ""
-        if UploadKind(contentType: type) == nil {
+        if UploadKind(contentType: type) == nil && !ReferenceInputs.isJSON(type) {
             return .failure(APIError(.unsupportedMediaType, "unsupported_media_type",
-                                     "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part"))
+                                     "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy, multipart/form-data with a 'tile' part, or application/json with scene hrefs"))
         }
         let length = head.headers["Content-Length"].flatMap { Int64($0) }
         if let e = jobs.admissionError(bytes: length) { return .failure(ErrorMapping.map(e)) }
@@ -179,6 +179,20 @@ struct JobRoutes {
         guard !request.body.isEmpty else { throw APIError(.badRequest, "empty_body", "the request has no body; send the scene") }
         let format: JobInputFormat, upload: JobUpload
         switch UploadKind(contentType: type) {
+        case nil where ReferenceInputs.isJSON(type):
+            // A scene by reference: resolved and opened now, read in place when the job runs.
+            let body: Data
+            switch request.body {
+            case .data(let d): body = d
+            case .file(let url, _):
+                guard let d = try? Data(contentsOf: url, options: .alwaysMapped), d.count <= ReferenceInputs.maxBodyBytes else {
+                    throw APIError(.payloadTooLarge, HTTPErrorCode.payloadTooLarge.rawValue, "a JSON job body is at most \(ReferenceInputs.maxBodyBytes) bytes")
+                }
+                body = d
+            }
+            let doc = try ReferenceInputs.resolve(body: body, domain: lease.domain, configuration: service.configuration)
+            format = .reference
+            upload = .data(try JSONEncoder().encode(doc))
         case .tiff?, .npy?:
             format = UploadKind(contentType: type) == .tiff ? .tiff : .npy
             switch request.body {

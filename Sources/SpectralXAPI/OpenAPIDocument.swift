@@ -292,6 +292,20 @@ enum OpenAPIDocument {
             The upload is bounded by `serve --max-job-body` (default 8 GiB), not by `--max-body` (which bounds every
             other route): a larger `Content-Length` is refused with `413 payload_too_large` from the headers, before
             anything is spooled, and a chunked body as soon as it crosses the limit; the message names the limit.
+
+            **Scenes by reference** (`Content-Type: application/json`, at most 1 MiB): `{"inputs": {"href": URL}}`,
+            `{"inputs": {"hrefs": [URL, …]}}` (bands of several files stacked in order, as `predict --stack`: coarser
+            integer-multiple grids resampled to the finest) or `{"inputs": {"stac_item": URL, "assets": [name, …]}}`
+            (without `assets`: for each of the domain's `wavelengths_um` the single-band asset whose `eo:bands`
+            `center_wavelength` is nearest, within 0.05 µm, each asset used once; an unmatched band is
+            `422 stac_item_unusable` naming it). URLs are `http(s)://` or `s3://bucket/key` (SigV4, the server's AWS
+            variables). The COGs are read in place by range (header, then only the tiles each window touches; the
+            ETag is pinned and sent as `If-Match`, so a file replaced mid-job fails the job naming both ETags).
+            Fetching is off unless the server names URL prefixes or hosts with `--fetch-allow` (`403 fetch_disabled`);
+            a URL off the list, `file:`, a redirect leaving the list, or a host resolving to a loopback, link-local
+            (169.254.169.254), private or unspecified address the list does not name itself is `403 fetch_refused`
+            before any connection. Every href is opened at submission: a 404 or a non-TIFF is `422 href_unreadable`
+            naming the URL; per-request and per-job byte and time bounds give `422 fetch_limit`.
           operationId: submitJob
           security: [{}, {apiKey: []}, {bearerKey: []}]
           parameters:
@@ -334,6 +348,8 @@ enum OpenAPIDocument {
                   required: [tile]
                   properties:
                     tile: {type: string, format: binary}
+              application/json:
+                schema: {$ref: "#/components/schemas/SceneReference"}
           responses:
             "201":
               description: Accepted; the job is queued.
@@ -348,6 +364,11 @@ enum OpenAPIDocument {
               $ref: "#/components/responses/Error"
             "401":
               $ref: "#/components/responses/Error"
+            "403":
+              description: fetch_disabled or fetch_refused (scenes by reference; nothing was fetched).
+              content:
+                application/json:
+                  schema: {$ref: "#/components/schemas/Error"}
             "404":
               $ref: "#/components/responses/Error"
             "413":
@@ -961,7 +982,11 @@ enum OpenAPIDocument {
                     - deadline_exceeded
                     - empty_body
                     - expectation_failed
+                    - fetch_disabled
+                    - fetch_limit
+                    - fetch_refused
                     - header_fields_too_large
+                    - href_unreadable
                     - http_version_not_supported
                     - incompatible_stack
                     - incompatible_tile
@@ -993,6 +1018,7 @@ enum OpenAPIDocument {
                     - request_timeout
                     - result_not_ready
                     - shutting_down
+                    - stac_item_unusable
                     - storage_error
                     - too_many_connections
                     - too_many_jobs
@@ -1007,6 +1033,24 @@ enum OpenAPIDocument {
                     - unsupported_transfer_coding
                     - uri_too_long
                 message: {type: string, maxLength: 1024}
+        SceneReference:
+          type: object
+          description: A scene by reference (one of href, hrefs, stac_item).
+          required: [inputs]
+          properties:
+            inputs:
+              type: object
+              properties:
+                href: {type: string, format: uri, maxLength: 4096}
+                hrefs:
+                  type: array
+                  minItems: 1
+                  maxItems: 64
+                  items: {type: string, format: uri, maxLength: 4096}
+                stac_item: {type: string, format: uri, maxLength: 4096}
+                assets:
+                  type: array
+                  items: {type: string}
         Domain:
           type: object
           properties:

@@ -25,7 +25,8 @@ final class JobTestServer: Sendable {
         ServiceMetrics.bootstrap()
         self.directory = directory
         self.engine = engine
-        jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+        jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits,
+                                                                                 openReference: api.referenceOpener),
                               configuration: JobConfiguration(directory: directory, ttl: ttl, maxJobs: maxJobs, maxBytes: maxBytes))
         var http = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configure(&http)

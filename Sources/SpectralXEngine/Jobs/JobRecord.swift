@@ -20,9 +20,17 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable {
 /// The format of a job's spooled input file.
 public enum JobInputFormat: String, Codable, Sendable {
     case tiff, npy
+    /// A scene by reference: a small JSON document of hrefs, read in place when the job runs.
+    case reference
 
     /// File name of the spooled input inside the job directory.
-    public var fileName: String { self == .tiff ? "input.tif" : "input.npy" }
+    public var fileName: String {
+        switch self {
+        case .tiff: return "input.tif"
+        case .npy: return "input.npy"
+        case .reference: return "input.ref.json"
+        }
+    }
 }
 
 /// The request options a job runs with (the query of `POST …/jobs`), stored with it so a restart
