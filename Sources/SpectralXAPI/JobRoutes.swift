@@ -181,16 +181,8 @@ struct JobRoutes {
         switch UploadKind(contentType: type) {
         case nil where ReferenceInputs.isJSON(type):
             // A scene by reference: resolved and opened now, read in place when the job runs.
-            let body: Data
-            switch request.body {
-            case .data(let d): body = d
-            case .file(let url, _):
-                guard let d = try? Data(contentsOf: url, options: .alwaysMapped), d.count <= ReferenceInputs.maxBodyBytes else {
-                    throw APIError(.payloadTooLarge, HTTPErrorCode.payloadTooLarge.rawValue, "a JSON job body is at most \(ReferenceInputs.maxBodyBytes) bytes")
-                }
-                body = d
-            }
-            let doc = try ReferenceInputs.resolve(body: body, domain: lease.domain, configuration: service.configuration)
+            let (doc, _) = try ReferenceInputs.resolve(body: try ReferenceInputs.body(request), domain: lease.domain,
+                                                       configuration: service.configuration)
             format = .reference
             upload = .data(try JSONEncoder().encode(doc))
         case .tiff?, .npy?:

@@ -176,6 +176,10 @@ enum OpenAPIDocument {
             `output_nodata` (default 255, never a class index) and get NaN (float32) or 255 (uint8) scores; windows
             with no valid pixel are not computed. `mode=tile` normalises with the statistics of the whole scene.
 
+            A scene by reference: `Content-Type: application/json` with the body of `POST …/jobs` (`href`, `hrefs`
+            or `stac_item`; see there): read in place by range under the server's `--fetch-allow` list, within the
+            raster limits; 403 fetch_disabled / fetch_refused, 422 href_unreadable / stac_item_unusable.
+
             Response headers: `Server-Timing` (decode, preprocess, queue, inference, postprocess, encode, total in ms),
             `X-SpectralX-Batch-Size` (largest batch the request's images ran in), `X-SpectralX-Windows`
             (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-Request-ID`.
@@ -235,6 +239,8 @@ enum OpenAPIDocument {
                       oneOf:
                         - {type: string, format: binary}
                         - {type: array, items: {type: string, format: binary}}
+              application/json:
+                schema: {$ref: "#/components/schemas/SceneReference"}
           responses:
             "200":
               description: Labels (uint8, H×W) or scores (float32, K×H×W).
@@ -257,6 +263,8 @@ enum OpenAPIDocument {
             "400":
               $ref: "#/components/responses/Error"
             "401":
+              $ref: "#/components/responses/Error"
+            "403":
               $ref: "#/components/responses/Error"
             "404":
               $ref: "#/components/responses/Error"

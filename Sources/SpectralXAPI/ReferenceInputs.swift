@@ -20,8 +20,8 @@ enum ReferenceInputs {
         contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } == "application/json"
     }
 
-    /// The job's reference document (hrefs in band order) after checking every href opens.
-    static func resolve(body: Data, domain: LoadedDomain, configuration: APIConfiguration) throws -> ReferenceDocument {
+    /// The reference document (hrefs in band order) and its scene, every href opened (headers only).
+    static func resolve(body: Data, domain: LoadedDomain, configuration: APIConfiguration) throws -> (ReferenceDocument, any RasterSource) {
         guard body.count <= maxBodyBytes else {
             throw APIError(.payloadTooLarge, HTTPErrorCode.payloadTooLarge.rawValue, "a JSON job body is at most \(maxBodyBytes) bytes")
         }
@@ -46,8 +46,23 @@ enum ReferenceInputs {
         }
         guard hrefs.count <= maxHrefs else { throw APIError(.badRequest, "invalid_parameter", "at most \(maxHrefs) hrefs") }
         // Open every href now (header reads only): refusals, 404s and non-TIFFs answer this request.
-        _ = try map { try RemoteScene.open(stack: hrefs, fetcher: fetcher, limits: configuration.rasterLimits, cacheBytes: 1 << 20) }
-        return ReferenceDocument(hrefs: hrefs)
+        let source = try map {
+            do { return try RemoteScene.open(stack: hrefs, fetcher: fetcher, limits: configuration.rasterLimits) } catch let e as RasterError {
+                throw APIError(.unprocessableContent, .incompatibleStack, e.description)
+            }
+        }
+        return (ReferenceDocument(hrefs: hrefs), source)
+    }
+
+    /// The request body of a JSON request (bounded by `maxBodyBytes`).
+    static func body(_ request: HTTPRequest) throws -> Data {
+        let tooLarge = APIError(.payloadTooLarge, HTTPErrorCode.payloadTooLarge.rawValue, "a JSON body is at most \(maxBodyBytes) bytes")
+        switch request.body {
+        case .data(let d): guard d.count <= maxBodyBytes else { throw tooLarge }; return d
+        case .file(let url, _):
+            guard let d = try? Data(contentsOf: url, options: .alwaysMapped), d.count <= maxBodyBytes else { throw tooLarge }
+            return d
+        }
     }
 
     /// Runs `body`, turning fetch and STAC failures into 4xx errors naming the URL.

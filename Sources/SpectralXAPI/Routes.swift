@@ -164,9 +164,9 @@ public final class SpectralXService: HTTPHandler {
                     return APIError(.notFound, .unknownDomain, "no domain named '\(name)' is loaded")
                 }
                 let type = head.headers["Content-Type"] ?? ""
-                if UploadKind(contentType: type) == nil {
+                if UploadKind(contentType: type) == nil && !ReferenceInputs.isJSON(type) {
                     return APIError(.unsupportedMediaType, .unsupportedMediaType,
-                                    "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy or multipart/form-data with a 'tile' part")
+                                    "Content-Type '\(type)' is not accepted; send image/tiff, application/x-npy, multipart/form-data with a 'tile' part, or application/json with scene hrefs")
                 }
                 // A full queue is refused before the upload is transferred (and before 100-continue).
                 if let full = engine.scheduler.admissionError() { return ErrorMapping.map(full) }

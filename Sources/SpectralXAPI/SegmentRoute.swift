@@ -56,7 +56,7 @@ struct SegmentRoute {
         let t0 = clock.now
         let lease = try service.engine.store.lease(domain)
         defer { lease.release() }
-        let (source, kind) = try decode()
+        let (source, kind) = try decode(lease.domain)
         let decodeSeconds = t0.duration(to: clock.now).inSeconds
         let q = request.target
         let output = try parseOutput(q.queryValue("output"), default: kind == .npy ? .npy : .geotiff)
@@ -121,8 +121,14 @@ struct SegmentRoute {
     /// The upload as a windowed raster source: a spooled body is read from its file (TIFF blocks
     /// decoded on demand, NPY memory-mapped); several `tile` parts of a multipart body are stacked
     /// as bands, in order.
-    private func decode() throws -> (any RasterSource, UploadKind) {
+    private func decode(_ domain: LoadedDomain) throws -> (any RasterSource, UploadKind) {
         let type = request.headers["Content-Type"] ?? ""
+        if ReferenceInputs.isJSON(type) {
+            // A scene by reference, as a job takes it; read in place window by window.
+            let (_, source) = try ReferenceInputs.resolve(body: try ReferenceInputs.body(request), domain: domain,
+                                                          configuration: service.configuration)
+            return (source, .tiff)
+        }
         guard let kind = UploadKind(contentType: type) else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Type '\(type)' is not accepted")
         }

@@ -96,6 +96,13 @@ final class PythonFileServer: Sendable {
         #expect(last["status"] as? String == "successful", "\(last)")
         let result = try s.request("GET", "/v1/jobs/\(id)/results")
         #expect(try JobScenes.labels(result.body) == JobScenes.reference)
+        // /segment takes the same JSON: the labels equal the uploaded scene's.
+        let byRef = try s.request("POST", "/v1/domains/syn/segment?output=npy", headers: json, body: body("{\"href\": \"\(base)/scene.tif\"}"))
+        let uploaded = try s.request("POST", "/v1/domains/syn/segment?output=npy", headers: [("Content-Type", "image/tiff")], body: JobScenes.twoWindows)
+        #expect(byRef.status == 200 && uploaded.status == 200, "\(byRef.text.prefix(300))")
+        #expect(byRef.body == uploaded.body)
+        let segMissing = try s.request("POST", "/v1/domains/syn/segment", headers: json, body: body("{\"href\": \"\(base)/missing.tif\"}"))
+        #expect(segMissing.status == 422 && segMissing.text.contains("missing.tif"))
         // The fetch counters are in /metrics.
         let metrics = try s.request("GET", "/metrics").text
         #expect(metrics.contains("spectralx_fetch_bytes_total") && metrics.contains("# HELP spectralx_fetch_requests_total"))
