@@ -363,11 +363,13 @@ struct JobStatusDocument: Encodable {
     var height: Int
     var bands: Int
     var resultBytes: Int64?
+    /// A scene by reference: bytes its current run fetched.
+    var bytesFetched: Int64?
 
     enum CodingKeys: String, CodingKey {
         case jobID, type, processID, status, message, progress, created, started, finished, updated, links
         case windowsDone = "windows_done", windowsTotal = "windows_total", etaSeconds = "eta_seconds"
-        case domain, options, width, height, bands, resultBytes = "result_bytes"
+        case domain, options, width, height, bands, resultBytes = "result_bytes", bytesFetched = "bytes_fetched"
     }
 
     static func path(_ id: String, ogc: Bool = false) -> String { (ogc ? "/jobs/" : "/v1/jobs/") + id }
@@ -393,6 +395,7 @@ struct JobStatusDocument: Encodable {
         windowsDone = r.windowsDone
         windowsTotal = r.windowsTotal
         etaSeconds = r.etaSeconds
+        bytesFetched = r.bytesFetched
         domain = r.domain
         options = r.options
         width = r.width

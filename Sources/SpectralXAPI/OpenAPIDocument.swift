@@ -1147,6 +1147,7 @@ enum OpenAPIDocument {
             windows_done: {type: integer}
             windows_total: {type: integer}
             eta_seconds: {type: number, description: estimated seconds to completion while running}
+            bytes_fetched: {type: integer, description: "a scene by reference: bytes its current run fetched by range"}
             domain: {type: string}
             options:
               type: object

@@ -93,11 +93,12 @@ struct ReferenceDocument: Codable {
 
 extension ReferenceDocument {
     /// Opens a stored document's scene (the jobs executor's `openReference`).
-    static func opener(_ configuration: APIConfiguration) -> @Sendable (Data, RasterLimits) throws -> any RasterSource {
+    static func opener(_ configuration: APIConfiguration) -> @Sendable (Data, RasterLimits) throws -> (any RasterSource, FetchCounters) {
         let fetch = configuration.fetchConfiguration
         return { data, limits in
             let doc = try JSONDecoder().decode(ReferenceDocument.self, from: data)
-            return try RemoteScene.open(stack: doc.hrefs, fetcher: Fetcher(configuration: fetch), limits: limits)
+            let fetcher = Fetcher(configuration: fetch)
+            return (try RemoteScene.open(stack: doc.hrefs, fetcher: fetcher, limits: limits), fetcher.counters)
         }
     }
 }
@@ -106,5 +107,5 @@ extension APIConfiguration {
     /// The fetcher settings of jobs by reference.
     var fetchConfiguration: Fetcher.Configuration { Fetcher.Configuration(policy: fetchPolicy) }
     /// For `PipelineSceneJobExecutor(openReference:)`: opens a job by reference's stored hrefs.
-    public var referenceOpener: @Sendable (Data, RasterLimits) throws -> any RasterSource { ReferenceDocument.opener(self) }
+    public var referenceOpener: @Sendable (Data, RasterLimits) throws -> (any RasterSource, FetchCounters) { ReferenceDocument.opener(self) }
 }

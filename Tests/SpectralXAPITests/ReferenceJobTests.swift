@@ -94,6 +94,7 @@ final class PythonFileServer: Sendable {
         #expect(created.json["windows_total"] as? Int == 2)
         let last = try #require(try s.waitFinal(id).last)
         #expect(last["status"] as? String == "successful", "\(last)")
+        #expect((last["bytes_fetched"] as? Int ?? 0) > 0, "\(last)")
         let result = try s.request("GET", "/v1/jobs/\(id)/results")
         #expect(try JobScenes.labels(result.body) == JobScenes.reference)
         // /segment takes the same JSON: the labels equal the uploaded scene's.

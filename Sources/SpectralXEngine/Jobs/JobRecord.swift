@@ -126,6 +126,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var spoolGeneration: Int64?
     /// Fleet mode: the replica running the job (status documents name it; nil on a single replica).
     public var replica: String?
+    /// A scene by reference: bytes fetched by the current run so far (nil for uploads).
+    public var bytesFetched: Int64?
 
     enum CodingKeys: String, CodingKey {
         case jobID, status, progress, created, started, finished, updated, message
@@ -134,6 +136,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         case width, height, bands, ownerKeyHash = "owner_key_hash"
         case resultBytes = "result_bytes", resultETag = "result_etag", attempts, statistics, rowsDone = "rows_done"
         case modelDigest = "model_digest", resultFile = "result_file", spoolGeneration = "spool_generation", replica
+        case bytesFetched = "bytes_fetched"
     }
 
     public init(jobID: String, domain: String, options: JobOptions, inputFormat: JobInputFormat, inputBytes: Int64,

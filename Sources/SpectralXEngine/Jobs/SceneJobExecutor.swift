@@ -92,25 +92,25 @@ public struct PipelineSceneJobExecutor: SceneJobExecutor {
     public let engine: InferenceEngine
     public let limits: RasterLimits
     /// Opens a job by reference from its stored document (the API layer's, which knows the
-    /// network; the engine does not). nil: such jobs fail.
-    public let openReference: (@Sendable (Data, RasterLimits) throws -> any RasterSource)?
+    /// network; the engine does not), with the counters of its fetches. nil: such jobs fail.
+    public let openReference: (@Sendable (Data, RasterLimits) throws -> (any RasterSource, FetchCounters))?
 
     public init(engine: InferenceEngine, limits: RasterLimits,
-                openReference: (@Sendable (Data, RasterLimits) throws -> any RasterSource)? = nil) {
+                openReference: (@Sendable (Data, RasterLimits) throws -> (any RasterSource, FetchCounters))? = nil) {
         self.engine = engine
         self.limits = limits
         self.openReference = openReference
     }
 
     /// The job's scene: the spooled file, or the hrefs of a job by reference, read in place.
-    private func open(_ input: URL, format: JobInputFormat) throws -> any RasterSource {
-        guard format == .reference else { return try RasterFile.open(path: input.path, limits: limits) }
+    private func open(_ input: URL, format: JobInputFormat) throws -> (any RasterSource, FetchCounters?) {
+        guard format == .reference else { return (try RasterFile.open(path: input.path, limits: limits), nil) }
         guard let openReference else { throw EngineError.invalidArgument("scenes by reference are off on this server (--fetch-allow)") }
         return try openReference(try Data(contentsOf: input), limits)
     }
 
     public func inspect(_ input: URL, format: JobInputFormat, domain: LoadedDomain, options: JobOptions) throws -> SceneHeader {
-        let source = try open(input, format: format)
+        let (source, _) = try open(input, format: format)
         // The segmenter's own checks (band count, size limits, nodata value), nothing decoded yet.
         try engine.segmenter.check(domain, source: source, options: options.segmentation)
         return SceneHeader(width: source.width, height: source.height, bands: source.bands)
@@ -122,10 +122,19 @@ public struct PipelineSceneJobExecutor: SceneJobExecutor {
 
     public func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SegmentationEvent) -> Void) throws {
         try cancel.check()
-        let source = try open(run.input, format: run.format)
+        let (source, counters) = try open(run.input, format: run.format)
+        // A scene by reference reports its bytes fetched with each progress event (the job's `bytes_fetched`).
+        let report: @Sendable (SegmentationEvent) -> Void = { e in
+            if let counters, case .progress(var p) = e {
+                p.bytesFetched = counters.bytes
+                events(.progress(p))
+            } else {
+                events(e)
+            }
+        }
         _ = try engine.segmenter.segment(run.domain, source: source, options: run.options.segmentation,
                                          output: .resumableFile(path: run.output.path, scoresEncoding: run.options.scoresEncoding,
                                                                 identity: ResumeIdentity(input: "job \(run.jobID)")),
-                                         cancel: cancel, events: events)
+                                         cancel: cancel, events: report)
     }
 }
