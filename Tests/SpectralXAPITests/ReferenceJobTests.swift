@@ -38,8 +38,9 @@ final class PythonFileServer: Sendable {
         return PythonFileServer(port: port, process: p)
     }
 
-    /// SIGTERM to the server this test started (Foundation reaps it; no wait, which can hang off the main thread).
-    func stop() { process.terminate() }
+    /// SIGKILL to the server this test started: a child spawned from a test thread inherits its blocked
+    /// signals, so SIGTERM would stay pending (Foundation reaps it; no wait, which can hang off the main thread).
+    func stop() { kill(process.processIdentifier, SIGKILL) }
 }
 
 /// Jobs whose scene is a URL: JSON bodies, the allow-list, errors at submission.
