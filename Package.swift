@@ -8,8 +8,10 @@
 //   CLibPQ, SpectralXSupport → SpectralXPostgres (libpq pool, migrations, the fleet's job table)
 //   SpectralXModel + SpectralXRaster + SpectralXPostgres + SpectralXBlobStore → SpectralXEngine (model store, batching, tiling, jobs)
 //   COpenSSL, SpectralXSupport → SpectralXHTTP (HTTP/1.1 codec and socket server; knows nothing of models)
-//   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4) → SpectralXBlobStore (file:// and s3:// blob stores)
-//   SpectralXEngine + SpectralXHTTP → SpectralXAPI (routes) → spectralx (CLI)
+//   COpenSSL → SpectralXFetch (outgoing HTTP/1.1 client, SigV4, fetch allow-list) → SpectralXBlobStore (file:// and s3:// blob stores)
+//   SpectralXRaster + SpectralXBlobStore → SpectralXRemote (COGs read in place by range over HTTP(S)/S3, STAC items);
+//     SpectralXRaster itself never touches the network: it reads through its ByteRangeSource protocol
+//   SpectralXEngine + SpectralXHTTP + SpectralXRemote → SpectralXAPI (routes; jobs by reference) → spectralx (CLI; SpectralXRemote for URL inputs)
 //
 // Linux only (glibc): the code uses glibc (`mallopt` through CMalloc, `Glibc` calls), `/proc`, and
 // the system OpenSSL, zlib and OpenBLAS; hence no `platforms:` entry claiming macOS.
@@ -63,10 +65,11 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "SpectralXFetch", dependencies: ["COpenSSL"], swiftSettings: strict),
         .target(name: "SpectralXBlobStore", dependencies: ["SpectralXFetch"], swiftSettings: strict),
+        .target(name: "SpectralXRemote", dependencies: ["SpectralXRaster", "SpectralXBlobStore", "SpectralXFetch"], swiftSettings: strict),
         .target(
             name: "SpectralXAPI",
             dependencies: [
-                "SpectralXEngine", "SpectralXHTTP", "SpectralXSupport",
+                "SpectralXEngine", "SpectralXHTTP", "SpectralXSupport", "SpectralXRemote", "SpectralXFetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -77,7 +80,7 @@ let package = Package(
             dependencies: [
                 "SpectralXAPI", "SpectralXEngine", "SpectralXModel", "SpectralXRaster", "SpectralXTensor", "SpectralXCheckpoint",
                 "SpectralXCheckpointImport",
-                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXBlobStore", "SpectralXSupport", "COpenSSL",
+                "SpectralXLayers", "SpectralXHTTP", "SpectralXPostgres", "SpectralXBlobStore", "SpectralXSupport", "COpenSSL", "SpectralXRemote", "SpectralXFetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -102,7 +105,7 @@ let package = Package(
         .testTarget(name: "SpectralXRasterTests", dependencies: ["SpectralXRaster"]),
         .testTarget(name: "SpectralXPostgresTests", dependencies: ["SpectralXPostgres", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXHTTPTests", dependencies: ["SpectralXHTTP", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch", "SpectralXTestSupport"]),
+        .testTarget(name: "SpectralXBlobStoreTests", dependencies: ["SpectralXBlobStore", "SpectralXFetch", "SpectralXRemote", "SpectralXRaster", "SpectralXTestSupport"]),
         .testTarget(name: "SpectralXCLITests", dependencies: ["SpectralXCheckpoint", "SpectralXRaster", "SpectralXHTTP", "SpectralXTestSupport"]),
         .testTarget(
             name: "SpectralXEngineTests",
@@ -111,6 +114,6 @@ let package = Package(
         .testTarget(
             name: "SpectralXAPITests",
             dependencies: ["SpectralXAPI", "SpectralXEngine", "SpectralXHTTP", "SpectralXCheckpoint", "SpectralXRaster",
-                           "SpectralXPostgres", "SpectralXBlobStore", "SpectralXFetch", "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
+                           "SpectralXPostgres", "SpectralXBlobStore", "SpectralXFetch", "SpectralXRemote", "SpectralXTestSupport", "SpectralXEngineTestSupport"]),
     ]
 )

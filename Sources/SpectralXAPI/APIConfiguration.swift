@@ -1,3 +1,4 @@
+import SpectralXFetch
 import SpectralXRaster
 import SpectralXTensor
 
@@ -15,6 +16,8 @@ public struct APIConfiguration: Sendable {
     public var notReadyRetryAfter: Int
     /// The precision of requests and jobs that do not ask for one (`?precision=`); `serve --precision`.
     public var defaultPrecision: Precision
+    /// What jobs by reference may fetch (`--fetch-allow`); empty: scenes by reference are refused.
+    public var fetchPolicy = FetchPolicy()
 
     /// The service's default `--max-body` (256 MiB): the one place it is written.
     public static let defaultMaxBodyBytes: Int64 = 256 << 20

@@ -2,6 +2,7 @@ import SpectralXCheckpoint
 import SpectralXEngine
 import SpectralXHTTP
 import SpectralXRaster
+import SpectralXRemote
 
 /// An error answer of the API: status, stable code, message, optional Retry-After. The JSON body is
 /// the server's standard `{"error":{"status":…,"code":"…","message":"…"}}`.
@@ -113,6 +114,7 @@ enum ErrorMapping {
         case let e as CheckpointError: return APIError(.unprocessableContent, .invalidModel, e.description)
         case let e as SceneReferenceError: return map(e)
         case let e as STACError: return map(e)
+        case let e as RemoteError: return map(SceneReferenceError(e))
         default: return APIError(.internalServerError, .internalError, "internal error: \(error)")
         }
     }

@@ -407,11 +407,13 @@ struct JobStatusDocument: Encodable {
     var resultBytes: Int64?
     /// Fleet mode: the replica running the job, or the one that last ran it (absent on a single replica).
     var replica: String?
+    /// A scene by reference: bytes its current run fetched.
+    var bytesFetched: Int64?
 
     enum CodingKeys: String, CodingKey {
         case jobID, type, processID, status, message, progress, created, started, finished, updated, links
         case windowsDone = "windows_done", windowsTotal = "windows_total", etaSeconds = "eta_seconds"
-        case domain, options, width, height, bands, resultBytes = "result_bytes", replica
+        case domain, options, width, height, bands, resultBytes = "result_bytes", replica, bytesFetched = "bytes_fetched"
     }
 
     static func path(_ id: String, ogc: Bool = false) -> String { (ogc ? "/jobs/" : "/v1/jobs/") + id }
@@ -437,6 +439,7 @@ struct JobStatusDocument: Encodable {
         windowsDone = r.windowsDone
         windowsTotal = r.windowsTotal
         etaSeconds = r.etaSeconds
+        bytesFetched = r.bytesFetched
         domain = r.domain
         options = r.options
         width = r.width

@@ -176,6 +176,11 @@ enum OpenAPIDocument {
             `output_nodata` (default 255, never a class index) and get NaN (float32) or 255 (uint8) scores; windows
             with no valid pixel are not computed. `mode=tile` normalises with the statistics of the whole scene.
 
+            A scene by reference: `Content-Type: application/json` with the body of `POST …/jobs` (`href`, `hrefs`
+            or `stac_item`; see there and the SceneReference schema): read in place by range under the server's
+            `--fetch-allow` list, within the raster limits; 403 fetch_not_allowed, 422 reference_not_found /
+            unmatched_band / unknown_asset / invalid_stac_item / reference_limit_exceeded, 502 reference_unreachable.
+
             Response headers: `Server-Timing` (decode, preprocess, queue, inference, postprocess, encode, total in ms),
             `X-SpectralX-Batch-Size` (largest batch the request's images ran in), `X-SpectralX-Windows`
             (model inputs used), `X-SpectralX-Mode`, `X-SpectralX-Domain`, `X-SpectralX-Precision` (fp32 or bf16), `X-Request-ID`.
@@ -317,6 +322,22 @@ enum OpenAPIDocument {
             The upload is bounded by `serve --max-job-body` (default 8 GiB), not by `--max-body` (which bounds every
             other route): a larger `Content-Length` is refused with `413 payload_too_large` from the headers, before
             anything is spooled, and a chunked body as soon as it crosses the limit; the message names the limit.
+
+            **Scenes by reference** (`Content-Type: application/json`, at most 1 MiB; the SceneReference schema):
+            `{"inputs": {"href": URL}}`, `{"inputs": {"href": [URL, …]}}` (or `hrefs`: bands of several files stacked
+            in order, as `predict --stack`: coarser integer-multiple grids resampled to the finest) or
+            `{"inputs": {"stac_item": URL, "assets": [name, …]}}` (without `assets`: for each of the domain's
+            `wavelengths_um` the asset band whose `center_wavelength` is nearest, within 2.5 % (at least 0.01 µm) or
+            `wavelength_tolerance_um`, each used once, assets with role visual, thumbnail or overview left out; an
+            unmatched band is `422 unmatched_band` naming it). URLs are `http(s)://` or `s3://bucket/key` (SigV4, the
+            server's AWS variables). The COGs are read in place by range (header, then only the tiles each window
+            touches). Every href is opened at submission and its ETag pinned in the job; every later read sends
+            `If-Match`, so a file replaced after submission or mid-job fails the job naming both ETags.
+            Fetching is off unless the server names URL prefixes or hosts with `--fetch-allow`; a URL off the list,
+            `file:`, a redirect leaving the list, or a host resolving to a loopback, link-local (169.254.169.254),
+            private or unspecified address the list does not name itself is `403 fetch_not_allowed` before any
+            connection. A 404 is `422 reference_not_found` naming the URL; per-request and per-job byte and time
+            bounds give `422 reference_limit_exceeded`. The status document reports `bytes_fetched`.
           operationId: submitJob
           security: [{}, {apiKey: []}, {bearerKey: []}]
           parameters:
@@ -987,6 +1008,7 @@ enum OpenAPIDocument {
                   oneOf:
                     - {type: string, maxLength: 4096}
                     - {type: array, minItems: 1, maxItems: 64, items: {type: string, maxLength: 4096}}
+                hrefs: {type: array, minItems: 1, maxItems: 64, items: {type: string, maxLength: 4096}, description: the same as a list in href}
                 stac_item:
                   oneOf:
                     - {type: string, maxLength: 4096}
@@ -1183,6 +1205,7 @@ enum OpenAPIDocument {
             windows_done: {type: integer}
             windows_total: {type: integer}
             eta_seconds: {type: number, description: estimated seconds to completion while running}
+            bytes_fetched: {type: integer, description: "a scene by reference: bytes its current run fetched by range"}
             domain: {type: string}
             options:
               type: object

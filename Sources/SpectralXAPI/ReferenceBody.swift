@@ -7,7 +7,7 @@ import SpectralXRaster
 /// or as the OGC `scene` input's `href`:
 ///
 ///     {"inputs": {"href": "https://…/scene.tif"}}
-///     {"inputs": {"href": ["https://…/B02.tif", "https://…/B03.tif", …]}}     (stacked in order, as --stack)
+///     {"inputs": {"href": ["https://…/B02.tif", "https://…/B03.tif", …]}}     (stacked in order, as --stack; or "hrefs")
 ///     {"inputs": {"stac_item": "https://…/item.json"}}                         (bands paired by wavelength)
 ///     {"inputs": {"stac_item": "…", "assets": ["B02", "B03", …]}}              (those assets, in order)
 ///
@@ -45,6 +45,12 @@ enum ReferenceBody {
     }
 
     static func parse(inputs: [String: Any]) throws -> Inputs {
+        var inputs = inputs
+        if let list = inputs.removeValue(forKey: "hrefs") {
+            // `hrefs` is `href` given as a list.
+            guard inputs["href"] == nil, list is [Any] else { throw bad("give either \"href\" or \"hrefs\" (a list of URLs)") }
+            inputs["href"] = list
+        }
         let known: Set<String> = ["href", "stac_item", "assets", "wavelength_tolerance_um"]
         if let unknown = inputs.keys.sorted().first(where: { !known.contains($0) }) {
             throw bad("unknown input '\(unknown)'; a scene reference takes href, or stac_item with assets and wavelength_tolerance_um")

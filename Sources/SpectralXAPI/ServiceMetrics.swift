@@ -1,5 +1,6 @@
 import Metrics
 import Prometheus
+import SpectralXRaster
 
 /// The process-wide Prometheus registry behind swift-metrics. `bootstrap()` must run before the
 /// engine is created (metric handles bind to the factory in force when they are made); it is
@@ -26,7 +27,20 @@ public enum ServiceMetrics {
     static let requestsAbandoned = Counter(label: "spectralx_requests_abandoned_total")
 
     /// Prometheus text exposition format, with a `# HELP` line before each family's `# TYPE` line.
-    public static func render() -> [UInt8] { withHelp(registry.emitToBuffer()) }
+    public static func render() -> [UInt8] { withHelp(registry.emitToBuffer() + fetchCounters()) }
+
+    /// Reads by range of scenes by reference, from the process's `FetchCounters` (kept there
+    /// rather than in swift-metrics so SpectralXRaster and SpectralXRemote need no metrics backend).
+    static func fetchCounters() -> [UInt8] {
+        let c = FetchCounters.process
+        var text = ""
+        for (name, value) in [("spectralx_fetch_bytes_total", c.bytes), ("spectralx_fetch_requests_total", c.requests),
+                              ("spectralx_fetch_retries_total", c.retries), ("spectralx_fetch_cache_hits_total", c.cacheHits),
+                              ("spectralx_fetch_cache_misses_total", c.cacheMisses)] {
+            text += "# TYPE \(name) counter\n\(name) \(value)\n"
+        }
+        return Array(text.utf8)
+    }
 
     /// `# HELP` texts by family. swift-metrics handles carry no help text (and the registry refuses a
     /// family registered twice with different texts), so `render` inserts them; `promtool check
@@ -53,6 +67,11 @@ public enum ServiceMetrics {
         "spectralx_fleet_blob_bytes_in_total": "Fleet mode: bytes this replica read from the blob store (inputs, row bands, results served).",
         "spectralx_fleet_blob_bytes_out_total": "Fleet mode: bytes this replica wrote to the blob store (inputs, row bands, results).",
         "spectralx_job_windows_per_second": "Windows per second of the running jobs over their current runs.",
+        "spectralx_fetch_bytes_total": "Bytes fetched by range for scenes by reference (HTTP and S3).",
+        "spectralx_fetch_requests_total": "Ranged requests for scenes by reference.",
+        "spectralx_fetch_retries_total": "Retries of ranged requests (5xx, resets, short reads, timeouts).",
+        "spectralx_fetch_cache_hits_total": "Byte ranges of scenes by reference served from the fetch cache.",
+        "spectralx_fetch_cache_misses_total": "Byte ranges of scenes by reference fetched from the server.",
     ]
 
     /// Inserts `# HELP` lines (from `help`) before `# TYPE` lines that lack one.

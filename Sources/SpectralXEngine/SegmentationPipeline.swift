@@ -70,6 +70,8 @@ public struct SceneProgress: Sendable, Equatable {
     /// Windows this run sent through the model (a resumed run does not count the rows it skipped,
     /// nor all-invalid windows): what `spectralx_job_windows_total` adds up.
     public var windowsComputed: Int = 0
+    /// Bytes fetched so far for a scene read by reference (set by the jobs executor; nil otherwise).
+    public var bytesFetched: Int? = nil
     public var fraction: Double { windowsTotal == 0 ? 1 : Double(windowsDone) / Double(windowsTotal) }
 }
 

@@ -19,8 +19,10 @@ final class Connection: @unchecked Sendable {
     var attemptDeadline: Date?
 
     /// Resolves `host`, connects (within `connectTimeout` in total) and, with `tls`, handshakes.
+    /// `admit` checks each resolved address before a connect to it (the fetch policy); an address
+    /// it refuses is skipped, and when it refuses all, its error is thrown and nothing was sent.
     init(host: String, port: Int, tls: TLSClientContext?, connectTimeout: Double, stallTimeout: Double,
-         attemptDeadline: Date?, target: String) throws {
+         attemptDeadline: Date?, target: String, admit: ((FetchAddress) throws -> Void)? = nil) throws {
         self.target = target
         self.stallTimeout = stallTimeout
         self.attemptDeadline = attemptDeadline
@@ -36,10 +38,15 @@ final class Connection: @unchecked Sendable {
         }
         defer { freeaddrinfo(list) }
         var lastReason = "no address"
+        var refusal: (any Error)?
         var connected: Int32 = -1
         var cursor: UnsafeMutablePointer<addrinfo>? = first
         while let ai = cursor, connected < 0 {
             cursor = ai.pointee.ai_next
+            if let admit {
+                guard let sa = ai.pointee.ai_addr, let address = FetchAddress(UnsafePointer(sa)) else { continue }
+                do { try admit(address) } catch { refusal = error; continue }
+            }
             let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
             if s < 0 { lastReason = String(cString: strerror(errno)); continue }
             _ = fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK)
@@ -59,6 +66,7 @@ final class Connection: @unchecked Sendable {
             getsockopt(s, SOL_SOCKET, SO_ERROR, &soError, &len)
             if soError == 0 { connected = s } else { lastReason = String(cString: strerror(soError)); Glibc.close(s) }
         }
+        if connected < 0, let refusal, lastReason == "no address" { throw refusal }
         guard connected >= 0 else { throw FetchError.connectFailed(target: target, reason: lastReason) }
         fd = connected
         var nosig: Int32 = 1

@@ -20,12 +20,15 @@ public enum FetchError: Error, Equatable, Sendable, CustomStringConvertible {
     case bodyTooLarge(target: String, limit: Int)
     /// Local I/O (reading a request body file, writing the response file).
     case localIO(String)
+    /// The fetch policy (`FetchPolicy`) refuses the URL or every address its host resolves to;
+    /// nothing was sent.
+    case refused(target: String, reason: String)
 
     /// Transport failures worth another attempt on an idempotent request.
     public var isTransient: Bool {
         switch self {
         case .connectFailed, .timeout, .connectionReset, .shortRead: return true
-        case .invalidURL, .invalidRequest, .tls, .malformedResponse, .bodyTooLarge, .localIO: return false
+        case .invalidURL, .invalidRequest, .tls, .malformedResponse, .bodyTooLarge, .localIO, .refused: return false
         }
     }
 
@@ -42,6 +45,7 @@ public enum FetchError: Error, Equatable, Sendable, CustomStringConvertible {
         case .malformedResponse(let t, let r): return "\(t): malformed response: \(r)"
         case .bodyTooLarge(let t, let l): return "\(t): response body larger than \(l) bytes"
         case .localIO(let s): return s
+        case .refused(let t, let r): return "\(t): refused by the fetch policy: \(r)"
         }
     }
 }

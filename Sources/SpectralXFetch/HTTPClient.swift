@@ -86,6 +86,9 @@ public final class HTTPClient: Sendable {
         public var idleConnectionTimeout: Double = 15
         /// Idle connections kept per scheme, host and port.
         public var maxIdleConnectionsPerHost: Int = 8
+        /// Checked before every request (the URL) and before every connect (each resolved address);
+        /// nil: no check (operator-configured endpoints such as the blob store's).
+        public var policy: FetchPolicy?
 
         public init() {}
     }
@@ -123,6 +126,7 @@ public final class HTTPClient: Sendable {
     /// Sends `request`, retrying as configured; returns the last response (whatever its status)
     /// or throws the last transport error.
     public func execute(_ request: HTTPClientRequest, body destination: ResponseBodyDestination = .memory(limit: 64 << 20)) throws -> HTTPClientResponse {
+        let allowedBy = try configuration.policy?.allowing(request.url)
         let target = try Target(request.url)
         var fileStart: UInt64?
         if case .file(let handle) = destination {
@@ -144,7 +148,7 @@ public final class HTTPClient: Sendable {
                 }
             }
             do {
-                var response = try once(request, target: target, destination: destination)
+                var response = try once(request, target: target, destination: destination, allowedBy: allowedBy)
                 response.attempts = attempt
                 if request.isIdempotent, attempt < attempts, configuration.retryStatuses.contains(response.status) {
                     retryAfter = response.headers["Retry-After"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } ?? 0
@@ -166,7 +170,8 @@ public final class HTTPClient: Sendable {
         }
     }
 
-    private func once(_ request: HTTPClientRequest, target: Target, destination: ResponseBodyDestination) throws -> HTTPClientResponse {
+    private func once(_ request: HTTPClientRequest, target: Target, destination: ResponseBodyDestination,
+                      allowedBy: FetchPolicy.Entry?) throws -> HTTPClientResponse {
         let keepAlive = configuration.keepAlive && request.isIdempotent
         if keepAlive, let parked = pool.take(target.poolKey) {
             // A parked connection the server has closed in the meantime fails before any
@@ -186,7 +191,10 @@ public final class HTTPClient: Sendable {
         let connection = try Connection(host: target.host, port: target.port, tls: tlsContext,
                                         connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
                                         attemptDeadline: configuration.attemptTimeout.map { Date().addingTimeInterval($0) },
-                                        target: target.description)
+                                        target: target.description,
+                                        admit: configuration.policy.flatMap { policy in allowedBy.map { entry in { address in
+                                            try policy.check(address: address, allowedBy: entry, target: target.description)
+                                        } } })
         return try exchange(request, target: target, destination: destination, on: connection, keepAlive: keepAlive)
     }
 

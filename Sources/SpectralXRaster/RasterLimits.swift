@@ -20,6 +20,8 @@ public struct RasterLimits: Sendable, Equatable {
     public var maxTagValues: Int
     /// Largest NumPy header length in bytes.
     public var maxNpyHeaderBytes: Int
+    /// Largest number of bytes read to parse the header and IFDs of a TIFF read by range.
+    public var maxHeaderBytes: Int = 64 << 20
 
     public init(maxDimension: Int = 1 << 17, maxPixels: Int = 1 << 28, maxBands: Int = 1024,
                 maxBlockBytes: Int = 256 << 20, maxDecodedBytes: Int = 4 << 30, maxIFDCount: Int = 256,

@@ -27,6 +27,11 @@ public struct STACItem: Sendable, Equatable {
         public var roles: [String]
         public var bands: [Band]
 
+        /// Whether pairing by wavelength may use this asset: not a rendering (`visual`, e.g.
+        /// Sentinel-2's 8-bit true-colour TCI, is not reflectance), a thumbnail or an overview.
+        /// Named assets are used whatever their roles.
+        public var isPairable: Bool { !roles.contains { ["visual", "thumbnail", "overview"].contains($0) } }
+
         public init(key: String, href: String, mediaType: String?, roles: [String], bands: [Band]) {
             self.key = key; self.href = href; self.mediaType = mediaType; self.roles = roles; self.bands = bands
         }
@@ -128,7 +133,7 @@ public struct STACItem: Sendable, Equatable {
     /// want. A wanted band left without a partner is an error naming it and its nearest offer.
     public func pair(wavelengths wanted: [Double], tolerance: Double? = nil) throws(STACError) -> [BandPick] {
         var offered: [BandPick] = []
-        for a in assets {
+        for a in assets where a.isPairable {
             for (i, b) in a.bands.enumerated() where b.centerWavelength != nil {
                 offered.append(BandPick(asset: a.key, href: a.href, band: i, name: b.name, centerWavelength: b.centerWavelength))
             }
@@ -164,7 +169,7 @@ public struct STACItem: Sendable, Equatable {
             let t = type.lowercased()
             return t.hasPrefix("image/tiff") || t.hasPrefix("image/geotiff") || t.hasPrefix("image/vnd.stac.geotiff")
         }
-        return roles.contains("data") && !roles.contains("thumbnail") && !roles.contains("overview")
+        return roles.contains("data")
     }
 
     static func band(_ any: Any, wavelengthKey: String) -> Band? {

@@ -1,20 +1,53 @@
-/// Bounds-checked, byte-order-aware access to the raw bytes of a TIFF file.
+/// Bounds-checked, byte-order-aware access to the raw bytes of a TIFF file: the whole file, or
+/// (a file read by range) the pieces of it fetched so far, packed one after another in `b`.
 struct TIFFBytes {
     let b: UnsafeRawBufferPointer
     let bigEndian: Bool
+    /// Size of the file (offsets are checked against it).
+    let fileSize: Int
+    /// The pieces `b` holds when it is not the whole file: file offset, offset in `b`, length.
+    /// The first piece starts at file offset 0 (the header is read in place).
+    let pieces: [TIFFPiece]?
 
-    var size: Int { b.count }
+    init(b: UnsafeRawBufferPointer, bigEndian: Bool, fileSize: Int? = nil, pieces: [TIFFPiece]? = nil) {
+        self.b = b
+        self.bigEndian = bigEndian
+        self.fileSize = fileSize ?? b.count
+        self.pieces = pieces
+    }
 
+    var size: Int { fileSize }
+
+    /// Checks that `length` bytes at `offset` lie inside the file and returns where they are in `b`;
+    /// for a partial file, bytes not fetched yet throw `TIFFMissingBytes` (the caller fetches them and parses again).
     func range(_ what: @autoclosure () -> String, _ offset: UInt64, _ length: Int) throws -> Int {
-        guard length >= 0, offset <= UInt64(Int.max), Int(offset) <= b.count, length <= b.count - Int(offset) else {
-            throw RasterError.offsetOutOfRange(what: what(), offset: offset, length: UInt64(max(length, 0)), fileSize: UInt64(b.count))
+        try check(what(), offset, length)
+        guard let pieces else { return Int(offset) }
+        let o = Int(offset)
+        for p in pieces where p.file <= o && o + length <= p.file + p.count { return p.at + o - p.file }
+        throw TIFFMissingBytes(range: o..<(o + length))
+    }
+
+    /// Checks that `length` bytes at `offset` lie inside the file (without reading them: block extents).
+    func check(_ what: @autoclosure () -> String, _ offset: UInt64, _ length: Int) throws {
+        guard length >= 0, offset <= UInt64(Int.max), Int(offset) <= fileSize, length <= fileSize - Int(offset) else {
+            throw RasterError.offsetOutOfRange(what: what(), offset: offset, length: UInt64(max(length, 0)), fileSize: UInt64(fileSize))
         }
-        return Int(offset)
     }
     func u8(_ o: Int) -> UInt8 { b[o] }
     func u16(_ o: Int) -> UInt16 { let v = b.loadUnaligned(fromByteOffset: o, as: UInt16.self); return bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v) }
     func u32(_ o: Int) -> UInt32 { let v = b.loadUnaligned(fromByteOffset: o, as: UInt32.self); return bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v) }
     func u64(_ o: Int) -> UInt64 { let v = b.loadUnaligned(fromByteOffset: o, as: UInt64.self); return bigEndian ? UInt64(bigEndian: v) : UInt64(littleEndian: v) }
+}
+
+/// A fetched piece of a file read by range (see `TIFFBytes.pieces`).
+struct TIFFPiece: Sendable {
+    var file: Int, at: Int, count: Int
+}
+
+/// Parsing a partially fetched TIFF reached bytes not fetched yet.
+struct TIFFMissingBytes: Error {
+    let range: Range<Int>
 }
 
 /// A decoded tag value. Only tags in `TIFFTag.decoded` are decoded; others are `.skipped`.

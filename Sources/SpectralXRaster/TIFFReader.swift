@@ -42,7 +42,9 @@ public struct TIFFImageInfo: Sendable, Equatable {
 public struct TIFFReader: Sendable {
     public let info: TIFFImageInfo
     public let limits: RasterLimits
+    /// The file's bytes, or for a file read by range (`pieces` set) the header pieces fetched to parse it.
     let data: Data
+    let pieces: [TIFFPiece]?
     let offsets: [UInt64]
     let byteCounts: [UInt64]
 
@@ -55,7 +57,25 @@ public struct TIFFReader: Sendable {
     public init(data: Data, limits: RasterLimits = .default) throws {
         self.data = data
         self.limits = limits
-        (info, offsets, byteCounts) = try data.withUnsafeBytes { try TIFFReader.parseHeader($0, limits: limits) }
+        pieces = nil
+        (info, offsets, byteCounts) = try data.withUnsafeBytes { try TIFFReader.parseHeader(TIFFBytes(b: $0, bigEndian: false), limits: limits) }
+    }
+
+    /// Parses the header of a file read by range from the pieces fetched so far (packed in `data`);
+    /// throws `TIFFMissingBytes` when it needs bytes not among them.
+    init(pieces: [TIFFPiece], packed data: Data, fileSize: Int, limits: RasterLimits) throws {
+        self.data = data
+        self.limits = limits
+        self.pieces = pieces
+        (info, offsets, byteCounts) = try data.withUnsafeBytes {
+            try TIFFReader.parseHeader(TIFFBytes(b: $0, bigEndian: false, fileSize: fileSize, pieces: pieces), limits: limits)
+        }
+    }
+
+    /// The stored (compressed) extent of block `k` in the file; empty for a sparse block.
+    /// (Offsets of non-empty blocks were checked against the file size in `parseHeader`.)
+    public func blockExtent(_ k: Int) -> Range<Int> {
+        byteCounts[k] == 0 ? 0..<0 : Int(offsets[k])..<(Int(offsets[k]) + Int(byteCounts[k]))
     }
 
     /// Convenience: reads the full-resolution image of a GeoTIFF file.
@@ -73,13 +93,15 @@ public struct TIFFReader: Sendable {
         guard bands.lowerBound >= 0, bands.upperBound <= info.bands else {
             throw RasterError.invalidArgument("band range \(bands) outside 0..<\(info.bands)")
         }
+        guard pieces == nil else { throw RasterError.invalidArgument("a TIFF read by range is read in windows (TIFFScene)") }
         let out = try data.withUnsafeBytes { try decode($0, bands: bands, threads: threads) }
         return try Raster(width: info.width, height: info.height, bands: bands.count, sampleType: info.sampleType, data: out, geo: info.geo)
     }
 
     // MARK: header
 
-    static func parseHeader(_ raw: UnsafeRawBufferPointer, limits: RasterLimits) throws -> (TIFFImageInfo, [UInt64], [UInt64]) {
+    static func parseHeader(_ whole: TIFFBytes, limits: RasterLimits) throws -> (TIFFImageInfo, [UInt64], [UInt64]) {
+        let raw = whole.b
         guard raw.count >= 8 else { throw RasterError.truncated("TIFF header needs 8 bytes, file has \(raw.count)") }
         let big: Bool
         switch (raw[0], raw[1]) {
@@ -87,7 +109,7 @@ public struct TIFFReader: Sendable {
         case (0x4D, 0x4D): big = true
         default: throw RasterError.notRecognized("not a TIFF file (byte order mark missing)")
         }
-        let f = TIFFBytes(b: raw, bigEndian: big)
+        let f = TIFFBytes(b: raw, bigEndian: big, fileSize: whole.fileSize, pieces: whole.pieces)
         let version = f.u16(2)
         let bigTIFF: Bool
         var ifdOffset: UInt64
@@ -220,7 +242,7 @@ public struct TIFFReader: Sendable {
         let (paddedLimit, overflow) = limits.maxDecodedBytes.multipliedReportingOverflow(by: 2)
         try limits.check("total decompressed bytes", allBlocks, overflow ? Int.max : paddedLimit)
         for k in 0..<nBlocks where counts[k] != 0 {
-            _ = try f.range("\(tiled ? "tile" : "strip") \(k)", offs[k], counts[k] > UInt64(Int.max) ? -1 : Int(counts[k]))
+            try f.check("\(tiled ? "tile" : "strip") \(k)", offs[k], counts[k] > UInt64(Int.max) ? -1 : Int(counts[k]))
         }
 
         let geo = GeoReference(
@@ -321,7 +343,7 @@ public struct TIFFReader: Sendable {
             src = b.raw.baseAddress! + Int(offsets[k])
         } else {
             let blk = UnsafeMutableRawBufferPointer(rebasing: scratchBuf[0..<expected])
-            try decodeBlock(b.raw, k, p.comp, into: blk, rows: storedRows, rowSamples: rowSamples, stride: spb, inflater: inflater)
+            try decodeBlock(UnsafeRawBufferPointer(rebasing: b.raw[blockExtent(k)]), k, p.comp, into: blk, rows: storedRows, rowSamples: rowSamples, stride: spb, inflater: inflater)
             src = UnsafeRawPointer(blk.baseAddress!)
         }
         if spb == 1 {
@@ -342,9 +364,9 @@ public struct TIFFReader: Sendable {
         }
     }
 
-    /// Decompresses block `k` into `dst` (exactly its expected size), converts to host order and
-    /// undoes the predictor. Sparse blocks (byte count 0) decode as zeros, as in GDAL.
-    func decodeBlock(_ raw: UnsafeRawBufferPointer, _ k: Int, _ comp: TIFFCompression, into dst: UnsafeMutableRawBufferPointer,
+    /// Decompresses block `k`, whose stored bytes are `src`, into `dst` (exactly its expected size),
+    /// converts to host order and undoes the predictor. Sparse blocks (byte count 0) decode as zeros, as in GDAL.
+    func decodeBlock(_ src: UnsafeRawBufferPointer, _ k: Int, _ comp: TIFFCompression, into dst: UnsafeMutableRawBufferPointer,
                              rows: Int, rowSamples: Int, stride: Int, inflater: Deflate.Inflater) throws {
         let what = info.isTiled ? "tile \(k)" : "strip \(k)"
         let count = Int(byteCounts[k])   // range-checked in parseHeader
@@ -352,8 +374,7 @@ public struct TIFFReader: Sendable {
             dst.initializeMemory(as: UInt8.self, repeating: 0)
             return
         }
-        let start = Int(offsets[k])
-        let src = UnsafeRawBufferPointer(rebasing: raw[start..<(start + count)])
+        guard src.count == count else { throw RasterError.truncated("\(what): \(src.count) of \(count) stored bytes") }
         let produced: Int
         let codec: String
         switch comp {

@@ -6,6 +6,10 @@ import Synchronization
 /// keeps recently decoded blocks in a small LRU cache bounded in bytes (`cacheBytes`, at least one
 /// block), so reading a scene top to bottom in row bands decodes each block about once.
 ///
+/// A file read in place by range (`init(source:)`, a COG over HTTP or S3) is parsed from its first
+/// bytes (more only when the IFDs lie beyond them); each read then fetches the stored bytes of the
+/// blocks it needs and does not hold, all in one `ByteRangeSource.read` (which coalesces neighbours).
+///
 /// Memory: the file is memory-mapped and the pages of each block are released from the resident
 /// set after decoding (`releaseMappedPages`), so a scene costs the cache plus the caller's window,
 /// whatever the file size. A GDAL internal mask (a full-resolution IFD with NewSubfileType bit 2,
@@ -26,6 +30,8 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
     public var blocksDecoded: Int { lock.withLock { _ in decodedCount } }
 
     private let fileBacked: Bool
+    /// Set for a file read by range; nil when `reader.data` is the whole file.
+    public let source: (any ByteRangeSource)?
     private let mask: TIFFMaskIFD?
     private let lock = Mutex(())
     private var cache: [Int: [UInt8]] = [:]
@@ -58,8 +64,51 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         reader = try TIFFReader(data: data, limits: limits)
         self.fileBacked = fileBacked
         self.cacheBytes = cacheBytes
+        source = nil
         let info = reader.info
-        mask = try data.withUnsafeBytes { try TIFFMaskIFD.find($0, info: info, limits: limits) }
+        mask = try data.withUnsafeBytes { try TIFFMaskIFD.find(TIFFBytes(b: $0, bigEndian: info.bigEndian), info: info, limits: limits) }
+    }
+
+    /// A TIFF read in place by range. The header and IFDs come from a first read of `firstRead`
+    /// bytes, and more reads only for IFDs or tag values beyond them (at most `limits.maxHeaderBytes` in all).
+    public init(source: any ByteRangeSource, limits: RasterLimits = .default, cacheBytes: Int = 32 << 20,
+                firstRead: Int = 16 << 10) throws {
+        var pieces: [TIFFPiece] = []
+        var packed = Data()
+        func fetch(_ r: Range<Int>) throws {
+            let total = packed.count + r.count
+            try limits.check("TIFF header bytes read by range", total, limits.maxHeaderBytes)
+            guard let d = try source.read([r]).first, d.count == r.count else {
+                throw RasterError.truncated("\(source.name): short read of bytes \(r.lowerBound)..<\(r.upperBound)")
+            }
+            pieces.append(TIFFPiece(file: r.lowerBound, at: packed.count, count: r.count))
+            packed.append(d)
+        }
+        try fetch(0..<min(source.size, max(16, firstRead)))
+        // Each round fetches what the last parse missed; every round adds ≥ 1 byte under the header
+        // limit, and the IFD count is bounded, so the loop ends (64 rounds is far beyond any real file).
+        var parsed: (TIFFReader, TIFFMaskIFD?)?
+        for round in 0... {
+            do {
+                let r = try TIFFReader(pieces: pieces, packed: packed, fileSize: source.size, limits: limits)
+                let info = r.info
+                let m = try packed.withUnsafeBytes {
+                    try TIFFMaskIFD.find(TIFFBytes(b: $0, bigEndian: info.bigEndian, fileSize: source.size, pieces: pieces),
+                                         info: info, limits: limits)
+                }
+                parsed = (r, m)
+                break
+            } catch let missing as TIFFMissingBytes {
+                guard round < 64 else { throw RasterError.malformed("\(source.name): TIFF header scattered over too many places") }
+                let lo = missing.range.lowerBound
+                try fetch(lo..<min(source.size, max(missing.range.upperBound, lo + max(16, firstRead))))
+            }
+        }
+        guard let parsed else { throw RasterError.malformed("\(source.name): TIFF header not parsed") }
+        (reader, mask) = parsed
+        self.source = source
+        fileBacked = false
+        self.cacheBytes = cacheBytes
     }
 
     /// All bands of `window`, band-sequential, native sample type.
@@ -84,31 +133,33 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         storage = []   // `out` holds the only reference, so it is written in place
         if out.count != size { out = [UInt8](repeating: 0, count: size) }
         defer { storage = out }
+        var keys: [Int] = []
+        for plane in 0..<(chunky ? 1 : i.bands) {
+            for by in by0...by1 { for bx in bx0...bx1 { keys.append(plane * across * down + by * across + bx) } }
+        }
         try lock.withLock { _ in
-            for plane in 0..<(chunky ? 1 : i.bands) {
-                for by in by0...by1 {
-                    for bx in bx0...bx1 {
-                        let k = plane * across * down + by * across + bx
-                        let block = try decoded(k)
-                        // Intersection of the block and the window, in image coordinates.
-                        let x0 = max(w.x, bx * i.blockWidth), x1 = min(w.x + w.width, (bx + 1) * i.blockWidth)
-                        let y0 = max(w.y, by * i.blockHeight), y1 = min(w.y + w.height, (by + 1) * i.blockHeight)
-                        let rowSamples = i.blockWidth * spb
-                        block.withUnsafeBytes { src in
-                            out.withUnsafeMutableBytes { dst in
-                                for y in y0..<y1 {
-                                    let srow = src.baseAddress! + ((y - by * i.blockHeight) * rowSamples) * bps
-                                    let cx = x0 - bx * i.blockWidth
-                                    if !chunky {
-                                        let d = dst.baseAddress! + ((plane * w.height + y - w.y) * w.width + x0 - w.x) * bps
-                                        d.copyMemory(from: srow + cx * bps, byteCount: (x1 - x0) * bps)
-                                    } else {
-                                        switch bps {
-                                        case 1: deinterleave(UInt8.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
-                                        case 2: deinterleave(UInt16.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
-                                        case 4: deinterleave(UInt32.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
-                                        default: deinterleave(UInt64.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
-                                        }
+            try withStoredBlocks(keys.filter { cache[$0] == nil }, extent: reader.blockExtent) { stored in
+                for k in keys {
+                    let by = (k % (across * down)) / across, bx = k % across, plane = k / (across * down)
+                    let block = try decoded(k, stored)
+                    // Intersection of the block and the window, in image coordinates.
+                    let x0 = max(w.x, bx * i.blockWidth), x1 = min(w.x + w.width, (bx + 1) * i.blockWidth)
+                    let y0 = max(w.y, by * i.blockHeight), y1 = min(w.y + w.height, (by + 1) * i.blockHeight)
+                    let rowSamples = i.blockWidth * spb
+                    block.withUnsafeBytes { src in
+                        out.withUnsafeMutableBytes { dst in
+                            for y in y0..<y1 {
+                                let srow = src.baseAddress! + ((y - by * i.blockHeight) * rowSamples) * bps
+                                let cx = x0 - bx * i.blockWidth
+                                if !chunky {
+                                    let d = dst.baseAddress! + ((plane * w.height + y - w.y) * w.width + x0 - w.x) * bps
+                                    d.copyMemory(from: srow + cx * bps, byteCount: (x1 - x0) * bps)
+                                } else {
+                                    switch bps {
+                                    case 1: deinterleave(UInt8.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                    case 2: deinterleave(UInt16.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                    case 4: deinterleave(UInt32.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
+                                    default: deinterleave(UInt64.self, srow, dst.baseAddress!, cx, x0, x1, y, w, spb)
                                     }
                                 }
                             }
@@ -124,8 +175,8 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         guard let mask else { return nil }
         try checkWindow(w)
         return try lock.withLock { _ in
-            try reader.data.withUnsafeBytes { raw in
-                try mask.read(raw, window: w, inflater: inflater, release: fileBacked)
+            try withStoredBlocks(mask.keys(w), extent: mask.extent) { stored in
+                try mask.read(stored, window: w, inflater: inflater, release: fileBacked)
             }
         }
     }
@@ -143,8 +194,42 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
         }
     }
 
-    /// Decoded block `k` (host order, predictor undone), from the cache or decoded now. Caller holds `lock`.
-    private func decoded(_ k: Int) throws -> [UInt8] {
+    /// Runs `body` with the stored bytes of blocks `keys` at hand: in place in the file's bytes, or
+    /// (read by range) fetched now, all in one read. Sparse blocks give an empty buffer. Caller holds `lock`.
+    private func withStoredBlocks<R>(_ keys: [Int], extent: @escaping (Int) -> Range<Int>,
+                                     _ body: ((Int) -> UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let source else {
+            return try reader.data.withUnsafeBytes { raw in
+                try body { k in
+                    let e = extent(k)
+                    return e.isEmpty ? UnsafeRawBufferPointer(start: nil, count: 0) : UnsafeRawBufferPointer(rebasing: raw[e])
+                }
+            }
+        }
+        let wanted = keys.filter { !extent($0).isEmpty }
+        // A stored block is never much larger than decoded (LZW on noise grows it by half at most):
+        // a hostile byte count is refused before it becomes a request.
+        let storedLimit = reader.limits.maxBlockBytes * 2 + (1 << 20)
+        for k in wanted { try reader.limits.check("stored bytes of block \(k)", extent(k).count, storedLimit) }
+        let fetched = wanted.isEmpty ? [] : try source.read(wanted.map(extent))
+        var arena = [UInt8]()
+        arena.reserveCapacity(fetched.reduce(0) { $0 + $1.count })
+        var at: [Int: Range<Int>] = [:]
+        for (k, d) in zip(wanted, fetched) {
+            guard d.count == extent(k).count else {
+                throw RasterError.truncated("\(source.name): block \(k) read \(d.count) of \(extent(k).count) bytes")
+            }
+            at[k] = arena.count..<(arena.count + d.count)
+            arena.append(contentsOf: d)
+        }
+        return try arena.withUnsafeBytes { a in
+            try body { k in at[k].map { UnsafeRawBufferPointer(rebasing: a[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0) }
+        }
+    }
+
+    /// Decoded block `k` (host order, predictor undone), from the cache or decoded now from its
+    /// stored bytes (`stored`). Caller holds `lock`.
+    private func decoded(_ k: Int, _ stored: (Int) -> UnsafeRawBufferPointer) throws -> [UInt8] {
         if let b = cache[k] {
             if let j = lru.lastIndex(of: k) { lru.remove(at: j) }
             lru.append(k)
@@ -175,15 +260,20 @@ public final class TIFFScene: RasterSource, @unchecked Sendable {
             block = [UInt8](repeating: 0, count: full)
         }
         let comp = TIFFCompression(rawValue: i.compression) ?? .none
-        try reader.data.withUnsafeBytes { raw in
+        func decode(_ src: UnsafeRawBufferPointer) throws {
             try block.withUnsafeMutableBytes { b in
-                try reader.decodeBlock(raw, k, comp, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), rows: storedRows,
+                try reader.decodeBlock(src, k, comp, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), rows: storedRows,
                                        rowSamples: rowSamples, stride: spb, inflater: inflater)
             }
-            if fileBacked && reader.byteCounts[k] > 0 {
-                releaseMappedPages(raw.baseAddress!, offset: Int(reader.offsets[k]), count: Int(reader.byteCounts[k]))
-            }
         }
+        let src = stored(k)
+        if let source, src.count < reader.blockExtent(k).count {
+            // Cached when the window's blocks were fetched, evicted since by another of its blocks.
+            try (try source.read([reader.blockExtent(k)]).first ?? Data()).withUnsafeBytes { try decode($0) }
+        } else {
+            try decode(src)
+        }
+        if fileBacked && src.count > 0 { releaseMappedPages(src.baseAddress!, offset: 0, count: src.count) }
         decodedCount += 1
         cache[k] = block
         lru.append(k)
@@ -203,8 +293,7 @@ struct TIFFMaskIFD: Sendable {
     let offsets: [UInt64], counts: [UInt64]
 
     /// Walks the IFD chain for a mask of the image's size; nil when there is none.
-    static func find(_ raw: UnsafeRawBufferPointer, info: TIFFImageInfo, limits: RasterLimits) throws -> TIFFMaskIFD? {
-        let f = TIFFBytes(b: raw, bigEndian: info.bigEndian)
+    static func find(_ f: TIFFBytes, info: TIFFImageInfo, limits: RasterLimits) throws -> TIFFMaskIFD? {
         var off: UInt64 = info.isBigTIFF ? f.u64(8) : UInt64(f.u32(4))
         var seen = Set<UInt64>()
         while off != 0, seen.count < limits.maxIFDCount, !seen.contains(off) {
@@ -236,7 +325,7 @@ struct TIFFMaskIFD: Sendable {
             guard o.count >= n, c.count >= n else { throw RasterError.malformed("internal mask has \(o.count) blocks, needs \(n)") }
             try limits.check("mask block bytes", try checkedMul((bw * bits + 7) / 8, bh, "mask block"), limits.maxBlockBytes)
             for k in 0..<n where c[k] != 0 {
-                _ = try f.range("mask block \(k)", o[k], c[k] > UInt64(Int.max) ? -1 : Int(c[k]))
+                try f.check("mask block \(k)", o[k], c[k] > UInt64(Int.max) ? -1 : Int(c[k]))
             }
             return TIFFMaskIFD(bits: bits, compression: comp, blockWidth: bw, blockHeight: bh, tiled: tiled, width: info.width,
                                height: info.height, big: info.bigEndian, offsets: Array(o.prefix(n)), counts: Array(c.prefix(n)))
@@ -244,8 +333,21 @@ struct TIFFMaskIFD: Sendable {
         return nil
     }
 
-    /// Mask values (0 invalid, 1 valid) of a window.
-    func read(_ raw: UnsafeRawBufferPointer, window w: PixelWindow, inflater: Deflate.Inflater, release: Bool) throws -> [UInt8] {
+    /// The blocks a window touches.
+    func keys(_ w: PixelWindow) -> [Int] {
+        let across = (width + blockWidth - 1) / blockWidth
+        var out: [Int] = []
+        for by in (w.y / blockHeight)...((w.y + w.height - 1) / blockHeight) {
+            for bx in (w.x / blockWidth)...((w.x + w.width - 1) / blockWidth) { out.append(by * across + bx) }
+        }
+        return out
+    }
+
+    /// The stored extent of block `k` in the file.
+    func extent(_ k: Int) -> Range<Int> { counts[k] == 0 ? 0..<0 : Int(offsets[k])..<(Int(offsets[k]) + Int(counts[k])) }
+
+    /// Mask values (0 invalid, 1 valid) of a window; `stored` gives each block's stored bytes.
+    func read(_ stored: (Int) -> UnsafeRawBufferPointer, window w: PixelWindow, inflater: Deflate.Inflater, release: Bool) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: w.pixels)
         let across = (width + blockWidth - 1) / blockWidth
         let rowBytes = (blockWidth * bits + 7) / 8
@@ -259,7 +361,8 @@ struct TIFFMaskIFD: Sendable {
                     let dst = UnsafeMutableRawBufferPointer(rebasing: b[0..<need])
                     let count = Int(counts[k])
                     if count == 0 { dst.initializeMemory(as: UInt8.self, repeating: 0); return }
-                    let src = UnsafeRawBufferPointer(rebasing: raw[Int(offsets[k])..<(Int(offsets[k]) + count)])
+                    let src = stored(k)
+                    guard src.count == count else { throw RasterError.truncated("mask block \(k): \(src.count) of \(count) stored bytes") }
                     let produced: Int
                     switch compression {
                     case .none: produced = min(count, need); dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: produced)
@@ -268,7 +371,7 @@ struct TIFFMaskIFD: Sendable {
                     case .packBits: produced = PackBits.decode(src, into: dst)
                     }
                     guard produced == need else { throw RasterError.truncated("mask block \(k): \(produced) of \(need) bytes") }
-                    if release { releaseMappedPages(raw.baseAddress!, offset: Int(offsets[k]), count: count) }
+                    if release { releaseMappedPages(src.baseAddress!, offset: 0, count: count) }
                 }
                 let x0 = max(w.x, bx * blockWidth), x1 = min(w.x + w.width, (bx + 1) * blockWidth)
                 let y0 = max(w.y, by * blockHeight), y1 = min(w.y + w.height, (by + 1) * blockHeight)

@@ -4,8 +4,10 @@ import Foundation
 import Logging
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXFetch
 import SpectralXRaster
 import SpectralXTensor
+import SpectralXRemote
 import Synchronization
 
 /// `spectralx predict`: the service's segmentation pipeline, offline. Tiles or whole scenes (files,
@@ -17,6 +19,8 @@ import Synchronization
 /// (GeoTIFF output, `--mode tile`) continues from the tile rows its COG spool had made durable
 /// (`OUT.cog-spool/`, with `resume.json`: see `SceneCheckpoint`) instead of from scratch; `--shard
 /// I/N` takes every N-th input for a fleet of workers (see deploy/k8s/batch-predict.yaml).
+/// Inputs may be URLs (`http(s)://`, `s3://bucket/key`): COGs read in place by range; `--stac-item`
+/// takes the bands of a STAC item, by the domain's wavelengths or `--assets`.
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict", abstract: "Segment tiles and scenes offline into label rasters.",
@@ -52,10 +56,18 @@ struct PredictCommand: ParsableCommand {
     var shard: String?
     @Flag(name: [.long, .customLong("force")], help: "Redo outputs that already exist (default: skip them).") var overwrite = false
     @Option(help: "Decoded blocks kept per input for windowed reading, in MiB.") var blockCacheMb: Int = 32
+    @Option(help: "A STAC item URL: its assets paired with the domain's wavelengths (or --assets) form the scene.")
+    var stacItem: String?
+    @Option(help: "Comma-separated asset names of --stac-item, in band order (default: by wavelength).") var assets: String?
+    @Option(help: "URL prefixes or hosts that may be fetched besides the URLs given (e.g. the hosts of a STAC item's assets); repeatable.")
+    var fetchAllow: [String] = []
 
     func validate() throws {
-        if inputs.isEmpty && stack == nil { throw ValidationError("give input files, a directory, or --stack") }
-        if !inputs.isEmpty && stack != nil { throw ValidationError("--stack and positional inputs are exclusive") }
+        if inputs.isEmpty && stack == nil && stacItem == nil { throw ValidationError("give input files, a directory, --stack or --stac-item") }
+        if [!inputs.isEmpty, stack != nil, stacItem != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("positional inputs, --stack and --stac-item are exclusive")
+        }
+        if assets != nil && stacItem == nil { throw ValidationError("--assets goes with --stac-item") }
         guard (0..<224).contains(overlap) else { throw ValidationError("--overlap must be between 0 and 223") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         guard blockCacheMb >= 1 else { throw ValidationError("--block-cache-mb must be at least 1") }
@@ -77,18 +89,41 @@ struct PredictCommand: ParsableCommand {
     static let sceneLimits = RasterLimits(maxDimension: 1 << 20, maxPixels: 1 << 36, maxBands: 1024, maxBlockBytes: 256 << 20,
                                           maxDecodedBytes: 1 << 42)
 
-    /// One unit of work: a file, or the files of a stack.
-    struct Job { var paths: [String]; var name: String }
+    /// One unit of work: a file, or the files of a stack (paths or URLs), or a STAC item.
+    struct Job { var paths: [String]; var name: String; var stacItem: String? = nil }
+
+    static func isURL(_ s: String) -> Bool {
+        let l = s.lowercased()
+        return l.hasPrefix("http://") || l.hasPrefix("https://") || l.hasPrefix("s3://")
+    }
+
+    /// The fetcher of this run: `--fetch-allow` plus the URLs given on the command line, each
+    /// allowed as itself (the CLI's user names them; a STAC item's asset hosts need --fetch-allow
+    /// unless they are the item's own origin, which is added too).
+    private func makeFetcher() throws -> Fetcher {
+        var given = inputs.filter(Self.isURL) + (stack ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter(Self.isURL)
+        if let stacItem {
+            given.append(stacItem)
+            if let u = URL(string: stacItem), var c = URLComponents(url: u, resolvingAgainstBaseURL: false) {
+                c.path = "/"; c.query = nil; c.fragment = nil
+                if let origin = c.string { given.append(origin) }
+            }
+        }
+        let policy = try FetchPolicy(allow: fetchAllow + given)
+        return Fetcher(configuration: Fetcher.Configuration(policy: policy))
+    }
 
     func run() throws {
         try reportingFailures {
             var jobs: [Job]
             if let stack {
                 let paths = stack.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-                for p in paths where !FileManager.default.fileExists(atPath: p) { throw CLIError("\(p): no such file") }
+                for p in paths where !Self.isURL(p) && !FileManager.default.fileExists(atPath: p) { throw CLIError("\(p): no such file") }
                 jobs = [Job(paths: paths, name: paths[0])]
+            } else if let stacItem {
+                jobs = [Job(paths: [], name: stacItem, stacItem: stacItem)]
             } else {
-                jobs = try collectInputs().map { Job(paths: [$0.path], name: $0.path) }
+                jobs = try collectInputs().map { Job(paths: [$0], name: $0) }
                 guard !jobs.isEmpty else { throw CLIError("no .tif/.tiff/.npy inputs found") }
             }
             if let shard {
@@ -96,7 +131,8 @@ struct PredictCommand: ParsableCommand {
                 jobs = jobs.enumerated().filter { $0.offset % n == i }.map(\.element)
                 if jobs.isEmpty { FileHandle.standardError.write(Data("spectralx: shard \(i)/\(n) has no inputs\n".utf8)); return }
             }
-            let single = jobs.count == 1 && stack != nil || (jobs.count == 1 && inputs.count == 1 && !isDirectory(inputs[0]))
+            let single = jobs.count == 1 && (stack != nil || stacItem != nil) || (jobs.count == 1 && inputs.count == 1 && !isDirectory(inputs[0]))
+            let fetcher = try makeFetcher()
             var isDir: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: output, isDirectory: &isDir)
             let outDir: URL?
@@ -133,7 +169,7 @@ struct PredictCommand: ParsableCommand {
                     continue
                 }
                 do {
-                    let source = try open(job)
+                    let source = try open(job, fetcher: fetcher, wavelengths: lease.domain.config.wavelengths)
                     try engine.segmenter.check(lease.domain, source: source, options: options)
                     todo.append((job, source, target))
                 } catch {
@@ -188,23 +224,37 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-    private func open(_ job: Job) throws -> any RasterSource {
+    private func open(_ job: Job, fetcher: Fetcher, wavelengths: [Double]) throws -> any RasterSource {
         let cache = blockCacheMb << 20
-        func one(_ p: String) throws -> any RasterSource { try RasterFile.open(path: p, limits: Self.sceneLimits, cacheBytes: cache) }
-        if job.paths.count == 1 { return try one(job.paths[0]) }
-        return try StackedRasterSource(try job.paths.map(one), names: job.paths)
+        let paths = job.paths
+        if let item = job.stacItem {
+            // The item's assets named, or its bands paired with the domain's wavelengths (as the API does).
+            let names = assets?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let opener = RemoteSceneOpener(configuration: fetcher.configuration)
+            let parsed = try STACItem(json: try opener.document(item, limit: 4 << 20), base: URL(string: item))
+            let picks = try names.map { try parsed.pick(assets: $0) } ?? parsed.pair(wavelengths: wavelengths)
+            return try opener.open(SceneReference(picks: picks, stacItem: item), limits: Self.sceneLimits).source
+        }
+        func one(_ p: String) throws -> any RasterSource {
+            Self.isURL(p) ? try RemoteScene.open(p, fetcher: fetcher, limits: Self.sceneLimits, cacheBytes: cache)
+                : try RasterFile.open(path: p, limits: Self.sceneLimits, cacheBytes: cache)
+        }
+        if paths.count == 1 { return try one(paths[0]) }
+        return try StackedRasterSource(try paths.map(one), names: paths.map { Self.isURL($0) ? URL(string: $0).map(FetchPolicy.redacted) ?? "href" : $0 })
     }
 
     /// The input side of a resumed scene's identity: the input files, each by path, size and
     /// modification time (the segmenter adds the model digest, the options and the scene size).
     private func resumeIdentity(_ job: Job) -> ResumeIdentity {
         func stamp(_ p: String) -> String {
+            // A URL by itself (no query: it may hold a signature); its ETag pins it within a run only.
+            if Self.isURL(p) { return URL(string: p).map(FetchPolicy.redacted) ?? p }
             let a = try? FileManager.default.attributesOfItem(atPath: p)
             let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
             let mtime = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             return "\(URL(fileURLWithPath: p).standardizedFileURL.path) \(size) \(mtime)"
         }
-        return ResumeIdentity(input: job.paths.map(stamp).joined(separator: "\n"))
+        return ResumeIdentity(input: (job.stacItem.map { [$0] } ?? job.paths).map(stamp).joined(separator: "\n"))
     }
 
     private func isDirectory(_ p: String) -> Bool {
@@ -212,18 +262,19 @@ struct PredictCommand: ParsableCommand {
         return FileManager.default.fileExists(atPath: p, isDirectory: &d) && d.boolValue
     }
 
-    private func collectInputs() throws -> [URL] {
+    private func collectInputs() throws -> [String] {
         let fm = FileManager.default
-        var out: [URL] = []
+        var out: [String] = []
         for p in inputs {
+            if Self.isURL(p) { out.append(p); continue }
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory") }
             if isDir.boolValue {
                 let names = try fm.contentsOfDirectory(atPath: p).sorted()
                 out += names.filter { ["tif", "tiff", "npy"].contains(($0 as NSString).pathExtension.lowercased()) }
-                    .map { URL(fileURLWithPath: p).appendingPathComponent($0) }
+                    .map { URL(fileURLWithPath: p).appendingPathComponent($0).path }
             } else {
-                out.append(URL(fileURLWithPath: p))
+                out.append(URL(fileURLWithPath: p).path)
             }
         }
         return out

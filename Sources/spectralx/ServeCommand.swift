@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXFetch
 import SpectralXHTTP
 import SpectralXSupport
 import SpectralXTensor
@@ -36,6 +37,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Directory for spooled uploads, owned by this user (SPECTRALX_SPOOL_DIR; default <tmp>/spectralx-spool-<uid>).") var spoolDir: String?
     @Option(help: "Bearer token for PUT/DELETE /v1/domains/{name} (SPECTRALX_ADMIN_TOKEN).") var adminToken: String?
     @Option(help: "Comma-separated API keys for inference routes (SPECTRALX_API_KEYS).") var apiKeys: String?
+    @Option(help: "URL prefixes or hosts jobs by reference may fetch, e.g. https://data.example.com/cogs/ or s3://bucket/prefix/; repeatable or comma-separated (SPECTRALX_FETCH_ALLOW; default: none, fetching off). Internal addresses need their own entry.")
+    var fetchAllow: [String] = []
     @Option(help: "PEM certificate chain for TLS (SPECTRALX_TLS_CERT).") var tlsCert: String?
     @Option(help: "PEM private key for TLS (SPECTRALX_TLS_KEY).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (SPECTRALX_LOG_LEVEL; default info).") var logLevel: Logger.Level?
@@ -103,7 +106,10 @@ struct ServeCommand: ParsableCommand {
             let bodyLimit = try (maxBody ?? env["MAX_BODY"]).map(ByteSize.parse) ?? APIConfiguration.defaultMaxBodyBytes
             let admin = adminToken ?? env["ADMIN_TOKEN"]
             let keys = (apiKeys ?? env["API_KEYS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let api = APIConfiguration(adminToken: admin, apiKeys: keys, defaultPrecision: defaultPrecision)
+            var api = APIConfiguration(adminToken: admin, apiKeys: keys, defaultPrecision: defaultPrecision)
+            do { api.fetchPolicy = try FetchPolicy(allow: fetchAllow.isEmpty ? (env["FETCH_ALLOW"].map { [$0] } ?? []) : fetchAllow) } catch {
+                throw CLIError("--fetch-allow: \(error)")
+            }
             if api.adminToken == nil {
                 if api.apiKeys.isEmpty {
                     logger.warning("no credentials configured (local demo mode): PUT/DELETE /v1/domains/{name} are open to every client")
@@ -133,9 +139,11 @@ struct ServeCommand: ParsableCommand {
                 http.tls = HTTPTLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
             }
             let jobConfig = try jobOptions.configuration(cache: DemoStore.cacheDirectory(storeOptions.cache ?? env["CACHE"]))
-            let jobs = try jobOptions.service(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits),
+            let opener = api.sceneOpener
+            let jobs = try jobOptions.service(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits,
+                                                                                                 opener: opener),
                                               configuration: jobConfig)
-            let server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api, jobs: jobs),
+            let server = try HTTPServer(configuration: http, handler: SpectralXService(engine: engine, configuration: api, jobs: jobs, opener: opener),
                                         logger: Logger(label: "spectralx.http"))
             try server.start()
             let scheme = http.tls == nil ? "http" : "https"

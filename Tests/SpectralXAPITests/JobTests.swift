@@ -25,6 +25,7 @@ final class JobTestServer: Sendable {
         ServiceMetrics.bootstrap()
         self.directory = directory
         self.engine = engine
+        let opener = opener ?? api.sceneOpener
         jobs = try JobManager(engine: engine, executor: PipelineSceneJobExecutor(engine: engine, limits: api.rasterLimits, opener: opener),
                               configuration: JobConfiguration(directory: directory, ttl: ttl, maxJobs: maxJobs, maxBytes: maxBytes))
         var http = HTTPServerConfiguration(host: "127.0.0.1", port: 0)

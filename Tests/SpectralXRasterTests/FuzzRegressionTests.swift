@@ -53,6 +53,12 @@ import SpectralXRaster
                 _ = try s.read(w)
                 _ = try s.readMask(w)
             } catch is RasterError {} catch { Issue.record("\(f): untyped \(error) (windowed)") }
+            do {
+                let s = try TIFFScene(source: DataByteSource(d), limits: .strict, cacheBytes: 1 << 16, firstRead: 64)
+                let w = PixelWindow(x: s.width / 3, y: s.height / 3, width: max(1, s.width / 2), height: max(1, s.height / 2))
+                _ = try s.read(w)
+                _ = try s.readMask(w)
+            } catch is RasterError {} catch { Issue.record("\(f): untyped \(error) (by range)") }
             n += 1
         }
         for f in Self.files("regressions/npy") {

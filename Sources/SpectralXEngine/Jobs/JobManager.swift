@@ -535,6 +535,7 @@ extension JobRecord {
         windowsDone = done
         windowsTotal = total
         rowsDone = p.rowsDone
+        if let b = p.bytesFetched { bytesFetched = Int64(b) }
         progress = total > 0 ? min(99, max(progress, done * 100 / total)) : 0
         let thisRun = p.windowsComputed
         let rate = elapsed > 0 && thisRun > 0 ? Double(thisRun) / elapsed : nil

@@ -155,6 +155,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var spoolBands: [SpoolBand]?
     /// Fleet mode: the replica running the job (status documents name it; nil on a single replica).
     public var replica: String?
+    /// A scene by reference: bytes fetched by the current run so far (nil for uploads).
+    public var bytesFetched: Int64?
 
     /// One committed row band of a fleet job's partial result: the blob holding the tile bytes that
     /// took the spool from `start` to `end` bytes, with the spool's state at `rows` durable rows.
@@ -172,6 +174,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         case width, height, bands, ownerKeyHash = "owner_key_hash"
         case resultBytes = "result_bytes", resultETag = "result_etag", attempts, statistics, rowsDone = "rows_done"
         case modelDigest = "model_digest", resultFile = "result_file", spoolBands = "spool_bands", replica
+        case bytesFetched = "bytes_fetched"
     }
 
     public init(jobID: String, domain: String, options: JobOptions, inputFormat: JobInputFormat, inputBytes: Int64,

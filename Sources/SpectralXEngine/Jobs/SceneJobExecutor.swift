@@ -103,18 +103,19 @@ public struct PipelineSceneJobExecutor: SceneJobExecutor {
         self.opener = opener
     }
 
-    /// The job's scene: the spooled file, or the files its reference names (ETags as pinned at submission).
-    func open(_ input: URL, format: JobInputFormat) throws -> any RasterSource {
-        guard format == .reference else { return try RasterFile.open(path: input.path, limits: limits) }
+    /// The job's scene: the spooled file, or the files its reference names (ETags as pinned at
+    /// submission), with the bytes fetched so far for a scene by reference.
+    func open(_ input: URL, format: JobInputFormat) throws -> (any RasterSource, (@Sendable () -> Int64)?) {
+        guard format == .reference else { return (try RasterFile.open(path: input.path, limits: limits), nil) }
         guard let opener else {
             throw RasterError.invalidArgument("this server does not read scenes by reference (start it with --fetch-allow)")
         }
-        let reference = try SceneReference.decode(try Data(contentsOf: input))
-        return try opener.open(reference, limits: limits).source
+        let opened = try opener.open(try SceneReference.decode(try Data(contentsOf: input)), limits: limits)
+        return (opened.source, opened.bytesFetched)
     }
 
     public func inspect(_ input: URL, format: JobInputFormat, domain: LoadedDomain, options: JobOptions) throws -> SceneHeader {
-        let source = try open(input, format: format)
+        let (source, _) = try open(input, format: format)
         // The segmenter's own checks (band count, size limits, nodata value), nothing decoded yet.
         try engine.segmenter.check(domain, source: source, options: options.segmentation)
         return SceneHeader(width: source.width, height: source.height, bands: source.bands)
@@ -126,10 +127,19 @@ public struct PipelineSceneJobExecutor: SceneJobExecutor {
 
     public func run(_ run: SceneJobRun, cancel: CancellationToken, events: @escaping @Sendable (SegmentationEvent) -> Void) throws {
         try cancel.check()
-        let source = try open(run.input, format: run.format)
+        let (source, fetched) = try open(run.input, format: run.format)
+        // A scene by reference reports its bytes fetched with each progress event (the job's `bytes_fetched`).
+        let report: @Sendable (SegmentationEvent) -> Void = { e in
+            if let fetched, case .progress(var p) = e {
+                p.bytesFetched = Int(fetched())
+                events(.progress(p))
+            } else {
+                events(e)
+            }
+        }
         _ = try engine.segmenter.segment(run.domain, source: source, options: run.options.segmentation,
                                          output: .resumableFile(path: run.output.path, scoresEncoding: run.options.scoresEncoding,
                                                                 identity: ResumeIdentity(input: "job \(run.jobID)")),
-                                         cancel: cancel, events: events)
+                                         cancel: cancel, events: report)
     }
 }
