@@ -3,6 +3,7 @@ import SpectralXAPI
 import SpectralXFetch
 import SpectralXRaster
 import SpectralXRemote
+import SpectralXTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -110,5 +111,48 @@ final class PythonFileServer: Sendable {
         let metrics = try s.request("GET", "/metrics").text
         #expect(metrics.contains("spectralx_fetch_bytes_total") && metrics.contains("# HELP spectralx_fetch_requests_total"))
         #expect(FetchCounters.process.bytes > 0)
+    }
+
+    /// The issue's check: the same COG uploaded, served by nginx (Range, ETag, If-Match) and stored
+    /// in an S3-compatible server (moto), each as a job: the three results' labels are identical.
+    @Test func uploadNginxAndS3GiveTheSameLabels() throws {
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-ref3-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: files) }
+        let path = files.appendingPathComponent("scene.tif").path
+        try JobScenes.threeWindows.write(to: URL(fileURLWithPath: path))
+        let nginx: NginxServer, moto: MotoServer
+        switch (NginxServer.start(serving: path), MotoServer.plain) {
+        case (.success(let n), .success(let m)): (nginx, moto) = (n, m)
+        case (.failure(let why), _), (_, .failure(let why)):
+            print("skip: uploadNginxAndS3GiveTheSameLabels: \(why)")
+            return
+        }
+        defer { nginx.stop() }
+        try moto.store(prefix: "").put("ref/scene.tif", data: JobScenes.threeWindows)
+        var fetch = Fetcher.Configuration(policy: try FetchPolicy(allow: ["http://127.0.0.1:\(nginx.port)/", "s3://\(MotoServer.bucket)/ref/"]))
+        fetch.environment = ["AWS_ACCESS_KEY_ID": MotoServer.credentials.accessKeyID,
+                             "AWS_SECRET_ACCESS_KEY": MotoServer.credentials.secretAccessKey,
+                             "AWS_ENDPOINT_URL_S3": moto.endpoint.absoluteString, "AWS_REGION": "us-east-1"]
+        let dir = JobScenes.jobsDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try JobTestServer(directory: dir, opener: RemoteSceneOpener(configuration: fetch))
+        defer { s.stop() }
+        let json = [("Content-Type", "application/json")]
+        var ids: [String] = []
+        for (headers, body) in [([("Content-Type", "image/tiff")], JobScenes.threeWindows),
+                                (json, Data(#"{"inputs": {"href": "http://127.0.0.1:\#(nginx.port)/scene.tif"}}"#.utf8)),
+                                (json, Data(#"{"inputs": {"href": "s3://\#(MotoServer.bucket)/ref/scene.tif"}}"#.utf8))] {
+            let r = try s.request("POST", "/v1/domains/syn/jobs", headers: headers, body: body)
+            #expect(r.status == 201, "\(r.text)")
+            ids.append(try #require(r.json["jobID"] as? String))
+        }
+        var labels: [[UInt8]] = []
+        for id in ids {
+            let last = try #require(try s.waitFinal(id).last)
+            #expect(last["status"] as? String == "successful", "\(last)")
+            labels.append(try JobScenes.labels(try s.request("GET", "/v1/jobs/\(id)/results").body))
+        }
+        #expect(labels[0] == labels[1] && labels[0] == labels[2] && !labels[0].isEmpty)
     }
 }
