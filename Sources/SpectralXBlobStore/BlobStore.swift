@@ -29,6 +29,8 @@ public protocol BlobStore: Sendable {
     /// end is `invalidRange`). With `ifMatch` (an ETag from `head`), an object replaced since then
     /// fails with `changed` instead of mixing bytes of two versions across ranged reads.
     func get(_ key: String, range: ByteRange?, ifMatch: String?) throws -> Data
+    /// `get`, with the attempts it took (stores without retries: 1).
+    func getCountingAttempts(_ key: String, range: ByteRange?, ifMatch: String?) throws -> (data: Data, attempts: Int)
     /// Writes the object (or `range` of it) to `file`, replaced atomically; returns the object's info.
     @discardableResult
     func get(_ key: String, range: ByteRange?, ifMatch: String?, toFile file: URL) throws -> BlobInfo
@@ -39,6 +41,10 @@ public protocol BlobStore: Sendable {
 }
 
 extension BlobStore {
+    public func getCountingAttempts(_ key: String, range: ByteRange?, ifMatch: String?) throws -> (data: Data, attempts: Int) {
+        (try get(key, range: range, ifMatch: ifMatch), 1)
+    }
+
     @discardableResult
     public func put(_ key: String, fromFile file: URL) throws -> BlobInfo { try put(key, fromFile: file, mode: .overwrite) }
     @discardableResult

@@ -209,16 +209,22 @@ public final class S3BlobStore: BlobStore {
     }
 
     public func get(_ key: String, range: ByteRange?, ifMatch: String?) throws -> Data {
+        try getCountingAttempts(key, range: range, ifMatch: ifMatch).data
+    }
+
+    /// `get`, with how many attempts the client made (1 without retries): scenes read by reference
+    /// count S3 retries with the rest of their fetches.
+    public func getCountingAttempts(_ key: String, range: ByteRange?, ifMatch: String?) throws -> (data: Data, attempts: Int) {
         let r = try send("GET", try objectURL(key), headers: Self.readHeaders(range: range, ifMatch: ifMatch), to: .memory(limit: Int.max))
         switch r.status {
         case 412: throw BlobStoreError.changed(key: key)
-        case 206: return r.body
+        case 206: return (r.body, r.attempts)
         case 200:
             // A server that ignores Range sends everything; cut the range out.
-            guard let range else { return r.body }
+            guard let range else { return (r.body, r.attempts) }
             guard range.offset < Int64(r.body.count) else { throw BlobStoreError.invalidRange(key: key, range: range) }
             let end = min(Int64(r.body.count), range.offset + range.length)
-            return r.body.subdata(in: Int(range.offset)..<Int(end))
+            return (r.body.subdata(in: Int(range.offset)..<Int(end)), r.attempts)
         default: throw failure(r, key: key, range: range)
         }
     }

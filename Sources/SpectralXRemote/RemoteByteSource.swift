@@ -205,8 +205,9 @@ public final class RemoteByteSource: ByteRangeSource {
         case .memory(let d): return d.subdata(in: span)
         case .s3(let store, let key):
             do {
-                let d = try store.get(key, range: ByteRange(offset: Int64(span.lowerBound), length: Int64(span.count)), ifMatch: etag.isEmpty ? nil : etag)
-                fetcher.count(bytes: d.count, requests: 1)
+                let (d, attempts) = try store.getCountingAttempts(key, range: ByteRange(offset: Int64(span.lowerBound), length: Int64(span.count)),
+                                                                  ifMatch: etag.isEmpty ? nil : etag)
+                fetcher.count(bytes: d.count, requests: 1, retries: attempts - 1)
                 guard d.count == span.count else { throw RemoteError.badReply(url: name, reason: "\(d.count) of \(span.count) bytes") }
                 return d
             } catch BlobStoreError.changed {

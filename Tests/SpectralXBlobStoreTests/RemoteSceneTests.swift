@@ -158,6 +158,23 @@ import Glibc
         }
     }
 
+    /// An S3 read that the server answers 503 twice: retried by the store's client, and the retries
+    /// counted with the scene's other fetches (a loopback server speaking just enough S3).
+    @Test func s3RetriesAreCounted() throws {
+        let cog = try Self.cog.get()
+        let server = try RangeServer(cog.data)
+        defer { server.close() }
+        let env = ["AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1",
+                   "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:\(server.port)"]
+        let f = try fetcher(["s3://bucket/"], environment: env)
+        let scene = try RemoteScene.open("s3://bucket/scene.tif", fetcher: f, cacheBytes: 1 << 20)
+        let before = f.counters.retries
+        server.inject([.status(503), .status(503)])
+        let w = PixelWindow(x: 0, y: 512, width: 256, height: 256)
+        #expect(try scene.read(w).data == TIFFScene(path: cog.path).read(w).data)
+        #expect(f.counters.retries == before + 2)
+    }
+
     @Test func faultsAreRetriedOrNamed() throws {
         let cog = try Self.cog.get()
         let server = try RangeServer(cog.data)
