@@ -6,6 +6,7 @@ import SpectralXEngineTestSupport
 import SpectralXHTTP
 import SpectralXRaster
 import SpectralXTestSupport
+import Synchronization
 import Testing
 
 /// A server with a jobs directory over the shared store's `syn` domain (4 bands, 3 classes), on
@@ -176,14 +177,26 @@ func checkPrometheusText(_ text: String) {
 }
 
 /// `spectralx_job_windows_total` from /metrics.
-func jobWindowsMetric(_ s: JobTestServer) throws -> Double {
-    jobWindowsMetric(text: try s.request("GET", "/metrics").text)
-}
-
 /// `spectralx_job_windows_total` (windows computed by jobs) in a /metrics text.
 func jobWindowsMetric(text: String) -> Double {
     let line = text.split(separator: "\n").first { $0.hasPrefix("spectralx_job_windows_total ") }
     return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+}
+
+/// Windows one engine's scheduler starts (its batch observer, installed until `stop`): that engine's
+/// work alone, where `spectralx_job_windows_total` counts every engine of the test process (suites
+/// run in parallel).
+final class StartedWindows: Sendable {
+    private let count = Atomic<Int>(0)
+    private let engine: InferenceEngine
+
+    init(_ engine: InferenceEngine) {
+        self.engine = engine
+        engine.scheduler.setBatchObserver { [self] n in count.add(n, ordering: .relaxed) }
+    }
+
+    var value: Int { count.load(ordering: .relaxed) }
+    func stop() { engine.scheduler.setBatchObserver(nil) }
 }
 
 @Suite("Scene jobs over loopback", .serialized)
@@ -250,8 +263,10 @@ struct JobTests {
         let second = try s.request("POST", "/v1/domains/syn/jobs?overlap=32", headers: [("Content-Type", "image/tiff")],
                                    body: JobScenes.threeWindows)
         let id2 = try #require(second.json["jobID"] as? String)
+        let started = StartedWindows(s.engine)
+        defer { started.stop() }
         try s.waitWindows(id2, atLeast: 1)
-        let windowsBefore = try jobWindowsMetric(s)
+        let windowsBefore = started.value
         let doneAtDelete = try s.status(id2)["windows_done"] as? Int ?? 0
         let deleted = try s.request("DELETE", "/v1/jobs/\(id2)")
         #expect(deleted.status == 200 && deleted.json["status"] as? String == "dismissed", "\(deleted.text)")
@@ -261,9 +276,9 @@ struct JobTests {
         }
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(id2).path), "job files removed")
         while s.engine.scheduler.inFlight > 0 && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
-        let windowsAfter = try jobWindowsMetric(s)
+        let windowsAfter = started.value
         Thread.sleep(forTimeInterval: 1)
-        #expect(try jobWindowsMetric(s) == windowsAfter, "no windows after the dismissal settled")
+        #expect(started.value == windowsAfter, "no windows after the dismissal settled")
         #expect(windowsAfter - windowsBefore <= 1, "at most the group in flight finishes (\(doneAtDelete) done at DELETE)")
         #expect(s.engine.scheduler.queueDepth == 0)
         #expect(try s.status(id2)["status"] as? String == "dismissed")
@@ -339,7 +354,9 @@ struct JobTests {
         // And a submission interrupted before its final rename: must vanish, not become a job.
         try FileManager.default.createDirectory(at: dir.appendingPathComponent(".incoming-\(JobRecord.newID())"), withIntermediateDirectories: true)
 
-        let windowsBefore = jobWindowsMetric(text: String(decoding: ServiceMetrics.render(), as: UTF8.self))  // a is stopped
+        // Windows this engine runs from here (a is stopped; the process-wide metric counts other suites' jobs too).
+        let started = StartedWindows(JobScenes.engine)
+        defer { started.stop() }
         let b = try JobTestServer(directory: dir)
         defer { b.stop() }
         for (job, reference) in zip([id, id2], references) {
@@ -351,8 +368,8 @@ struct JobTests {
         }
         // Resumed at row 512: only the windows reaching it were computed (4 of 6); the crashed job's
         // garbage partial result gave no durable rows, so its 2 windows ran again.
-        let computed = try jobWindowsMetric(b) - windowsBefore
-        #expect(computed == Double(JobScenes.tallResumedWindows + 2), "windows computed after the restart: \(computed)")
+        let computed = started.value
+        #expect(computed == JobScenes.tallResumedWindows + 2, "windows computed after the restart: \(computed)")
         #expect(JobScenes.tallResumedWindows == 4)
         let resumed = try JobRecord.decoder.decode(JobRecord.self, from: Data(contentsOf: dir.appendingPathComponent("\(id)/job.json")))
         #expect(resumed.attempts == 2 && resumed.windowsDone == 6, "\(resumed)")

@@ -1,5 +1,6 @@
 import Foundation
 import SpectralXAPI
+import SpectralXEngineTestSupport
 import SpectralXFetch
 import SpectralXRaster
 import SpectralXRemote
@@ -46,6 +47,9 @@ final class PythonFileServer: Sendable {
 
 /// Jobs whose scene is a URL: JSON bodies, the allow-list, errors at submission.
 @Suite(.serialized) struct ReferenceJobTests {
+    /// An engine of its own: JobTests' dismissal checks count the shared engine's windows.
+    static let engine = JobScenes.fakeEngine(root: FakeStore.shared)
+
     @Test func jobsByReference() throws {
         let files = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-ref-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
@@ -61,7 +65,7 @@ final class PythonFileServer: Sendable {
         // Off unless allowed.
         let dirOff = JobScenes.jobsDirectory()
         defer { try? FileManager.default.removeItem(at: dirOff) }
-        let off = try JobTestServer(directory: dirOff)
+        let off = try JobTestServer(directory: dirOff, engine: Self.engine)
         let refused = try off.request("POST", "/v1/domains/syn/jobs", headers: json, body: body("{\"href\": \"\(base)/scene.tif\"}"))
         off.stop()
         #expect(refused.status == 403 && code(refused) == "fetch_not_allowed", "\(refused.text)")
@@ -70,7 +74,7 @@ final class PythonFileServer: Sendable {
         api.fetchPolicy = try FetchPolicy(allow: ["\(base)/"])
         let dir = JobScenes.jobsDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let s = try JobTestServer(directory: dir, api: api)
+        let s = try JobTestServer(directory: dir, api: api, engine: Self.engine)
         defer { s.stop() }
 
         // Refused before connecting: an unlisted port, file: (the metadata and private addresses are
@@ -136,7 +140,7 @@ final class PythonFileServer: Sendable {
                              "AWS_ENDPOINT_URL_S3": moto.endpoint.absoluteString, "AWS_REGION": "us-east-1"]
         let dir = JobScenes.jobsDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let s = try JobTestServer(directory: dir, opener: RemoteSceneOpener(configuration: fetch))
+        let s = try JobTestServer(directory: dir, engine: Self.engine, opener: RemoteSceneOpener(configuration: fetch))
         defer { s.stop() }
         let json = [("Content-Type", "application/json")]
         var ids: [String] = []

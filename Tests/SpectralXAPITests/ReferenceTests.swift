@@ -1,6 +1,7 @@
 import Foundation
 import SpectralXAPI
 import SpectralXEngine
+import SpectralXEngineTestSupport
 import SpectralXRaster
 import Synchronization
 import Testing
@@ -39,7 +40,8 @@ struct ReferenceTests {
     static let opener = MemoryOpener()
     static let server: JobTestServer = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spectralx-ref-jobs-\(UUID().uuidString)")
-        return try! JobTestServer(directory: dir, opener: opener)
+        // An engine of its own: JobTests' dismissal checks count the shared engine's windows.
+        return try! JobTestServer(directory: dir, engine: JobScenes.fakeEngine(root: FakeStore.shared), opener: opener)
     }()
     var s: JobTestServer { Self.server }
     static let json = [("Content-Type", "application/json")]
