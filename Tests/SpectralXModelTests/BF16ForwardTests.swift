@@ -26,8 +26,8 @@ struct BF16ForwardTests {
         let per = alone[0].count
         func expectSame(_ out: Tensor, _ order: [Int], _ what: String) {
             for (position, image) in order.enumerated() {
-                #expect(memcmp(alone[image].pointer, out.pointer + position * per, per * 4) == 0,
-                        "image \(image) at position \(position) of \(what)")
+                let same = withExtendedLifetime((alone, out)) { memcmp(alone[image].pointer, out.pointer + position * per, per * 4) == 0 }
+                #expect(same, "image \(image) at position \(position) of \(what)")
             }
         }
         for order in [[0, 1], [1, 0, 1]] {
@@ -61,6 +61,7 @@ struct BF16ForwardTests {
                      name, a.argmaxAgreementPercent, a.pixels, a.maxAbsError, a.meanAbsError))
         #expect(a.argmaxAgreementPercent >= 99.5, "domain \(name): \(a.argmaxAgreementPercent) %")
         let again = net(input)
-        #expect(memcmp(again.pointer, fp32.pointer, fp32.count * 4) == 0, "domain \(name): fp32 changed after a bf16 pass")
+        let same = withExtendedLifetime((again, fp32)) { memcmp(again.pointer, fp32.pointer, fp32.count * 4) == 0 }
+        #expect(same, "domain \(name): fp32 changed after a bf16 pass")
     }
 }

@@ -18,7 +18,11 @@ struct MixedForwardTests {
         #expect(mixed.count == 2 && mixed[0].shape == soloA.shape && mixed[1].shape == soloB.shape)
         let ca = Comparison(mixed[0], soloA), cb = Comparison(mixed[1], soloB)
         print("mixed vs solo: A \(ca); B \(cb)")
-        #expect(memcmp(mixed[0].pointer, soloA.pointer, soloA.count * 4) == 0, "A: \(ca)")
-        #expect(memcmp(mixed[1].pointer, soloB.pointer, soloB.count * 4) == 0, "B: \(cb)")
+        // The tensors are kept alive across memcmp: a tensor whose last use is taking `.pointer` may be
+        // freed before the call, and another suite's allocation may reuse its bytes (a flaky mismatch).
+        withExtendedLifetime((mixed, soloA, soloB)) {
+            #expect(memcmp(mixed[0].pointer, soloA.pointer, soloA.count * 4) == 0, "A: \(ca)")
+            #expect(memcmp(mixed[1].pointer, soloB.pointer, soloB.count * 4) == 0, "B: \(cb)")
+        }
     }
 }

@@ -147,7 +147,7 @@ struct UpstreamParityTests {
         let per = alone[0].count
         func expectSame(_ out: Tensor, _ order: [Int], _ what: String) {
             for (position, image) in order.enumerated() {
-                let same = memcmp(alone[image].pointer, out.pointer + position * per, per * 4) == 0
+                let same = withExtendedLifetime((alone, out)) { memcmp(alone[image].pointer, out.pointer + position * per, per * 4) == 0 }
                 #expect(same, "image \(image) at position \(position) of \(what): \(Comparison(alone[image].pointer, out.pointer + position * per, count: per))")
             }
         }

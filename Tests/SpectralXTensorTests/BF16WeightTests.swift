@@ -78,8 +78,8 @@ struct BF16WeightTests {
                     let part = Tensor(zeros: [batch * rows, n])
                     packed.multiply(x.pointer + start * rows * k, rows: batch * rows, lda: k, bias: nil, accumulate: false,
                                     into: part.mutablePointer, ldc: n)
-                    #expect(memcmp(part.pointer, y.pointer + start * rows * n, batch * rows * n * 4) == 0,
-                            "\(shape): \(batch) inputs from \(start) on \(threads) workers")
+                    let same = withExtendedLifetime((part, y)) { memcmp(part.pointer, y.pointer + start * rows * n, batch * rows * n * 4) == 0 }
+                    #expect(same, "\(shape): \(batch) inputs from \(start) on \(threads) workers")
                 }
             }
         }

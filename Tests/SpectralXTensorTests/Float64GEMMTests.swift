@@ -60,7 +60,8 @@ struct Float64GEMMTests {
                 let one = Tensor(zeros: [c.rows, c.n])
                 GEMM.multiplyTransposedFloat64(m: c.rows, n: c.n, k: c.k, a: a.pointer + image * c.rows * c.k, lda: c.k, b: b.pointer,
                                                ldb: c.k, bias: bias.pointer, c: one.mutablePointer, ldc: c.n)
-                #expect(memcmp(one.pointer, all.pointer + image * c.rows * c.n, c.rows * c.n * 4) == 0, "image \(image), \(threads) workers")
+                let same = withExtendedLifetime((one, all)) { memcmp(one.pointer, all.pointer + image * c.rows * c.n, c.rows * c.n * 4) == 0 }
+                #expect(same, "image \(image), \(threads) workers")
             }
         }
         let wide = (0..<(m * c.k)).map { Double(a.pointer[$0]) }

@@ -57,7 +57,8 @@ struct KernelTests {
         let single = convolution(g, size: size, algorithm: algorithm, batch: 1)
         let three = convolution(g, size: size, algorithm: algorithm, batch: 3)
         let per = single.count
-        #expect(memcmp(single.pointer, three.pointer, per * 4) == 0, "\(g): image 0 of a batch of 3 differs from it alone")
+        let same = withExtendedLifetime((single, three)) { memcmp(single.pointer, three.pointer, per * 4) == 0 }
+        #expect(same, "\(g): image 0 of a batch of 3 differs from it alone")
     }
 
     @discardableResult
